@@ -1,0 +1,244 @@
+// Package httpapi is the HTTP edge every function shares: bounded and
+// strictly parsed request bodies, RFC 9457 problem responses, panic
+// recovery, client addresses and CORS.
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"impo.com.uy/copetes/backend/shared/logging"
+	"impo.com.uy/copetes/backend/shared/strictjson"
+)
+
+// Error is a failure with the HTTP status and the detail a client may see.
+// Err, if set, is the cause: it is logged, never sent.
+type Error struct {
+	Status     int
+	Detail     string
+	Err        error
+	RetryAfter time.Duration // sets Retry-After when positive
+	Header     http.Header   // extra response headers, such as WWW-Authenticate
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%d %s: %v", e.Status, e.Detail, e.Err)
+	}
+	return fmt.Sprintf("%d %s", e.Status, e.Detail)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with a formatted detail.
+func Errorf(status int, format string, args ...any) *Error {
+	return &Error{Status: status, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Problem is an RFC 9457 problem details object.
+type Problem struct {
+	Type   string `json:"type,omitempty"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	// Errors lists field-level problems (validate uses it).
+	Errors any `json:"errors,omitempty"`
+}
+
+// WriteProblem answers with problem JSON for err. An *Error gives its status
+// and detail; anything else is a 500 whose cause is logged, not sent.
+func WriteProblem(w http.ResponseWriter, r *http.Request, err error) {
+	var he *Error
+	if !errors.As(err, &he) {
+		he = &Error{Status: http.StatusInternalServerError, Detail: "internal error", Err: err}
+	}
+	applyHeaders(w, he)
+	logFailure(r, he)
+	WriteJSONStatus(w, "application/problem+json", he.Status, Problem{
+		Title:  http.StatusText(he.Status),
+		Status: he.Status,
+		Detail: he.Detail,
+	})
+}
+
+func applyHeaders(w http.ResponseWriter, he *Error) {
+	for k, vs := range he.Header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	if he.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds(he.RetryAfter)))
+	}
+}
+
+// RetryAfterSeconds rounds d up to whole seconds, at least 1.
+func RetryAfterSeconds(d time.Duration) int {
+	s := int((d + time.Second - 1) / time.Second)
+	return max(s, 1)
+}
+
+func logFailure(r *http.Request, he *Error) {
+	if he.Status < 500 {
+		return
+	}
+	attrs := []any{"status", he.Status, "method", r.Method, "path", r.URL.Path}
+	if he.Err != nil {
+		attrs = append(attrs, "error", he.Err.Error())
+	}
+	level := slog.LevelError
+	if he.Status == http.StatusServiceUnavailable {
+		level = slog.LevelWarn
+	}
+	slog.Log(r.Context(), level, he.Detail, attrs...)
+}
+
+// WriteJSON answers 200 with v as JSON.
+func WriteJSON(w http.ResponseWriter, v any) {
+	WriteJSONStatus(w, "application/json", http.StatusOK, v)
+}
+
+// WriteJSONStatus answers status with v as JSON of the given content type.
+func WriteJSONStatus(w http.ResponseWriter, contentType string, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		// Only our own response types reach here; a failure is a bug.
+		panic(fmt.Sprintf("encode response: %v", err))
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}
+
+// Handler adapts a function that returns an error: a nil error means the
+// function wrote its response; an error becomes a problem response.
+// Panics become a 500 problem and an ERROR log instead of a dropped
+// connection, and the request's trace reaches every log record.
+func Handler(fn func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return logging.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				slog.ErrorContext(r.Context(), "panic while serving a request",
+					"panic", fmt.Sprint(v), "stack", string(debug.Stack()), "path", r.URL.Path)
+				WriteProblem(w, r, &Error{Status: http.StatusInternalServerError, Detail: "internal error"})
+			}
+		}()
+		if err := fn(w, r); err != nil {
+			WriteProblem(w, r, err)
+		}
+	}))
+}
+
+// CheckMethod returns a 405 error, with Allow set, unless r's method is one
+// of allowed.
+func CheckMethod(w http.ResponseWriter, r *http.Request, allowed ...string) error {
+	for _, m := range allowed {
+		if r.Method == m {
+			return nil
+		}
+	}
+	return &Error{
+		Status: http.StatusMethodNotAllowed,
+		Detail: fmt.Sprintf("method %s is not allowed here; use %s", r.Method, strings.Join(allowed, " or ")),
+		Header: http.Header{"Allow": {strings.Join(allowed, ", ")}},
+	}
+}
+
+// MediaType returns r's Content-Type media type, lower-cased, without
+// parameters ("" if absent or unparseable).
+func MediaType(r *http.Request) string {
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		return ""
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return "" // we only speak UTF-8 (RFC 8259 §8.1)
+	}
+	return mt
+}
+
+// UnsupportedMediaType is the 415 error naming the accepted types.
+func UnsupportedMediaType(r *http.Request, accepted ...string) *Error {
+	got := r.Header.Get("Content-Type")
+	if got == "" {
+		got = "none"
+	}
+	return Errorf(http.StatusUnsupportedMediaType,
+		"Content-Type %q is not accepted; send %s (UTF-8)", got, strings.Join(accepted, " or "))
+}
+
+// ReadBody reads at most limit bytes of r's body; a longer body is a 413.
+func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, Errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", limit)
+	case err != nil:
+		return nil, &Error{Status: http.StatusBadRequest, Detail: "could not read the request body", Err: err}
+	}
+	return body, nil
+}
+
+// DecodeJSON reads a JSON body of at most limit bytes into v, strictly:
+// Content-Type application/json (else 415), valid UTF-8, one value, no
+// duplicate keys, no unknown fields (else 400 saying which).
+func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	if MediaType(r) != "application/json" {
+		return UnsupportedMediaType(r, "application/json")
+	}
+	body, err := ReadBody(w, r, limit)
+	if err != nil {
+		return err
+	}
+	if err := strictjson.Decode(body, v); err != nil {
+		return Errorf(http.StatusBadRequest, "invalid JSON body: %v", err)
+	}
+	return nil
+}
+
+// Form is a parsed application/x-www-form-urlencoded body.
+type Form url.Values
+
+// Get returns the value of key ("" if absent).
+func (f Form) Get(key string) string { return url.Values(f).Get(key) }
+
+// ParseForm reads a form body of at most limit bytes. Parameters may not
+// repeat (RFC 6749 §3.1) and values must be valid UTF-8.
+func ParseForm(w http.ResponseWriter, r *http.Request, limit int64) (Form, error) {
+	if MediaType(r) != "application/x-www-form-urlencoded" {
+		return nil, UnsupportedMediaType(r, "application/x-www-form-urlencoded")
+	}
+	body, err := ReadBody(w, r, limit)
+	if err != nil {
+		return nil, err
+	}
+	vals, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, Errorf(http.StatusBadRequest, "malformed form body: %v", err)
+	}
+	for k, vs := range vals {
+		if len(vs) > 1 {
+			return nil, Errorf(http.StatusBadRequest, "form parameter %q appears more than once", k)
+		}
+		if !utf8.ValidString(k) || !utf8.ValidString(vs[0]) {
+			return nil, Errorf(http.StatusBadRequest, "form parameter is not valid UTF-8")
+		}
+	}
+	return Form(vals), nil
+}

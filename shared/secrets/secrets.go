@@ -1,0 +1,80 @@
+// Package secrets reads the backend's credentials from Google Secret
+// Manager or from a directory of files, through one small interface, with a
+// cache that keeps serving through short outages.
+package secrets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+)
+
+// Source gives the current value of a named secret. Callers must not modify
+// the returned bytes.
+type Source interface {
+	Secret(ctx context.Context, name string) ([]byte, error)
+}
+
+// The three ways reading a secret fails; errors wrap exactly one of them, so
+// a caller decides with errors.Is.
+var (
+	// ErrNotFound: the secret (or the version asked for) does not exist.
+	ErrNotFound = errors.New("secret not found")
+	// ErrPermissionDenied: the caller may not read it (IAM, file mode).
+	ErrPermissionDenied = errors.New("permission denied reading secret")
+	// ErrUnavailable: the store could not be reached or failed; a retry
+	// may succeed.
+	ErrUnavailable = errors.New("secret store unavailable")
+)
+
+// MaxSize bounds a secret's value. Secret Manager caps payloads at 64 KiB;
+// a file source gets the same bound so that both behave alike.
+const MaxSize = 64 << 10
+
+var idRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
+
+// Dir reads secrets from files: a secret id names a file in Path, and an
+// absolute path names itself (how Cloud Functions mounts secrets given with
+// --set-secrets, each in a directory of its own).
+type Dir struct {
+	Path string
+}
+
+// Secret reads the file for name.
+func (d Dir) Secret(_ context.Context, name string) ([]byte, error) {
+	path := name
+	if !filepath.IsAbs(name) {
+		if !idRE.MatchString(name) {
+			return nil, fmt.Errorf("secret %q: %w: a secret id has only letters, digits, - and _", name, ErrNotFound)
+		}
+		path = filepath.Join(d.Path, name)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("secret %q: %w", name, classifyFile(err))
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("secret %q: %w", name, classifyFile(err))
+	}
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("secret %q: larger than %d bytes", name, MaxSize)
+	}
+	return data, nil
+}
+
+func classifyFile(err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w (%v)", ErrNotFound, err)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("%w (%v)", ErrPermissionDenied, err)
+	}
+	return fmt.Errorf("%w (%v)", ErrUnavailable, err)
+}

@@ -1,0 +1,276 @@
+package secrets_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"impo.com.uy/copetes/backend/shared/secrets"
+	"impo.com.uy/copetes/backend/shared/secrets/secretstest"
+)
+
+const project = "impo-test"
+
+func newSecretManager(t *testing.T) (*secretstest.Server, *secrets.SecretManager) {
+	t.Helper()
+	srv := secretstest.Start(t)
+	sm, err := secrets.NewSecretManager(context.Background(), project, srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sm.Close() })
+	// The client retries UNAVAILABLE until the deadline; keep outages short.
+	sm.Timeout = 300 * time.Millisecond
+	return srv, sm
+}
+
+func TestSecretManager_ReadsLatestAndPinnedVersions(t *testing.T) {
+	srv, sm := newSecretManager(t)
+	srv.Put(project, "accounts", []byte("v1"))
+	srv.Put(project, "accounts", []byte("v2"))
+	ctx := context.Background()
+	tests := []struct{ name, want string }{
+		{"accounts", "v2"},
+		{"projects/" + project + "/secrets/accounts/versions/1", "v1"},
+		{"projects/" + project + "/secrets/accounts/versions/latest", "v2"},
+	}
+	for _, tt := range tests {
+		got, err := sm.Secret(ctx, tt.name)
+		if err != nil || string(got) != tt.want {
+			t.Errorf("Secret(%q) = %q, %v; want %q", tt.name, got, err, tt.want)
+		}
+	}
+}
+
+func TestSecretManager_ClassifiesFailures(t *testing.T) {
+	srv, sm := newSecretManager(t)
+	srv.Put(project, "present", []byte("x"))
+	tests := []struct {
+		name   string
+		secret string
+		fail   codes.Code
+		want   error
+	}{
+		{"missing secret", "absent", codes.OK, secrets.ErrNotFound},
+		{"missing version", "projects/" + project + "/secrets/present/versions/9", codes.OK, secrets.ErrNotFound},
+		{"bad name", "../etc/passwd", codes.OK, secrets.ErrNotFound},
+		{"permission", "present", codes.PermissionDenied, secrets.ErrPermissionDenied},
+		{"unauthenticated", "present", codes.Unauthenticated, secrets.ErrPermissionDenied},
+		{"outage", "present", codes.Unavailable, secrets.ErrUnavailable},
+		{"internal", "present", codes.Internal, secrets.ErrUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv.FailWith(tt.fail)
+			defer srv.FailWith(codes.OK)
+			_, err := sm.Secret(context.Background(), tt.secret)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Secret(%q) error = %v, want %v", tt.secret, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSecretManager_AddVersionBecomesLatest(t *testing.T) {
+	srv, sm := newSecretManager(t)
+	srv.Create(project, "session-keys")
+	name, err := sm.AddVersion(context.Background(), "session-keys", []byte("new"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "projects/" + project + "/secrets/session-keys/versions/1"; name != want {
+		t.Errorf("AddVersion = %q, want %q", name, want)
+	}
+	got, err := sm.Secret(context.Background(), "session-keys")
+	if err != nil || string(got) != "new" {
+		t.Errorf("Secret after AddVersion = %q, %v", got, err)
+	}
+	if _, err := sm.AddVersion(context.Background(), "never-created", []byte("x")); !errors.Is(err, secrets.ErrNotFound) {
+		t.Errorf("AddVersion to a missing secret: %v, want ErrNotFound", err)
+	}
+}
+
+func TestSecretManager_AbsolutePathReadsMountedFile(t *testing.T) {
+	_, sm := newSecretManager(t)
+	path := filepath.Join(t.TempDir(), "accounts")
+	os.WriteFile(path, []byte("mounted"), 0o600)
+	got, err := sm.Secret(context.Background(), path)
+	if err != nil || string(got) != "mounted" {
+		t.Fatalf("Secret(%q) = %q, %v", path, got, err)
+	}
+}
+
+func TestDir(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "accounts"), []byte("[]"), 0o600)
+	os.WriteFile(filepath.Join(dir, "huge"), make([]byte, secrets.MaxSize+1), 0o600)
+	tests := []struct {
+		name    string
+		secret  string
+		want    string
+		wantErr error
+	}{
+		{"by id", "accounts", "[]", nil},
+		{"by absolute path", filepath.Join(dir, "accounts"), "[]", nil},
+		{"missing", "session-keys", "", secrets.ErrNotFound},
+		{"traversal", "../accounts", "", secrets.ErrNotFound},
+		{"too large", "huge", "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := secrets.Dir{Path: dir}.Secret(context.Background(), tt.secret)
+			switch {
+			case tt.name == "too large":
+				if err == nil {
+					t.Fatal("want an error for a value over MaxSize")
+				}
+			case tt.wantErr != nil:
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("error = %v, want %v", err, tt.wantErr)
+				}
+			case err != nil || string(got) != tt.want:
+				t.Fatalf("Secret = %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// clock is a settable time source.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
+
+func TestCache_ConcurrentColdReadsMakeOneCall(t *testing.T) {
+	srv, sm := newSecretManager(t)
+	srv.Put(project, "accounts", []byte("[]"))
+	cache := secrets.NewCache(sm, 5*time.Minute, time.Hour)
+	release := srv.Hold()
+
+	const readers = 100
+	var wg sync.WaitGroup
+	errs := make(chan error, readers)
+	for range readers {
+		wg.Go(func() {
+			v, err := cache.Secret(context.Background(), "accounts")
+			if err == nil && string(v) != "[]" {
+				err = errors.New("wrong value " + string(v))
+			}
+			errs <- err
+		})
+	}
+	// Let every reader reach the cache before the one upstream call answers.
+	for srv.AccessCalls() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	release()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := srv.AccessCalls(); n != 1 {
+		t.Fatalf("%d concurrent cold reads made %d AccessSecretVersion calls, want 1", readers, n)
+	}
+}
+
+func TestCache_RefreshesAfterTTL(t *testing.T) {
+	srv, sm := newSecretManager(t)
+	srv.Put(project, "accounts", []byte("old"))
+	clk := &clock{t: time.Unix(1e9, 0)}
+	cache := secrets.NewCache(sm, time.Minute, time.Hour)
+	cache.SetClock(clk.Now)
+	ctx := context.Background()
+
+	cache.Secret(ctx, "accounts")
+	srv.Put(project, "accounts", []byte("new"))
+	if v, _ := cache.Secret(ctx, "accounts"); string(v) != "old" {
+		t.Errorf("within TTL got %q, want the cached %q", v, "old")
+	}
+	clk.Advance(time.Minute)
+	if v, _ := cache.Secret(ctx, "accounts"); string(v) != "new" {
+		t.Errorf("after TTL got %q, want %q", v, "new")
+	}
+	if n := srv.AccessCalls(); n != 2 {
+		t.Errorf("AccessSecretVersion calls = %d, want 2", n)
+	}
+}
+
+func TestCache_ServesStaleWithinBoundThenFails(t *testing.T) {
+	srv, sm := newSecretManager(t)
+	srv.Put(project, "accounts", []byte("cached"))
+	clk := &clock{t: time.Unix(1e9, 0)}
+	cache := secrets.NewCache(sm, 5*time.Minute, time.Hour)
+	cache.SetClock(clk.Now)
+	ctx := context.Background()
+	if _, err := cache.Secret(ctx, "accounts"); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.FailWith(codes.Unavailable)
+	clk.Advance(5*time.Minute + 59*time.Minute)
+	if v, err := cache.Secret(ctx, "accounts"); err != nil || string(v) != "cached" {
+		t.Fatalf("during an outage within the bound: %q, %v; want the stale value", v, err)
+	}
+	clk.Advance(time.Minute)
+	if _, err := cache.Secret(ctx, "accounts"); !errors.Is(err, secrets.ErrUnavailable) {
+		t.Fatalf("past the stale bound: error = %v, want ErrUnavailable", err)
+	}
+
+	srv.FailWith(codes.OK)
+	if v, err := cache.Secret(ctx, "accounts"); err != nil || string(v) != "cached" {
+		t.Fatalf("after recovery: %q, %v", v, err)
+	}
+}
+
+func TestCache_ColdFailureIsNotCached(t *testing.T) {
+	srv, sm := newSecretManager(t)
+	cache := secrets.NewCache(sm, 5*time.Minute, time.Hour)
+	if _, err := cache.Secret(context.Background(), "accounts"); !errors.Is(err, secrets.ErrNotFound) {
+		t.Fatalf("error = %v, want ErrNotFound", err)
+	}
+	srv.Put(project, "accounts", []byte("now here"))
+	if v, err := cache.Secret(context.Background(), "accounts"); err != nil || string(v) != "now here" {
+		t.Fatalf("after the secret appears: %q, %v", v, err)
+	}
+}
+
+func TestDecoded_DecodesOnlyWhenBytesChange(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "n")
+	os.WriteFile(path, []byte("1"), 0o600)
+	decodes := 0
+	d := &secrets.Decoded[string]{Source: secrets.Dir{Path: dir}, Name: "n", Decode: func(b []byte) (string, error) {
+		decodes++
+		if string(b) == "bad" {
+			return "", errors.New("not a number")
+		}
+		return string(b), nil
+	}}
+	ctx := context.Background()
+	d.Get(ctx)
+	d.Get(ctx)
+	if decodes != 1 {
+		t.Errorf("two reads of unchanged bytes decoded %d times, want 1", decodes)
+	}
+	os.WriteFile(path, []byte("bad"), 0o600)
+	if _, err := d.Get(ctx); err == nil {
+		t.Error("malformed secret: want an error")
+	}
+	os.WriteFile(path, []byte("2"), 0o600)
+	if v, err := d.Get(ctx); err != nil || v != "2" {
+		t.Errorf("Get = %q, %v; want 2", v, err)
+	}
+}

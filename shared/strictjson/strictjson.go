@@ -1,0 +1,140 @@
+// Package strictjson decodes JSON the strict way: valid UTF-8, one value,
+// no duplicate object keys, no unknown fields.
+//
+// encoding/json alone is lenient where it matters for security: it replaces
+// invalid UTF-8 with U+FFFD, keeps the last of two duplicate keys (so two
+// parsers can disagree on what a body said) and accepts trailing data.
+package strictjson
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Error says what is wrong with a JSON text and where. Pointer is an RFC 6901
+// JSON Pointer to the offending value ("" for the whole text).
+type Error struct {
+	Pointer string
+	Msg     string
+}
+
+func (e *Error) Error() string {
+	if e.Pointer == "" {
+		return e.Msg
+	}
+	return fmt.Sprintf("%s: %s", e.Pointer, e.Msg)
+}
+
+// Check reports the first structural problem of data: invalid UTF-8, a
+// syntax error, a duplicate key, or anything after the first value.
+func Check(data []byte) error {
+	if !utf8.Valid(data) {
+		return &Error{Msg: fmt.Sprintf("text is not valid UTF-8 (first bad byte at offset %d)", firstInvalid(data))}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := walk(dec, ""); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return &Error{Msg: "unexpected data after the JSON value"}
+	}
+	return nil
+}
+
+// Decode checks data as Check does, then decodes it into v, refusing fields
+// that v does not have.
+func Decode(data []byte, v any) error {
+	if err := Check(data); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return describe(err)
+	}
+	return nil
+}
+
+func firstInvalid(data []byte) int {
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return -1
+}
+
+// walk reads one JSON value from dec, failing on duplicate keys.
+func walk(dec *json.Decoder, ptr string) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return describe(err)
+	}
+	switch tok {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return describe(err)
+			}
+			key := kt.(string)
+			child := ptr + "/" + escape(key)
+			if seen[key] {
+				return &Error{Pointer: child, Msg: fmt.Sprintf("duplicate key %q", key)}
+			}
+			seen[key] = true
+			if err := walk(dec, child); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token() // '}'
+	case json.Delim('['):
+		for i := 0; dec.More(); i++ {
+			if err := walk(dec, ptr+"/"+strconv.Itoa(i)); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token() // ']'
+	}
+	if err != nil {
+		return describe(err)
+	}
+	return nil
+}
+
+// escape encodes a key as an RFC 6901 reference token.
+func escape(key string) string {
+	return strings.NewReplacer("~", "~0", "/", "~1").Replace(key)
+}
+
+// describe turns encoding/json errors into messages a caller can act on.
+func describe(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return &Error{Msg: "JSON text is empty or ends too early"}
+	case errors.As(err, &syn):
+		return &Error{Msg: fmt.Sprintf("malformed JSON at offset %d: %v", syn.Offset, syn)}
+	case errors.As(err, &typ):
+		ptr := ""
+		if typ.Field != "" {
+			ptr = "/" + strings.ReplaceAll(escape(typ.Field), ".", "/")
+		}
+		return &Error{Pointer: ptr, Msg: fmt.Sprintf("want a JSON %s, got %s", typ.Type.Kind(), typ.Value)}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		return &Error{Msg: "unknown field " + field}
+	}
+	return &Error{Msg: err.Error()}
+}
