@@ -1,0 +1,142 @@
+// Package accounts is the list of people and services that may log in, as
+// kept in the "accounts" secret.
+package accounts
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"impo.com.uy/copetes/backend/shared/password"
+	"impo.com.uy/copetes/backend/shared/strictjson"
+)
+
+// Kind says whether an account is a person or a service.
+type Kind string
+
+// The kinds of account. People log in with a password; services with the
+// OAuth2 client-credentials grant.
+const (
+	User    Kind = "user"
+	Service Kind = "service"
+)
+
+// Account is one entry of the accounts secret.
+type Account struct {
+	Name     string   `json:"name"`
+	Kind     Kind     `json:"kind"`
+	Hash     string   `json:"hash"` // argon2id PHC string
+	Roles    []string `json:"roles"`
+	Disabled bool     `json:"disabled,omitempty"`
+}
+
+var (
+	nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._@+-]{0,127}$`)
+	roleRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._:-]{0,63}$`)
+)
+
+// NormalizeName lower-cases and trims a name as typed, so that "Ana" and
+// "ana " name one account.
+func NormalizeName(name string) string { return strings.ToLower(strings.TrimSpace(name)) }
+
+// Validate checks one account.
+func (a Account) Validate() error {
+	if !nameRE.MatchString(a.Name) {
+		return fmt.Errorf("account name %q: want 1-128 lower-case letters, digits and . _ @ + -, starting with a letter or digit", a.Name)
+	}
+	if a.Kind != User && a.Kind != Service {
+		return fmt.Errorf("account %q: kind must be %q or %q", a.Name, User, Service)
+	}
+	if _, err := password.Parse(a.Hash); err != nil {
+		return fmt.Errorf("account %q: hash: %w", a.Name, err)
+	}
+	for _, r := range a.Roles {
+		if !roleRE.MatchString(r) {
+			return fmt.Errorf("account %q: role %q: want lower-case letters, digits and . _ : -", a.Name, r)
+		}
+	}
+	return nil
+}
+
+// List is a parsed accounts secret.
+type List struct {
+	byName map[string]entry
+}
+
+type entry struct {
+	Account
+	hash password.Hashed
+}
+
+// Parse reads and checks an accounts secret: a JSON array of accounts with
+// unique names.
+func Parse(data []byte) (*List, error) {
+	var accts []Account
+	if err := strictjson.Decode(data, &accts); err != nil {
+		return nil, fmt.Errorf("accounts: %w", err)
+	}
+	l := &List{byName: make(map[string]entry, len(accts))}
+	for _, a := range accts {
+		if err := a.Validate(); err != nil {
+			return nil, fmt.Errorf("accounts: %w", err)
+		}
+		if _, dup := l.byName[a.Name]; dup {
+			return nil, fmt.Errorf("accounts: name %q appears twice", a.Name)
+		}
+		h, _ := password.Parse(a.Hash)
+		l.byName[a.Name] = entry{a, h}
+	}
+	return l, nil
+}
+
+// Lookup returns the account called name (normalized first) and its parsed
+// hash.
+func (l *List) Lookup(name string) (Account, password.Hashed, bool) {
+	e, ok := l.byName[NormalizeName(name)]
+	return e.Account, e.hash, ok
+}
+
+// Len is the number of accounts.
+func (l *List) Len() int { return len(l.byName) }
+
+// Marshal encodes accounts as the secret's JSON, sorted by name, one
+// account per line so that a diff of two versions reads well.
+func Marshal(accts []Account) ([]byte, error) {
+	accts = slices.Clone(accts)
+	slices.SortFunc(accts, func(a, b Account) int { return strings.Compare(a.Name, b.Name) })
+	var b strings.Builder
+	b.WriteString("[\n")
+	for i, a := range accts {
+		if err := a.Validate(); err != nil {
+			return nil, err
+		}
+		if a.Roles == nil {
+			a.Roles = []string{}
+		}
+		line, err := json.Marshal(a)
+		if err != nil {
+			return nil, err
+		}
+		b.WriteString("  ")
+		b.Write(line)
+		if i < len(accts)-1 {
+			b.WriteString(",")
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("]\n")
+	return []byte(b.String()), nil
+}
+
+// Unmarshal decodes the secret's JSON into accounts, checking them as Parse
+// does, for tools that edit the list.
+func Unmarshal(data []byte) ([]Account, error) {
+	if _, err := Parse(data); err != nil {
+		return nil, err
+	}
+	var accts []Account
+	err := json.Unmarshal(data, &accts)
+	return accts, err
+}

@@ -1,0 +1,79 @@
+package accounts
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"impo.com.uy/copetes/backend/shared/password"
+)
+
+func TestParse(t *testing.T) {
+	hash, _ := password.Hash([]byte("pw"), password.Default)
+	acct := func(fields string) string {
+		return `[{"name":"ana","kind":"user","hash":"` + hash + `","roles":["editor"]` + fields + `}]`
+	}
+	tests := []struct {
+		name    string
+		in      string
+		wantErr string
+	}{
+		{"ok", acct(""), ""},
+		{"disabled", acct(`,"disabled":true`), ""},
+		{"empty list", `[]`, ""},
+		{"not a list", `{}`, "want a JSON slice"},
+		{"unknown field", acct(`,"admin":true`), `unknown field "admin"`},
+		{"bad kind", strings.Replace(acct(""), `"user"`, `"robot"`, 1), "kind must be"},
+		{"upper-case name", strings.Replace(acct(""), `"ana"`, `"Ana"`, 1), "account name"},
+		{"weak hash", strings.Replace(acct(""), "m=19456", "m=1024", 1), "below"},
+		{"bad role", strings.Replace(acct(""), `"editor"`, `"Editor Jefe"`, 1), "role"},
+		{"duplicate", `[` + acct("")[1:len(acct(""))-1] + `,` + acct("")[1:], "appears twice"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.in))
+			if tt.wantErr == "" && err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("Parse error = %v, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestLookup_NormalizesName(t *testing.T) {
+	hash, _ := password.Hash([]byte("pw"), password.Default)
+	l, err := Parse([]byte(`[{"name":"ana","kind":"user","hash":"` + hash + `","roles":[]}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, h, ok := l.Lookup("  Ana ")
+	if !ok || a.Name != "ana" || !h.Matches([]byte("pw")) {
+		t.Fatalf("Lookup(\"  Ana \") = %+v, %v", a, ok)
+	}
+	if _, _, ok := l.Lookup("bob"); ok {
+		t.Fatal("Lookup found an account that does not exist")
+	}
+}
+
+func TestMarshalRoundTrip(t *testing.T) {
+	hash, _ := password.Hash([]byte("pw"), password.Default)
+	in := []Account{
+		{Name: "pipeline", Kind: Service, Hash: hash, Roles: []string{"validate"}},
+		{Name: "ana", Kind: User, Hash: hash, Roles: []string{}, Disabled: true},
+	}
+	data, err := Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Unmarshal(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Account{in[1], in[0]} // sorted by name
+	if diff := cmp.Diff(want, out); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+}

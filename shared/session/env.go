@@ -1,0 +1,104 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"impo.com.uy/copetes/backend/shared/env"
+	"impo.com.uy/copetes/backend/shared/secrets"
+	"impo.com.uy/copetes/backend/shared/store"
+)
+
+// Config is the session configuration every function shares.
+type Config struct {
+	Issuer     string        // SESSION_ISSUER
+	Audience   string        // SESSION_AUDIENCE
+	TTL        time.Duration // SESSION_TTL, at most 12h
+	Leeway     time.Duration // SESSION_LEEWAY, at most 60s
+	KeysSecret string        // SESSION_KEYS_SECRET
+	Cookie     string        // SESSION_COOKIE: cookie name, "" for none
+}
+
+// ConfigFromEnv reads Config from the environment.
+func ConfigFromEnv() (Config, error) {
+	c := Config{
+		Issuer:     env.String("SESSION_ISSUER", "impo-copetes-login"),
+		Audience:   env.String("SESSION_AUDIENCE", "impo-copetes-backend"),
+		KeysSecret: env.String("SESSION_KEYS_SECRET", "session-keys"),
+		Cookie:     env.String("SESSION_COOKIE", ""),
+	}
+	var err error
+	if c.TTL, err = env.Duration("SESSION_TTL", time.Hour, time.Minute, 12*time.Hour); err != nil {
+		return c, err
+	}
+	if c.Leeway, err = env.Duration("SESSION_LEEWAY", 30*time.Second, 0, MaxLeeway); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// Authority bundles what functions need to issue, verify and revoke
+// session tokens in one process.
+type Authority struct {
+	Config      Config
+	Keys        *secrets.Decoded[*KeySet]
+	Issuer      *Issuer
+	Verifier    *Verifier
+	Revocations Revocations
+}
+
+// NewAuthority wires an Authority over a secret source and a store.
+func NewAuthority(cfg Config, src secrets.Source, st store.Store, now func() time.Time) *Authority {
+	keys := &secrets.Decoded[*KeySet]{Source: src, Name: cfg.KeysSecret, Decode: ParseKeySet}
+	rev := Revocations{Store: st}
+	return &Authority{
+		Config:      cfg,
+		Keys:        keys,
+		Revocations: rev,
+		Issuer: &Issuer{
+			Keys: keys.Get, Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.TTL, Now: now,
+		},
+		Verifier: &Verifier{
+			Keys: func(ctx context.Context) (PublicKeys, error) {
+				ks, err := keys.Get(ctx)
+				if err != nil {
+					return nil, err
+				}
+				return ks.PublicKeys(), nil
+			},
+			Issuer: cfg.Issuer, Audience: cfg.Audience, Leeway: cfg.Leeway, Revocations: rev, Now: now,
+		},
+	}
+}
+
+var (
+	defaultOnce sync.Once
+	defaultAuth *Authority
+	defaultErr  error
+)
+
+// Default returns the process's Authority, from the environment and the
+// process's secret source and store, made at first use.
+func Default(ctx context.Context) (*Authority, error) {
+	defaultOnce.Do(func() {
+		cfg, err := ConfigFromEnv()
+		if err != nil {
+			defaultErr = err
+			return
+		}
+		src, err := secrets.Default(ctx)
+		if err != nil {
+			defaultErr = fmt.Errorf("secrets: %w", err)
+			return
+		}
+		st, err := store.Default(ctx)
+		if err != nil {
+			defaultErr = fmt.Errorf("state store: %w", err)
+			return
+		}
+		defaultAuth = NewAuthority(cfg, src, st, time.Now)
+	})
+	return defaultAuth, defaultErr
+}

@@ -1,0 +1,231 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"impo.com.uy/copetes/backend/shared/strictjson"
+)
+
+// Claims are the claims of a session token.
+type Claims struct {
+	Issuer   string   `json:"iss"`
+	Subject  string   `json:"sub"`
+	Audience string   `json:"aud"`
+	Expiry   int64    `json:"exp"`
+	IssuedAt int64    `json:"iat"`
+	ID       string   `json:"jti"`
+	ClientID string   `json:"client_id"` // RFC 9068 §2.2: the account that asked
+	Kind     string   `json:"kind"`      // "user" or "service"
+	Roles    []string `json:"roles"`
+}
+
+// ExpiresAt returns the expiry as a time.
+func (c Claims) ExpiresAt() time.Time { return time.Unix(c.Expiry, 0) }
+
+// HasRole reports whether the claims carry role.
+func (c Claims) HasRole(role string) bool { return slices.Contains(c.Roles, role) }
+
+// TokenType is the JOSE "typ" of a JWT access token (RFC 9068 §2.1).
+const TokenType = "at+jwt"
+
+// MaxTokenSize bounds the tokens Verify reads: ours are about 600 bytes.
+const MaxTokenSize = 4096
+
+// MaxLeeway is the most clock skew a verifier may tolerate.
+const MaxLeeway = 60 * time.Second
+
+// Issuer signs session tokens with the first key of the key set.
+type Issuer struct {
+	Keys     func(context.Context) (*KeySet, error)
+	Issuer   string
+	Audience string
+	TTL      time.Duration
+	Now      func() time.Time
+}
+
+// Issue signs a token for the account sub.
+func (is *Issuer) Issue(ctx context.Context, sub, kind string, roles []string) (string, Claims, error) {
+	ks, err := is.Keys(ctx)
+	if err != nil {
+		return "", Claims{}, err
+	}
+	jti := make([]byte, 16) // 128 random bits
+	rand.Read(jti)
+	now := is.Now()
+	if roles == nil {
+		roles = []string{}
+	}
+	c := Claims{
+		Issuer:   is.Issuer,
+		Subject:  sub,
+		Audience: is.Audience,
+		IssuedAt: now.Unix(),
+		Expiry:   now.Add(is.TTL).Unix(),
+		ID:       base64.RawURLEncoding.EncodeToString(jti),
+		ClientID: sub,
+		Kind:     kind,
+		Roles:    roles,
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: ks.signer},
+		(&jose.SignerOptions{}).WithType(TokenType))
+	if err != nil {
+		return "", Claims{}, fmt.Errorf("session signer: %w", err)
+	}
+	payload, _ := json.Marshal(c)
+	sig, err := signer.Sign(payload)
+	if err != nil {
+		return "", Claims{}, fmt.Errorf("sign session token: %w", err)
+	}
+	token, err := sig.CompactSerialize()
+	return token, c, err
+}
+
+// ErrInvalid wraps every reason a token is refused; any other error from
+// Verify means the check could not be made (keys or store unavailable).
+var ErrInvalid = errors.New("invalid session token")
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// Verifier checks session tokens. It is the one implementation every
+// function uses.
+type Verifier struct {
+	Keys        func(context.Context) (PublicKeys, error)
+	Issuer      string
+	Audience    string
+	Leeway      time.Duration // at most MaxLeeway
+	Revocations Revocations
+	Now         func() time.Time
+}
+
+// headerFields are the only protected header parameters accepted. In
+// particular "jwk", "jku", "x5u" and "x5c" (a key chosen by the token
+// itself) and "crit" are refused.
+var headerFields = []string{"alg", "kid", "typ"}
+
+// Verify checks token and returns its claims: EdDSA only, a known kid,
+// typ at+jwt, exact iss and aud, exp required, iat not in the future,
+// bounded size, not revoked.
+func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
+	if len(token) > MaxTokenSize {
+		return Claims{}, invalid("longer than %d bytes", MaxTokenSize)
+	}
+	header, _, ok := strings.Cut(token, ".")
+	if !ok {
+		return Claims{}, invalid("not a compact JWS")
+	}
+	if err := checkHeader(header); err != nil {
+		return Claims{}, err
+	}
+	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.EdDSA})
+	if err != nil {
+		return Claims{}, invalid("%v", err)
+	}
+	kid := jws.Signatures[0].Protected.KeyID
+	keys, err := v.Keys(ctx)
+	if err != nil {
+		return Claims{}, fmt.Errorf("session verification keys: %w", err)
+	}
+	pub, ok := keys[kid]
+	if !ok {
+		return Claims{}, invalid("unknown key id %q", kid)
+	}
+	payload, err := jws.Verify(pub)
+	if err != nil {
+		return Claims{}, invalid("bad signature")
+	}
+	c, err := v.checkClaims(payload)
+	if err != nil {
+		return Claims{}, err
+	}
+	revoked, err := v.Revocations.IsRevoked(ctx, c.ID)
+	if err != nil {
+		return Claims{}, err
+	}
+	if revoked {
+		return Claims{}, invalid("revoked")
+	}
+	return c, nil
+}
+
+func checkHeader(segment string) error {
+	raw, err := base64.RawURLEncoding.DecodeString(segment)
+	if err != nil {
+		return invalid("header is not base64url")
+	}
+	var h map[string]json.RawMessage
+	if err := strictjson.Check(raw); err != nil {
+		return invalid("header: %v", err)
+	}
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return invalid("header is not a JSON object")
+	}
+	for name := range h {
+		if !slices.Contains(headerFields, name) {
+			return invalid("header parameter %q is not accepted", name)
+		}
+	}
+	var typ string
+	json.Unmarshal(h["typ"], &typ)
+	if !strings.EqualFold(typ, TokenType) && !strings.EqualFold(typ, "application/"+TokenType) {
+		return invalid("typ is %q, want %q", typ, TokenType)
+	}
+	return nil
+}
+
+// wireClaims accepts "aud" as a string or an array (RFC 7519 §4.1.3).
+type wireClaims struct {
+	Claims
+	Audience  json.RawMessage `json:"aud"`
+	NotBefore *int64          `json:"nbf"`
+}
+
+func (v *Verifier) checkClaims(payload []byte) (Claims, error) {
+	if err := strictjson.Check(payload); err != nil {
+		return Claims{}, invalid("claims: %v", err)
+	}
+	var w wireClaims
+	if err := json.Unmarshal(payload, &w); err != nil {
+		return Claims{}, invalid("claims: %v", err)
+	}
+	c := w.Claims
+	var auds []string
+	if err := json.Unmarshal(w.Audience, &c.Audience); err == nil {
+		auds = []string{c.Audience}
+	} else if err := json.Unmarshal(w.Audience, &auds); err != nil {
+		return Claims{}, invalid("aud is neither a string nor an array of strings")
+	}
+	now := v.Now()
+	leeway := min(v.Leeway, MaxLeeway)
+	switch {
+	case c.Issuer != v.Issuer:
+		return Claims{}, invalid("iss is %q, want %q", c.Issuer, v.Issuer)
+	case !slices.Contains(auds, v.Audience):
+		return Claims{}, invalid("aud does not include %q", v.Audience)
+	case c.Expiry == 0:
+		return Claims{}, invalid("exp is missing")
+	case !now.Before(time.Unix(c.Expiry, 0).Add(leeway)):
+		return Claims{}, invalid("expired at %s", time.Unix(c.Expiry, 0).UTC().Format(time.RFC3339))
+	case c.IssuedAt == 0:
+		return Claims{}, invalid("iat is missing")
+	case time.Unix(c.IssuedAt, 0).After(now.Add(leeway)):
+		return Claims{}, invalid("issued in the future")
+	case w.NotBefore != nil && time.Unix(*w.NotBefore, 0).After(now.Add(leeway)):
+		return Claims{}, invalid("not valid before %s", time.Unix(*w.NotBefore, 0).UTC().Format(time.RFC3339))
+	case c.Subject == "" || c.ID == "":
+		return Claims{}, invalid("sub or jti is missing")
+	}
+	c.Audience = v.Audience
+	return c, nil
+}
