@@ -30,6 +30,9 @@ type Error struct {
 	Err        error
 	RetryAfter time.Duration // sets Retry-After when positive
 	Header     http.Header   // extra response headers, such as WWW-Authenticate
+	// OAuthCode is the RFC 6749 §5.2 error code a token endpoint answers
+	// with; when empty, one is chosen from Status.
+	OAuthCode string
 }
 
 func (e *Error) Error() string {
@@ -122,11 +125,50 @@ func WriteJSONStatus(w http.ResponseWriter, contentType string, status int, v an
 	w.Write(append(body, '\n'))
 }
 
+// WriteOAuthError answers a token endpoint's failure as RFC 6749 §5.2 JSON
+// ({"error","error_description"}), never cached.
+func WriteOAuthError(w http.ResponseWriter, r *http.Request, err error) {
+	var he *Error
+	if !errors.As(err, &he) {
+		he = &Error{Status: http.StatusInternalServerError, Detail: "internal error", Err: err}
+	}
+	code := he.OAuthCode
+	if code == "" {
+		switch he.Status {
+		case http.StatusUnauthorized:
+			code = "invalid_client"
+		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+			code = "temporarily_unavailable"
+		case http.StatusInternalServerError:
+			code = "server_error"
+		default:
+			code = "invalid_request"
+		}
+	}
+	applyHeaders(w, he)
+	logFailure(r, he)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	WriteJSONStatus(w, "application/json", he.Status, struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description,omitempty"`
+	}{code, he.Detail})
+}
+
 // Handler adapts a function that returns an error: a nil error means the
 // function wrote its response; an error becomes a problem response.
 // Panics become a 500 problem and an ERROR log instead of a dropped
 // connection, and the request's trace reaches every log record.
 func Handler(fn func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return handler(fn, WriteProblem)
+}
+
+// OAuthHandler is Handler for token endpoints: errors are RFC 6749 JSON.
+func OAuthHandler(fn func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return handler(fn, WriteOAuthError)
+}
+
+func handler(fn func(http.ResponseWriter, *http.Request) error, write func(http.ResponseWriter, *http.Request, error)) http.Handler {
 	return logging.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if v := recover(); v != nil {
@@ -135,11 +177,11 @@ func Handler(fn func(http.ResponseWriter, *http.Request) error) http.Handler {
 				}
 				slog.ErrorContext(r.Context(), "panic while serving a request",
 					"panic", fmt.Sprint(v), "stack", string(debug.Stack()), "path", r.URL.Path)
-				WriteProblem(w, r, &Error{Status: http.StatusInternalServerError, Detail: "internal error"})
+				write(w, r, &Error{Status: http.StatusInternalServerError, Detail: "internal error"})
 			}
 		}()
 		if err := fn(w, r); err != nil {
-			WriteProblem(w, r, err)
+			write(w, r, err)
 		}
 	}))
 }

@@ -129,7 +129,7 @@ func (d *Decoded[T]) Get(ctx context.Context) (T, error) {
 	v, err := d.Decode(raw)
 	if err != nil {
 		var zero T
-		return zero, fmt.Errorf("secret %q is malformed: %w", d.Name, err)
+		return zero, fmt.Errorf("secret %q: %w: %w", d.Name, ErrMalformed, err)
 	}
 	d.raw, d.val, d.good = raw, v, true
 	return v, nil

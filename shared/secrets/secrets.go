@@ -30,6 +30,9 @@ var (
 	// ErrUnavailable: the store could not be reached or failed; a retry
 	// may succeed.
 	ErrUnavailable = errors.New("secret store unavailable")
+	// ErrMalformed: the secret was read but its content is not what it
+	// should hold (Decoded's decoder refused it).
+	ErrMalformed = errors.New("secret is malformed")
 )
 
 // MaxSize bounds a secret's value. Secret Manager caps payloads at 64 KiB;

@@ -1,0 +1,81 @@
+package login
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"impo.com.uy/copetes/backend/shared/env"
+	"impo.com.uy/copetes/backend/shared/lockout"
+	"impo.com.uy/copetes/backend/shared/password"
+)
+
+// config is login's own configuration; the session settings it shares with
+// the other functions live in session.Config.
+type config struct {
+	AccountsSecret string          // ACCOUNTS_SECRET
+	PerAccount     lockout.Policy  // LOGIN_MAX_FAILURES, LOGIN_FAILURE_WINDOW, LOGIN_LOCKOUT_BASE, LOGIN_LOCKOUT_MAX
+	PerAddress     lockout.Policy  // LOGIN_MAX_FAILURES_PER_ADDRESS, and the same durations
+	TrustedHops    int             // TRUSTED_PROXY_HOPS
+	HashMemoryKiB  int64           // LOGIN_HASH_MEMORY_MIB
+	HashWait       time.Duration   // LOGIN_HASH_WAIT
+	CORSOrigins    []string        // CORS_ALLOWED_ORIGINS
+	HashParams     password.Params // the cost of the dummy hash for unknown accounts
+}
+
+func configFromEnv() (config, error) {
+	c := config{
+		AccountsSecret: env.String("ACCOUNTS_SECRET", "accounts"),
+		CORSOrigins:    env.List("CORS_ALLOWED_ORIGINS"),
+		HashParams:     password.Default,
+	}
+	var err error
+	perAccount, err := env.Int("LOGIN_MAX_FAILURES", 5, 1, 1000)
+	if err != nil {
+		return c, err
+	}
+	perAddress, err := env.Int("LOGIN_MAX_FAILURES_PER_ADDRESS", 50, 1, 100000)
+	if err != nil {
+		return c, err
+	}
+	window, err := env.Duration("LOGIN_FAILURE_WINDOW", time.Hour, time.Minute, 7*24*time.Hour)
+	if err != nil {
+		return c, err
+	}
+	base, err := env.Duration("LOGIN_LOCKOUT_BASE", 30*time.Second, time.Second, time.Hour)
+	if err != nil {
+		return c, err
+	}
+	maxLock, err := env.Duration("LOGIN_LOCKOUT_MAX", 15*time.Minute, base, 24*time.Hour)
+	if err != nil {
+		return c, err
+	}
+	c.PerAccount = lockout.Policy{Threshold: int64(perAccount), Window: window, Base: base, Max: maxLock}
+	c.PerAddress = lockout.Policy{Threshold: int64(perAddress), Window: window, Base: base, Max: maxLock}
+	if c.TrustedHops, err = env.Int("TRUSTED_PROXY_HOPS", 0, 0, 10); err != nil {
+		return c, err
+	}
+	mib, err := env.Int("LOGIN_HASH_MEMORY_MIB", defaultHashMemoryMiB(), int(password.Default.Memory>>10)+1, 64<<10)
+	if err != nil {
+		return c, err
+	}
+	c.HashMemoryKiB = int64(mib) << 10
+	if c.HashWait, err = env.Duration("LOGIN_HASH_WAIT", 2*time.Second, 0, 30*time.Second); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// defaultHashMemoryMiB gives password hashing half of the instance's
+// memory limit (the cgroup's, which is what Cloud Functions sets), or 256
+// MiB where no limit is visible: at OWASP's floor of 19 MiB, 13 hashes at
+// once in a 512 MiB function.
+func defaultHashMemoryMiB() int {
+	if data, err := os.ReadFile("/sys/fs/cgroup/memory.max"); err == nil {
+		if limit, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64); err == nil && limit > 0 {
+			return max(int(limit>>20)/2, int(password.Default.Memory>>10)+1)
+		}
+	}
+	return 256
+}

@@ -1,0 +1,235 @@
+package login
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"impo.com.uy/copetes/backend/shared/accounts"
+	"impo.com.uy/copetes/backend/shared/httpapi"
+	"impo.com.uy/copetes/backend/shared/lockout"
+	"impo.com.uy/copetes/backend/shared/password"
+)
+
+// tokenResponse is RFC 6749 §5.1's successful response.
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+}
+
+// token is the token endpoint: JSON {"username","password"} for people, or
+// an RFC 6749 form with grant_type password or client_credentials.
+func (s *server) token(w http.ResponseWriter, r *http.Request) error {
+	if err := httpapi.CheckMethod(w, r, http.MethodPost); err != nil {
+		return err
+	}
+	var (
+		name, secret string
+		kind         accounts.Kind
+		basic        bool
+	)
+	switch httpapi.MediaType(r) {
+	case "application/json":
+		var body struct {
+			Username string `json:"username"`
+			Password string `json:"password"`
+		}
+		if err := httpapi.DecodeJSON(w, r, maxBody, &body); err != nil {
+			return err
+		}
+		name, secret, kind = body.Username, body.Password, accounts.User
+	case "application/x-www-form-urlencoded":
+		form, err := httpapi.ParseForm(w, r, maxBody)
+		if err != nil {
+			return err
+		}
+		switch gt := form.Get("grant_type"); gt {
+		case "password":
+			name, secret, kind = form.Get("username"), form.Get("password"), accounts.User
+		case "client_credentials":
+			name, secret, basic, err = clientCredentials(r, form)
+			if err != nil {
+				return err
+			}
+			kind = accounts.Service
+		case "":
+			return &httpapi.Error{Status: http.StatusBadRequest, Detail: "grant_type is required: password or client_credentials"}
+		default:
+			return &httpapi.Error{Status: http.StatusBadRequest, OAuthCode: "unsupported_grant_type",
+				Detail: "grant_type must be password or client_credentials"}
+		}
+	default:
+		return httpapi.UnsupportedMediaType(r, "application/json", "application/x-www-form-urlencoded")
+	}
+	if name == "" || secret == "" {
+		what := "username and password are required"
+		if kind == accounts.Service {
+			what = "client_id and client_secret are required"
+		}
+		return &httpapi.Error{Status: http.StatusBadRequest, Detail: what}
+	}
+
+	acct, err := s.authenticate(r, name, secret, kind)
+	if err != nil {
+		if errors.Is(err, errBadCredentials) {
+			return refused(kind, basic)
+		}
+		return err
+	}
+	token, claims, err := s.auth.Issuer.Issue(r.Context(), acct.Name, string(acct.Kind), acct.Roles)
+	if err != nil {
+		return unavailable("cannot sign session tokens right now", err)
+	}
+	slog.InfoContext(r.Context(), "session issued", "sub", acct.Name, "kind", acct.Kind,
+		"roles", acct.Roles, "jti", claims.ID, "expires", claims.ExpiresAt().UTC().Format(time.RFC3339))
+	ttl := claims.Expiry - claims.IssuedAt
+	if c := s.auth.Config.Cookie; c != "" && kind == accounts.User {
+		http.SetCookie(w, &http.Cookie{
+			Name: c, Value: token, Path: "/", MaxAge: int(ttl),
+			HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode,
+		})
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	httpapi.WriteJSON(w, tokenResponse{AccessToken: token, TokenType: "Bearer", ExpiresIn: ttl})
+	return nil
+}
+
+// clientCredentials reads the client's id and secret from HTTP Basic (RFC
+// 6749 §2.3.1: each form-urlencoded, then joined by ":") or from the
+// client_id and client_secret form fields, never both.
+func clientCredentials(r *http.Request, form httpapi.Form) (id, secret string, basic bool, err error) {
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		scheme, b64, _ := strings.Cut(auth, " ")
+		raw, decErr := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
+		rawID, rawSecret, ok := strings.Cut(string(raw), ":")
+		if !strings.EqualFold(scheme, "Basic") || decErr != nil || !ok {
+			return "", "", true, basicChallenge("Authorization must be HTTP Basic with client_id:client_secret")
+		}
+		if form.Get("client_id") != "" || form.Get("client_secret") != "" {
+			return "", "", true, &httpapi.Error{Status: http.StatusBadRequest,
+				Detail: "send client credentials either by HTTP Basic or in the form, not both"}
+		}
+		id, err1 := url.QueryUnescape(rawID)
+		secret, err2 := url.QueryUnescape(rawSecret)
+		if err1 != nil || err2 != nil {
+			return "", "", true, basicChallenge("HTTP Basic credentials are not form-urlencoded")
+		}
+		return id, secret, true, nil
+	}
+	return form.Get("client_id"), form.Get("client_secret"), false, nil
+}
+
+func basicChallenge(detail string) *httpapi.Error {
+	return &httpapi.Error{Status: http.StatusUnauthorized, OAuthCode: "invalid_client", Detail: detail,
+		Header: http.Header{"WWW-Authenticate": {`Basic realm="impo-login"`}}}
+}
+
+// refused is the one answer to every bad credential: wrong password,
+// unknown account, disabled account, wrong kind. Nothing in it tells them
+// apart.
+func refused(kind accounts.Kind, basic bool) error {
+	if kind == accounts.Service {
+		// RFC 6749 §5.2: a failed client authentication is invalid_client,
+		// 401, with a challenge when the client used HTTP Basic.
+		e := &httpapi.Error{Status: http.StatusUnauthorized, OAuthCode: "invalid_client", Detail: "client authentication failed"}
+		if basic {
+			e.Header = http.Header{"WWW-Authenticate": {`Basic realm="impo-login"`}}
+		}
+		return e
+	}
+	return &httpapi.Error{Status: http.StatusBadRequest, OAuthCode: "invalid_grant", Detail: "wrong username or password"}
+}
+
+var errBadCredentials = errors.New("bad credentials")
+
+// authenticate checks name and secret for an account of kind. Lock-outs
+// are checked, and the attempt counted, before any hash is computed.
+// Every outcome but success is errBadCredentials, or an *httpapi.Error for
+// 429 and 503.
+func (s *server) authenticate(r *http.Request, name, secret string, kind accounts.Kind) (accounts.Account, error) {
+	ctx := r.Context()
+	addr := httpapi.ClientIP(r, s.cfg.TrustedHops)
+	addrTicket, err := s.guard.Begin(ctx, s.cfg.PerAddress, "login:addr:"+addr)
+	if err != nil {
+		return accounts.Account{}, s.guardError(ctx, err, "address", addr)
+	}
+	normalized := accounts.NormalizeName(name)
+	acctTicket, err := s.guard.Begin(ctx, s.cfg.PerAccount, "login:acct:"+normalized)
+	if err != nil {
+		return accounts.Account{}, s.guardError(ctx, err, "account", "")
+	}
+	list, err := s.accounts.Get(ctx)
+	if err != nil {
+		abandon(ctx, addrTicket, acctTicket)
+		return accounts.Account{}, unavailable("cannot read the accounts right now", err)
+	}
+	acct, hash, found := list.Lookup(normalized)
+	if !found {
+		hash = password.Dummy(s.cfg.HashParams)
+	}
+	ok, err := s.matches(ctx, hash, []byte(secret))
+	if err != nil {
+		abandon(ctx, addrTicket, acctTicket)
+		return accounts.Account{}, &httpapi.Error{Status: http.StatusServiceUnavailable, RetryAfter: time.Second,
+			Detail: "too many logins at once; retry in a second", Err: err}
+	}
+	reason := ""
+	switch {
+	case !found:
+		reason = "unknown account"
+	case !ok:
+		reason = "wrong secret"
+	case acct.Disabled:
+		reason = "account disabled"
+	case acct.Kind != kind:
+		reason = "wrong kind of account for this grant"
+	}
+	if reason != "" {
+		// The name is logged only when it names an account: a mistyped
+		// name may be a password typed into the wrong field.
+		attrs := []any{"reason", reason, "address", addr, "kind", kind}
+		if found {
+			attrs = append(attrs, "account", acct.Name)
+		}
+		slog.InfoContext(ctx, "login refused", attrs...)
+		return accounts.Account{}, errBadCredentials
+	}
+	// A success that could not be recorded only leaves a count behind; the
+	// login itself stands.
+	if err := acctTicket.Succeeded(ctx, true); err != nil {
+		slog.WarnContext(ctx, "could not reset the failure count", "account", acct.Name, "error", err.Error())
+	}
+	if err := addrTicket.Succeeded(ctx, false); err != nil {
+		slog.WarnContext(ctx, "could not uncount a successful login", "address", addr, "error", err.Error())
+	}
+	return acct, nil
+}
+
+func abandon(ctx context.Context, tickets ...*lockout.Ticket) {
+	for _, t := range tickets {
+		if err := t.Abandoned(ctx); err != nil {
+			slog.WarnContext(ctx, "could not uncount an unjudged login attempt", "error", err.Error())
+		}
+	}
+}
+
+func (s *server) guardError(ctx context.Context, err error, what, addr string) error {
+	var le *lockout.LockedError
+	if errors.As(err, &le) {
+		attrs := []any{"locked", what, "retry_after_s", httpapi.RetryAfterSeconds(le.RetryAfter)}
+		if addr != "" {
+			attrs = append(attrs, "address", addr)
+		}
+		slog.WarnContext(ctx, "login locked out", attrs...)
+		return &httpapi.Error{Status: http.StatusTooManyRequests, RetryAfter: le.RetryAfter,
+			Detail: "too many failed attempts; retry later"}
+	}
+	return unavailable("cannot check login attempts right now", err)
+}
