@@ -41,10 +41,18 @@ var (
 // "ana " name one account.
 func NormalizeName(name string) string { return strings.ToLower(strings.TrimSpace(name)) }
 
+// CheckName reports whether name is an acceptable account name.
+func CheckName(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("account name %q: want 1-128 lower-case letters, digits and . _ @ + -, starting with a letter or digit", name)
+	}
+	return nil
+}
+
 // Validate checks one account.
 func (a Account) Validate() error {
-	if !nameRE.MatchString(a.Name) {
-		return fmt.Errorf("account name %q: want 1-128 lower-case letters, digits and . _ @ + -, starting with a letter or digit", a.Name)
+	if err := CheckName(a.Name); err != nil {
+		return err
 	}
 	if a.Kind != User && a.Kind != Service {
 		return fmt.Errorf("account %q: kind must be %q or %q", a.Name, User, Service)

@@ -81,3 +81,28 @@ func classifyFile(err error) error {
 	}
 	return fmt.Errorf("%w (%v)", ErrUnavailable, err)
 }
+
+// Write stores data as secret id in the directory, atomically (a reader
+// sees the old or the new value, never half) and readable by the owner
+// only.
+func (d Dir) Write(id string, data []byte) error {
+	if !idRE.MatchString(id) {
+		return fmt.Errorf("secret id %q: only letters, digits, - and _", id)
+	}
+	if err := os.MkdirAll(d.Path, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(d.Path, "."+id+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), filepath.Join(d.Path, id))
+}

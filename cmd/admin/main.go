@@ -1,0 +1,394 @@
+// Command admin is the operator's tool: signing keys, accounts, password
+// hashes, and pushing a secret file to Secret Manager.
+//
+//	admin keys init|rotate|retire [--keep N]
+//	admin account add --name NAME --roles r1,r2 [--service] [--generate-secret]
+//	admin account update --name NAME [--roles r1,r2] [--password]
+//	admin account disable|enable|remove --name NAME
+//	admin account list
+//	admin hash
+//	admin secret push --secret ID [--file PATH]
+//
+// Passwords and client secrets are read from standard input (a prompt
+// without echo on a terminal, else the first line), never from arguments,
+// which other users of the machine can see. Files are the secrets in
+// CREDENTIALS_DIR (default credenciales).
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/go-jose/go-jose/v4"
+	"golang.org/x/term"
+
+	"impo.com.uy/copetes/backend/shared/accounts"
+	"impo.com.uy/copetes/backend/shared/env"
+	"impo.com.uy/copetes/backend/shared/password"
+	"impo.com.uy/copetes/backend/shared/secrets"
+	"impo.com.uy/copetes/backend/shared/session"
+)
+
+const usage = `uso:
+  admin keys init                 crea session-keys con una clave
+  admin keys rotate               antepone una clave nueva (firma desde ya)
+  admin keys retire [--keep N]    conserva solo las N primeras claves (1)
+  admin account add --name N --roles r1,r2 [--service] [--generate-secret]
+  admin account update --name N [--roles r1,r2] [--password]
+  admin account disable|enable|remove --name N
+  admin account list
+  admin hash                      imprime el hash PHC de la contraseña leída
+  admin secret push --secret ID [--file RUTA]
+
+La contraseña o el secreto se leen de la entrada estándar, nunca de los
+argumentos: printf '%s\n' "$PASSWORD" | admin account add --name ana --roles editor
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "admin:", err)
+		os.Exit(1)
+	}
+}
+
+// tool carries the streams and the folder of secrets.
+type tool struct {
+	in       io.Reader
+	out, err io.Writer
+	dir      secrets.Dir
+	keysID   string
+	acctsID  string
+	stdinTTY bool
+}
+
+func run(args []string, in io.Reader, out, errw io.Writer) error {
+	t := &tool{
+		in: in, out: out, err: errw,
+		dir:     secrets.Dir{Path: env.String("CREDENTIALS_DIR", "credenciales")},
+		keysID:  env.String("SESSION_KEYS_SECRET", "session-keys"),
+		acctsID: env.String("ACCOUNTS_SECRET", "accounts"),
+	}
+	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		t.stdinTTY = true
+	}
+	if len(args) < 1 {
+		return errors.New("falta el comando\n" + usage)
+	}
+	var sub string
+	if len(args) > 1 {
+		sub = args[1]
+	}
+	rest := args[min(len(args), 2):]
+	switch args[0] + " " + sub {
+	case "keys init":
+		return t.keysInit()
+	case "keys rotate":
+		return t.keysRotate()
+	case "keys retire":
+		return t.keysRetire(rest)
+	case "account add", "account update", "account disable", "account enable", "account remove", "account list":
+		return t.account(sub, rest)
+	case "secret push":
+		return t.secretPush(rest)
+	}
+	if args[0] == "hash" {
+		pw, err := t.readSecret("Contraseña: ")
+		if err != nil {
+			return err
+		}
+		h, err := password.Hash(pw, password.Default)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(t.out, h)
+		return nil
+	}
+	return fmt.Errorf("comando desconocido %q\n%s", strings.Join(args, " "), usage)
+}
+
+// readSecret reads a password: with a prompt and no echo on a terminal
+// (asked twice), else the first line of standard input.
+func (t *tool) readSecret(prompt string) ([]byte, error) {
+	var pw []byte
+	if t.stdinTTY {
+		fd := int(t.in.(*os.File).Fd())
+		fmt.Fprint(t.err, prompt)
+		first, err := term.ReadPassword(fd)
+		fmt.Fprintln(t.err)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprint(t.err, "Repita: ")
+		again, err := term.ReadPassword(fd)
+		fmt.Fprintln(t.err)
+		if err != nil {
+			return nil, err
+		}
+		if string(first) != string(again) {
+			return nil, errors.New("las contraseñas no coinciden")
+		}
+		pw = first
+	} else {
+		line, err := bufio.NewReader(io.LimitReader(t.in, 4096)).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+		pw = []byte(strings.TrimRight(line, "\r\n"))
+	}
+	return pw, checkPassword(pw)
+}
+
+// checkPassword applies NIST SP 800-63B's length rules: at least 12
+// characters here, and a ceiling that keeps requests small.
+func checkPassword(pw []byte) error {
+	n := utf8.RuneCount(pw)
+	switch {
+	case !utf8.Valid(pw):
+		return errors.New("la contraseña no es UTF-8 válido")
+	case n < 12:
+		return fmt.Errorf("la contraseña tiene %d caracteres; el mínimo es 12", n)
+	case len(pw) > 1024:
+		return errors.New("la contraseña supera 1024 bytes")
+	}
+	return nil
+}
+
+func (t *tool) path(id string) string { return filepath.Join(t.dir.Path, id) }
+
+func (t *tool) readKeys() ([]jose.JSONWebKey, error) {
+	data, err := t.dir.Secret(context.Background(), t.keysID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := session.ParseKeySet(data); err != nil {
+		return nil, err
+	}
+	var set jose.JSONWebKeySet
+	err = json.Unmarshal(data, &set)
+	return set.Keys, err
+}
+
+func (t *tool) writeKeys(keys []jose.JSONWebKey) error {
+	data, err := session.MarshalKeySet(keys)
+	if err != nil {
+		return err
+	}
+	if err := t.dir.Write(t.keysID, data); err != nil {
+		return err
+	}
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = k.KeyID
+	}
+	fmt.Fprintf(t.out, "%s: %d clave(s), firma %s; todas: %s\n", t.path(t.keysID), len(keys), ids[0], strings.Join(ids, ", "))
+	return nil
+}
+
+func (t *tool) keysInit() error {
+	if _, err := os.Stat(t.path(t.keysID)); err == nil {
+		return fmt.Errorf("%s ya existe: use keys rotate", t.path(t.keysID))
+	}
+	k, err := session.NewKey()
+	if err != nil {
+		return err
+	}
+	return t.writeKeys([]jose.JSONWebKey{k})
+}
+
+func (t *tool) keysRotate() error {
+	keys, err := t.readKeys()
+	if err != nil {
+		return err
+	}
+	k, err := session.NewKey()
+	if err != nil {
+		return err
+	}
+	return t.writeKeys(append([]jose.JSONWebKey{k}, keys...))
+}
+
+func (t *tool) keysRetire(args []string) error {
+	fs := flag.NewFlagSet("keys retire", flag.ContinueOnError)
+	keep := fs.Int("keep", 1, "claves a conservar")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	keys, err := t.readKeys()
+	if err != nil {
+		return err
+	}
+	if *keep < 1 || *keep > len(keys) {
+		return fmt.Errorf("--keep debe estar entre 1 y %d", len(keys))
+	}
+	return t.writeKeys(keys[:*keep])
+}
+
+func (t *tool) readAccounts() ([]accounts.Account, error) {
+	data, err := t.dir.Secret(context.Background(), t.acctsID)
+	if errors.Is(err, secrets.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return accounts.Unmarshal(data)
+}
+
+func (t *tool) account(sub string, args []string) error {
+	fs := flag.NewFlagSet("account "+sub, flag.ContinueOnError)
+	fs.SetOutput(t.err)
+	name := fs.String("name", "", "nombre de la cuenta")
+	roles := fs.String("roles", "", "roles separados por comas")
+	service := fs.Bool("service", false, "cuenta de servicio (client credentials)")
+	generate := fs.Bool("generate-secret", false, "genera el secreto y lo imprime una vez")
+	newPassword := fs.Bool("password", false, "cambia la contraseña (leída de la entrada estándar)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	list, err := t.readAccounts()
+	if err != nil {
+		return err
+	}
+	if sub == "list" {
+		for _, a := range list {
+			state := ""
+			if a.Disabled {
+				state = " (deshabilitada)"
+			}
+			fmt.Fprintf(t.out, "%s\t%s\t%s%s\n", a.Name, a.Kind, strings.Join(a.Roles, ","), state)
+		}
+		return nil
+	}
+	n := accounts.NormalizeName(*name)
+	if n == "" {
+		return errors.New("falta --name")
+	}
+	if err := accounts.CheckName(n); err != nil {
+		return err
+	}
+	i := slices.IndexFunc(list, func(a accounts.Account) bool { return a.Name == n })
+	switch {
+	case sub == "add" && i >= 0:
+		return fmt.Errorf("la cuenta %q ya existe: use account update", n)
+	case sub != "add" && i < 0:
+		return fmt.Errorf("no existe la cuenta %q", n)
+	}
+
+	var roleList []string
+	for r := range strings.SplitSeq(*roles, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			roleList = append(roleList, r)
+		}
+	}
+	setSecret := func(a *accounts.Account) error {
+		var pw []byte
+		if *generate {
+			pw = []byte(rand.Text())
+		} else if pw, err = t.readSecret("Contraseña de " + n + ": "); err != nil {
+			return err
+		}
+		if a.Hash, err = password.Hash(pw, password.Default); err != nil {
+			return err
+		}
+		if *generate {
+			fmt.Fprintf(t.out, "secreto de %s (se muestra una sola vez): %s\n", n, pw)
+		}
+		return nil
+	}
+
+	switch sub {
+	case "add":
+		a := accounts.Account{Name: n, Kind: accounts.User, Roles: roleList}
+		if *service {
+			a.Kind = accounts.Service
+		}
+		if err := setSecret(&a); err != nil {
+			return err
+		}
+		list = append(list, a)
+	case "update":
+		if *roles != "" {
+			list[i].Roles = roleList
+		}
+		if *newPassword || *generate {
+			if err := setSecret(&list[i]); err != nil {
+				return err
+			}
+		}
+	case "disable", "enable":
+		list[i].Disabled = sub == "disable"
+	case "remove":
+		list = slices.Delete(list, i, i+1)
+	}
+	data, err := accounts.Marshal(list)
+	if err != nil {
+		return err
+	}
+	if len(data) > secrets.MaxSize {
+		return fmt.Errorf("la lista ocuparía %d bytes: Secret Manager admite %d", len(data), secrets.MaxSize)
+	}
+	if err := t.dir.Write(t.acctsID, data); err != nil {
+		return err
+	}
+	fmt.Fprintf(t.out, "%s: cuenta %q (%s); %d cuenta(s)\n", t.path(t.acctsID), n, sub, len(list))
+	return nil
+}
+
+// secretPush adds a file as the new latest version of a Secret Manager
+// secret (the secret must exist: deploy.sh setup creates it).
+func (t *tool) secretPush(args []string) error {
+	fs := flag.NewFlagSet("secret push", flag.ContinueOnError)
+	fs.SetOutput(t.err)
+	id := fs.String("secret", "", "id del secreto")
+	file := fs.String("file", "", "archivo (por omisión CREDENTIALS_DIR/<id>)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *id == "" {
+		return errors.New("falta --secret")
+	}
+	if *file == "" {
+		*file = t.path(*id)
+	}
+	data, err := os.ReadFile(*file)
+	if err != nil {
+		return err
+	}
+	// Refuse to publish a file that the functions would reject.
+	switch *id {
+	case t.keysID:
+		_, err = session.ParseKeySet(data)
+	case t.acctsID:
+		_, err = accounts.Parse(data)
+	}
+	if err != nil {
+		return fmt.Errorf("%s no es válido: %w", *file, err)
+	}
+	project := env.String("GOOGLE_CLOUD_PROJECT", "")
+	if project == "" {
+		return errors.New("defina GOOGLE_CLOUD_PROJECT")
+	}
+	ctx := context.Background()
+	sm, err := secrets.NewSecretManager(ctx, project, env.String("SECRETMANAGER_EMULATOR_HOST", ""))
+	if err != nil {
+		return err
+	}
+	defer sm.Close()
+	name, err := sm.AddVersion(ctx, *id, data)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(t.out, "publicado %s como %s\n", *file, name)
+	return nil
+}

@@ -1,0 +1,122 @@
+// Command local serves every function on localhost with the embedded
+// defaults, creating dev credentials on a fresh checkout.
+//
+//	go run ./cmd/local
+//
+// PORT chooses the port (8080; 0 picks a free one). FUNCTION_TARGET=Login
+// serves that one function at "/", through the Functions Framework, as in
+// production; otherwise each function is served at /<EntryPoint>/.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
+
+	_ "impo.com.uy/copetes/backend"
+	"impo.com.uy/copetes/backend/shared/devcreds"
+	"impo.com.uy/copetes/backend/shared/entrypoint"
+	"impo.com.uy/copetes/backend/shared/env"
+	"impo.com.uy/copetes/backend/shared/logging"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "local:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	logging.Setup()
+	port := env.String("PORT", "8080")
+	// Only this machine may connect: a local run holds dev credentials.
+	host := env.String("LOCAL_HOST", "127.0.0.1")
+
+	if err := bootstrap(); err != nil {
+		return err
+	}
+	if target := os.Getenv("FUNCTION_TARGET"); target != "" {
+		slog.Info("serving one function through the Functions Framework", "function", target, "address", net.JoinHostPort(host, port))
+		return funcframework.StartHostPort(host, port)
+	}
+
+	mux := http.NewServeMux()
+	var names []string
+	for _, fn := range entrypoint.HTTPFunctions() {
+		prefix := "/" + fn.Name
+		mux.Handle(prefix+"/", http.StripPrefix(prefix, fn.Handler))
+		mux.Handle(prefix, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.URL.Path = "/"
+			fn.Handler(w, r)
+		}))
+		names = append(names, fn.Name)
+	}
+	lis, err := net.Listen("tcp", net.JoinHostPort(host, port))
+	if err != nil {
+		return err
+	}
+	base := "http://" + lis.Addr().String()
+	slog.Info("serving functions", "address", base, "functions", names)
+	fmt.Fprintf(os.Stderr, "\nFunciones en %s: %s\n%s\n", base, strings.Join(names, ", "), tryLines(base))
+
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdown)
+	}()
+	if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// bootstrap creates dev credentials when secrets come from the credentials
+// folder (never when they come from Secret Manager).
+func bootstrap() error {
+	def := "dir"
+	if env.String("GOOGLE_CLOUD_PROJECT", "") != "" {
+		def = "secretmanager"
+	}
+	if env.String("SECRETS_SOURCE", def) != "dir" {
+		return nil
+	}
+	dir := env.String("CREDENTIALS_DIR", "credenciales")
+	made, err := devcreds.Bootstrap(dir,
+		env.String("SESSION_KEYS_SECRET", "session-keys"), env.String("ACCOUNTS_SECRET", "accounts"))
+	if err != nil {
+		return fmt.Errorf("dev credentials in %s: %w", dir, err)
+	}
+	if len(made.Files) > 0 {
+		slog.Info("created dev credentials", "dir", dir, "secrets", made.Files)
+	}
+	if made.DevPassword != "" {
+		// Shown once, on the terminal, never in a log line.
+		fmt.Fprintf(os.Stderr, "\nCuenta de desarrollo creada en %s/: usuario %q, contraseña %s\n(se muestra una sola vez; para otra, borre el archivo accounts o use cmd/admin)\n",
+			dir, devcreds.DevAccount, made.DevPassword)
+	}
+	return nil
+}
+
+func tryLines(base string) string {
+	return fmt.Sprintf(`Pruebe:
+  TOKEN=$(curl -s %[1]s/Login/token -H 'Content-Type: application/json' \
+    -d '{"username":"dev","password":"<contraseña>"}' | jq -r .access_token)
+  curl -s %[1]s/Login/jwks
+  curl -s %[1]s/Login/introspect -H "Authorization: Bearer $TOKEN" --data-urlencode "token=$TOKEN"
+`, base)
+}

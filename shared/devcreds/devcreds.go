@@ -1,0 +1,80 @@
+// Package devcreds makes the credentials a local run needs, in the
+// credentials folder, so that a fresh checkout runs with no setup.
+package devcreds
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"impo.com.uy/copetes/backend/shared/accounts"
+	"impo.com.uy/copetes/backend/shared/password"
+	"impo.com.uy/copetes/backend/shared/secrets"
+	"impo.com.uy/copetes/backend/shared/session"
+)
+
+// DevAccount is the person account a local run creates.
+const DevAccount = "dev"
+
+// Made says what Bootstrap created.
+type Made struct {
+	Files       []string // secret ids written
+	DevPassword string   // set when the dev account was created: shown once
+}
+
+// Bootstrap creates each missing secret in dir: a signing key set and an
+// accounts list holding the dev account with a random password. It never
+// overwrites a secret that exists.
+func Bootstrap(dir, keysID, accountsID string) (Made, error) {
+	var made Made
+	d := secrets.Dir{Path: dir}
+	missing := func(id string) (bool, error) {
+		_, err := os.Stat(filepath.Join(dir, id))
+		if errors.Is(err, fs.ErrNotExist) {
+			return true, nil
+		}
+		return false, err
+	}
+	if ok, err := missing(keysID); err != nil {
+		return made, err
+	} else if ok {
+		k, err := session.NewKey()
+		if err != nil {
+			return made, err
+		}
+		data, err := session.MarshalKeySet([]jose.JSONWebKey{k})
+		if err != nil {
+			return made, err
+		}
+		if err := d.Write(keysID, data); err != nil {
+			return made, fmt.Errorf("write %s: %w", keysID, err)
+		}
+		made.Files = append(made.Files, keysID)
+	}
+	if ok, err := missing(accountsID); err != nil {
+		return made, err
+	} else if ok {
+		pw := rand.Text() // 26 base32 characters, 130 bits
+		hash, err := password.Hash([]byte(pw), password.Default)
+		if err != nil {
+			return made, err
+		}
+		data, err := accounts.Marshal([]accounts.Account{{
+			Name: DevAccount, Kind: accounts.User, Hash: hash, Roles: []string{"dev", "session-admin"},
+		}})
+		if err != nil {
+			return made, err
+		}
+		if err := d.Write(accountsID, data); err != nil {
+			return made, fmt.Errorf("write %s: %w", accountsID, err)
+		}
+		made.Files = append(made.Files, accountsID)
+		made.DevPassword = pw
+	}
+	return made, nil
+}
