@@ -43,7 +43,8 @@ func run() error {
 	// Only this machine may connect: a local run holds dev credentials.
 	host := env.String("LOCAL_HOST", "127.0.0.1")
 
-	if err := bootstrap(); err != nil {
+	devPassword, err := bootstrap()
+	if err != nil {
 		return err
 	}
 	if target := os.Getenv("FUNCTION_TARGET"); target != "" {
@@ -68,7 +69,7 @@ func run() error {
 	}
 	base := "http://" + lis.Addr().String()
 	slog.Info("serving functions", "address", base, "functions", names)
-	fmt.Fprintf(os.Stderr, "\nFunciones en %s: %s\n%s\n", base, strings.Join(names, ", "), tryLines(base))
+	fmt.Fprintf(os.Stderr, "\nFunciones en %s: %s\n%s\n", base, strings.Join(names, ", "), tryLines(base, devPassword))
 
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -86,20 +87,21 @@ func run() error {
 }
 
 // bootstrap creates dev credentials when secrets come from the credentials
-// folder (never when they come from Secret Manager).
-func bootstrap() error {
+// folder (never when they come from Secret Manager), and returns the dev
+// password when it made one.
+func bootstrap() (string, error) {
 	def := "dir"
 	if env.String("GOOGLE_CLOUD_PROJECT", "") != "" {
 		def = "secretmanager"
 	}
 	if env.String("SECRETS_SOURCE", def) != "dir" {
-		return nil
+		return "", nil
 	}
 	dir := env.String("CREDENTIALS_DIR", "credenciales")
 	made, err := devcreds.Bootstrap(dir,
 		env.String("SESSION_KEYS_SECRET", "session-keys"), env.String("ACCOUNTS_SECRET", "accounts"))
 	if err != nil {
-		return fmt.Errorf("dev credentials in %s: %w", dir, err)
+		return "", fmt.Errorf("dev credentials in %s: %w", dir, err)
 	}
 	if len(made.Files) > 0 {
 		slog.Info("created dev credentials", "dir", dir, "secrets", made.Files)
@@ -109,14 +111,17 @@ func bootstrap() error {
 		fmt.Fprintf(os.Stderr, "\nCuenta de desarrollo creada en %s/: usuario %q, contraseña %s\n(se muestra una sola vez; para otra, borre el archivo accounts o use cmd/admin)\n",
 			dir, devcreds.DevAccount, made.DevPassword)
 	}
-	return nil
+	return made.DevPassword, nil
 }
 
-func tryLines(base string) string {
+func tryLines(base, devPassword string) string {
+	if devPassword == "" {
+		devPassword = "<contraseña>"
+	}
 	return fmt.Sprintf(`Pruebe:
   TOKEN=$(curl -s %[1]s/Login/token -H 'Content-Type: application/json' \
-    -d '{"username":"dev","password":"<contraseña>"}' | jq -r .access_token)
+    -d '{"username":"dev","password":"%[2]s"}' | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
   curl -s %[1]s/Login/jwks
   curl -s %[1]s/Login/introspect -H "Authorization: Bearer $TOKEN" --data-urlencode "token=$TOKEN"
-`, base)
+`, base, devPassword)
 }
