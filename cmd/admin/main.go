@@ -18,8 +18,8 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"

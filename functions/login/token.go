@@ -128,7 +128,7 @@ func clientCredentials(r *http.Request, form httpapi.Form) (id, secret string, b
 
 func basicChallenge(detail string) *httpapi.Error {
 	return &httpapi.Error{Status: http.StatusUnauthorized, OAuthCode: "invalid_client", Detail: detail,
-		Header: http.Header{"WWW-Authenticate": {`Basic realm="impo-login"`}}}
+		Header: httpapi.Header("WWW-Authenticate", `Basic realm="impo-login"`)}
 }
 
 // refused is the one answer to every bad credential: wrong password,
@@ -140,7 +140,7 @@ func refused(kind accounts.Kind, basic bool) error {
 		// 401, with a challenge when the client used HTTP Basic.
 		e := &httpapi.Error{Status: http.StatusUnauthorized, OAuthCode: "invalid_client", Detail: "client authentication failed"}
 		if basic {
-			e.Header = http.Header{"WWW-Authenticate": {`Basic realm="impo-login"`}}
+			e.Header = httpapi.Header("WWW-Authenticate", `Basic realm="impo-login"`)
 		}
 		return e
 	}

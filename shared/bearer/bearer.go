@@ -32,7 +32,7 @@ func Challenge(detail, errCode string) *httpapi.Error {
 	if errCode != "" {
 		h += `, error="` + errCode + `"`
 	}
-	return &httpapi.Error{Status: http.StatusUnauthorized, Detail: detail, Header: http.Header{"WWW-Authenticate": {h}}}
+	return &httpapi.Error{Status: http.StatusUnauthorized, Detail: detail, Header: httpapi.Header("WWW-Authenticate", h)}
 }
 
 // Authenticate verifies the request's session token. A missing or invalid

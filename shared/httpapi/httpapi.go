@@ -44,6 +44,16 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// Header builds response headers from name, value pairs, with canonical
+// names so that Get and Add on the result behave.
+func Header(kv ...string) http.Header {
+	h := http.Header{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		h.Add(kv[i], kv[i+1])
+	}
+	return h
+}
+
 // Errorf returns an *Error with a formatted detail.
 func Errorf(status int, format string, args ...any) *Error {
 	return &Error{Status: status, Detail: fmt.Sprintf(format, args...)}
@@ -197,7 +207,7 @@ func CheckMethod(w http.ResponseWriter, r *http.Request, allowed ...string) erro
 	return &Error{
 		Status: http.StatusMethodNotAllowed,
 		Detail: fmt.Sprintf("method %s is not allowed here; use %s", r.Method, strings.Join(allowed, " or ")),
-		Header: http.Header{"Allow": {strings.Join(allowed, ", ")}},
+		Header: Header("Allow", strings.Join(allowed, ", ")),
 	}
 }
 

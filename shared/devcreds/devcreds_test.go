@@ -1,0 +1,41 @@
+package devcreds
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"impo.com.uy/copetes/backend/shared/accounts"
+	"impo.com.uy/copetes/backend/shared/session"
+)
+
+func TestBootstrap_CreatesOnceAndNeverOverwrites(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "credenciales")
+	made, err := Bootstrap(dir, "session-keys", "accounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(made.Files) != 2 || len(made.DevPassword) < 20 {
+		t.Fatalf("first run made %+v", made)
+	}
+	keys, _ := os.ReadFile(filepath.Join(dir, "session-keys"))
+	if _, err := session.ParseKeySet(keys); err != nil {
+		t.Fatal(err)
+	}
+	accts, _ := os.ReadFile(filepath.Join(dir, "accounts"))
+	l, err := accounts.Parse(accts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, h, ok := l.Lookup(DevAccount); !ok || !h.Matches([]byte(made.DevPassword)) {
+		t.Fatal("the dev account does not take the returned password")
+	}
+
+	again, err := Bootstrap(dir, "session-keys", "accounts")
+	if err != nil || len(again.Files) != 0 || again.DevPassword != "" {
+		t.Fatalf("second run made %+v, %v; want nothing", again, err)
+	}
+	if k2, _ := os.ReadFile(filepath.Join(dir, "session-keys")); string(k2) != string(keys) {
+		t.Fatal("the second run replaced the signing keys")
+	}
+}

@@ -1,0 +1,118 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestHandler_PanicBecomes500Problem(t *testing.T) {
+	h := Handler(func(http.ResponseWriter, *http.Request) error { panic("boom") })
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	var p Problem
+	json.Unmarshal(rec.Body.Bytes(), &p)
+	if rec.Code != 500 || rec.Header().Get("Content-Type") != "application/problem+json" || p.Status != 500 {
+		t.Fatalf("panic: %d %s %q", rec.Code, rec.Header().Get("Content-Type"), rec.Body)
+	}
+	if strings.Contains(rec.Body.String(), "boom") {
+		t.Error("the panic value reached the client")
+	}
+}
+
+func TestWriteProblem(t *testing.T) {
+	tests := []struct {
+		name       string
+		err        error
+		wantStatus int
+		wantDetail string
+		wantHeader [2]string
+	}{
+		{"typed error", Errorf(404, "no such thing"), 404, "no such thing", [2]string{}},
+		{"retry after rounds up", &Error{Status: 503, Detail: "busy", RetryAfter: 1500 * time.Millisecond}, 503, "busy", [2]string{"Retry-After", "2"}},
+		{"extra header", &Error{Status: 401, Detail: "who?", Header: http.Header{"WWW-Authenticate": {"Bearer"}}}, 401, "who?", [2]string{"WWW-Authenticate", "Bearer"}},
+		{"untyped error hides its text", errors.New("db password is hunter2"), 500, "internal error", [2]string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			WriteProblem(rec, httptest.NewRequest("GET", "/", nil), tt.err)
+			var p Problem
+			json.Unmarshal(rec.Body.Bytes(), &p)
+			if rec.Code != tt.wantStatus || p.Detail != tt.wantDetail || p.Title != http.StatusText(tt.wantStatus) {
+				t.Fatalf("got %d %+v", rec.Code, p)
+			}
+			if tt.wantHeader[0] != "" && rec.Header().Get(tt.wantHeader[0]) != tt.wantHeader[1] {
+				t.Errorf("%s = %q, want %q", tt.wantHeader[0], rec.Header().Get(tt.wantHeader[0]), tt.wantHeader[1])
+			}
+		})
+	}
+}
+
+func TestClientIP(t *testing.T) {
+	tests := []struct {
+		name   string
+		remote string
+		xff    []string
+		hops   int
+		want   string
+	}{
+		{"no proxy", "192.0.2.1:5555", nil, 0, "192.0.2.1"},
+		{"no proxy ignores a forged header", "192.0.2.1:5555", []string{"203.0.113.9"}, 0, "192.0.2.1"},
+		{"one hop", "10.0.0.1:80", []string{"203.0.113.9, 198.51.100.2"}, 1, "198.51.100.2"},
+		{"two hops", "10.0.0.1:80", []string{"203.0.113.9, 198.51.100.2, 10.1.1.1"}, 2, "198.51.100.2"},
+		{"hops across header lines", "10.0.0.1:80", []string{"203.0.113.9", "198.51.100.2"}, 1, "198.51.100.2"},
+		{"fewer entries than hops", "10.0.0.1:80", []string{"198.51.100.2"}, 2, "10.0.0.1"},
+		{"garbage entry", "10.0.0.1:80", []string{"not-an-ip"}, 1, "10.0.0.1"},
+		{"IPv6 peer", "[2001:db8::1]:443", nil, 0, "2001:db8::1"},
+		{"IPv4-mapped", "[::ffff:192.0.2.1]:443", nil, 0, "192.0.2.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = tt.remote
+			for _, x := range tt.xff {
+				r.Header.Add("X-Forwarded-For", x)
+			}
+			if got := ClientIP(r, tt.hops); got != tt.want {
+				t.Errorf("ClientIP = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDecodeJSON(t *testing.T) {
+	type body struct {
+		Name string `json:"name"`
+	}
+	tests := []struct {
+		name, ct, body string
+		limit          int64
+		wantStatus     int
+	}{
+		{"ok", "application/json", `{"name":"a"}`, 100, 0},
+		{"ok with charset", "application/json; charset=UTF-8", `{"name":"a"}`, 100, 0},
+		{"wrong type", "text/plain", `{"name":"a"}`, 100, 415},
+		{"too large", "application/json", `{"name":"aaaaaaaaaaaa"}`, 10, 413},
+		{"unknown field", "application/json", `{"nome":"a"}`, 100, 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/", strings.NewReader(tt.body))
+			r.Header.Set("Content-Type", tt.ct)
+			var b body
+			err := DecodeJSON(httptest.NewRecorder(), r, tt.limit, &b)
+			var he *Error
+			switch {
+			case tt.wantStatus == 0 && err != nil:
+				t.Fatalf("DecodeJSON: %v", err)
+			case tt.wantStatus != 0 && (!errors.As(err, &he) || he.Status != tt.wantStatus):
+				t.Fatalf("DecodeJSON error = %v, want status %d", err, tt.wantStatus)
+			}
+		})
+	}
+}
