@@ -1,7 +1,7 @@
 // Command admin is the operator's tool: signing keys, accounts, password
 // hashes, and pushing a secret file to Secret Manager.
 //
-//	admin keys init|rotate|retire [--keep N]
+//	admin keys init|add|promote|retire [--keep N]
 //	admin account add --name NAME --roles r1,r2 [--service] [--generate-secret]
 //	admin account update --name NAME [--roles r1,r2] [--password]
 //	admin account disable|enable|remove --name NAME
@@ -42,7 +42,8 @@ import (
 
 const usage = `uso:
   admin keys init                 crea session-keys con una clave
-  admin keys rotate               antepone una clave nueva (firma desde ya)
+  admin keys add                  agrega una clave nueva al final (verifica, no firma)
+  admin keys promote              pasa la última clave al frente (firma desde ya)
   admin keys retire [--keep N]    conserva solo las N primeras claves (1)
   admin account add --name N --roles r1,r2 [--service] [--generate-secret]
   admin account update --name N [--roles r1,r2] [--password]
@@ -93,8 +94,10 @@ func run(args []string, in io.Reader, out, errw io.Writer) error {
 	switch args[0] + " " + sub {
 	case "keys init":
 		return t.keysInit()
-	case "keys rotate":
-		return t.keysRotate()
+	case "keys add":
+		return t.keysAdd()
+	case "keys promote":
+		return t.keysPromote()
 	case "keys retire":
 		return t.keysRetire(rest)
 	case "account add", "account update", "account disable", "account enable", "account remove", "account list":
@@ -206,7 +209,10 @@ func (t *tool) keysInit() error {
 	return t.writeKeys([]jose.JSONWebKey{k})
 }
 
-func (t *tool) keysRotate() error {
+// keysAdd appends a new key: every verifier learns it (within the secret
+// cache's TTL) before keysPromote makes it sign, so that no instance meets
+// a token signed by a key it does not know yet.
+func (t *tool) keysAdd() error {
 	keys, err := t.readKeys()
 	if err != nil {
 		return err
@@ -215,7 +221,20 @@ func (t *tool) keysRotate() error {
 	if err != nil {
 		return err
 	}
-	return t.writeKeys(append([]jose.JSONWebKey{k}, keys...))
+	return t.writeKeys(append(keys, k))
+}
+
+// keysPromote moves the last key to the front, where it signs.
+func (t *tool) keysPromote() error {
+	keys, err := t.readKeys()
+	if err != nil {
+		return err
+	}
+	if len(keys) < 2 {
+		return errors.New("hay una sola clave: agregue otra con keys add")
+	}
+	last := keys[len(keys)-1]
+	return t.writeKeys(append([]jose.JSONWebKey{last}, keys[:len(keys)-1]...))
 }
 
 func (t *tool) keysRetire(args []string) error {

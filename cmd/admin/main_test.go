@@ -101,7 +101,7 @@ func TestAccountAdd_GeneratedSecretIsPrintedOnceAndWorks(t *testing.T) {
 	}
 }
 
-func TestKeys_InitRotateRetire(t *testing.T) {
+func TestKeys_InitAddPromoteRetire(t *testing.T) {
 	dir := t.TempDir()
 	keyIDs := func() []string {
 		data, _ := os.ReadFile(filepath.Join(dir, "session-keys"))
@@ -122,14 +122,21 @@ func TestKeys_InitRotateRetire(t *testing.T) {
 	if _, err := admin(t, dir, "", "keys", "init"); err == nil {
 		t.Fatal("keys init over an existing set succeeded")
 	}
-	admin(t, dir, "", "keys", "rotate")
-	rotated := keyIDs()
-	if len(rotated) != 2 || rotated[1] != first[0] {
-		t.Fatalf("after rotate: %v; want a new key first, then %v", rotated, first)
+	if _, err := admin(t, dir, "", "keys", "promote"); err == nil {
+		t.Fatal("promote with one key succeeded")
+	}
+	admin(t, dir, "", "keys", "add")
+	added := keyIDs()
+	if len(added) != 2 || added[0] != first[0] {
+		t.Fatalf("after add: %v; want %s still first (signing)", added, first[0])
+	}
+	admin(t, dir, "", "keys", "promote")
+	if got := keyIDs(); len(got) != 2 || got[0] != added[1] || got[1] != first[0] {
+		t.Fatalf("after promote: %v; want the new key %s first", got, added[1])
 	}
 	admin(t, dir, "", "keys", "retire")
-	if got := keyIDs(); len(got) != 1 || got[0] != rotated[0] {
-		t.Fatalf("after retire: %v; want only %s", got, rotated[0])
+	if got := keyIDs(); len(got) != 1 || got[0] != added[1] {
+		t.Fatalf("after retire: %v; want only %s", got, added[1])
 	}
 }
 

@@ -112,9 +112,11 @@ func walk(dec *json.Decoder, ptr string) error {
 	return nil
 }
 
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
+
 // escape encodes a key as an RFC 6901 reference token.
 func escape(key string) string {
-	return strings.NewReplacer("~", "~0", "/", "~1").Replace(key)
+	return pointerEscaper.Replace(key)
 }
 
 // describe turns encoding/json errors into messages a caller can act on.
