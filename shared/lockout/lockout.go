@@ -6,6 +6,8 @@ package lockout
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -51,8 +53,16 @@ type Ticket struct {
 	n       int64
 }
 
-func failKey(subject string) string { return "fail:" + subject }
-func lockKey(subject string) string { return "lock:" + subject }
+// Keys carry a digest of the subject, not the subject: a subject is what a
+// client typed (any length, perhaps a password in the wrong field), and
+// the store should hold neither.
+func failKey(subject string) string { return "fail:" + digest(subject) }
+func lockKey(subject string) string { return "lock:" + digest(subject) }
+
+func digest(subject string) string {
+	sum := sha256.Sum256([]byte(subject))
+	return hex.EncodeToString(sum[:16])
+}
 
 // Begin admits an attempt for subject, or refuses it with *LockedError
 // before any work is done. The attempt is counted now, not when it fails,
