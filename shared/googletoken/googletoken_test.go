@@ -1,0 +1,308 @@
+package googletoken_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"maps"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2/jws"
+
+	"impo.com.uy/copetes/backend/shared/googletoken"
+	"impo.com.uy/copetes/backend/shared/googletoken/googletest"
+)
+
+const cloudPlatform = "https://www.googleapis.com/auth/cloud-platform"
+
+// onCloud points Application Default Credentials at a local metadata
+// server, as on Cloud Run, with no key file anywhere.
+func onCloud(t *testing.T) *googletest.Metadata {
+	t.Helper()
+	md := googletest.StartMetadata(t)
+	t.Setenv("GCE_METADATA_HOST", md.Host)
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "")
+	return md
+}
+
+func newKey(t *testing.T, tokenURI string) *googletoken.ServiceAccountKey {
+	t.Helper()
+	data, err := googletoken.NewServiceAccountKey("gettoken@impo-test.iam.gserviceaccount.com", tokenURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := googletoken.ParseKey(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+func staticKey(k *googletoken.ServiceAccountKey) func(context.Context) (*googletoken.ServiceAccountKey, error) {
+	return func(context.Context) (*googletoken.ServiceAccountKey, error) { return k, nil }
+}
+
+func checkExpiry(t *testing.T, tok googletoken.Token, want time.Duration) {
+	t.Helper()
+	if left := time.Until(tok.Expiry); left < want-time.Minute || left > want+time.Minute {
+		t.Errorf("token expires in %s, want about %s", left.Round(time.Second), want)
+	}
+}
+
+func TestADC_AccessAndIDTokensFromTheMetadataServer(t *testing.T) {
+	md := onCloud(t)
+	ctx := context.Background()
+	tok, err := googletoken.ADC{}.Mint(ctx, googletoken.Request{Kind: googletoken.Access, Scopes: []string{cloudPlatform}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(tok.Value, "ya29.adc-") {
+		t.Errorf("access token %q did not come from the metadata server", tok.Value)
+	}
+	checkExpiry(t, tok, time.Hour)
+	if h, body := md.LastRequest(); h.Get("Metadata-Flavor") != "Google" || body["scopes"] != cloudPlatform {
+		t.Errorf("metadata request: flavor %q, scopes %v", h.Get("Metadata-Flavor"), body["scopes"])
+	}
+
+	tok, err = googletoken.ADC{}.Mint(ctx, googletoken.Request{Kind: googletoken.ID, Audience: "https://validate.run.app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, _ := googletest.DecodeClaims(tok.Value)
+	if claims["aud"] != "https://validate.run.app" {
+		t.Errorf("ID token aud = %v", claims["aud"])
+	}
+	checkExpiry(t, tok, time.Hour)
+}
+
+func TestKey_JWTBearerExchangeAtTheKeysTokenURI(t *testing.T) {
+	te := googletest.StartTokenEndpoint(t)
+	key := newKey(t, te.URL)
+	te.Trust(key.Email, key.PublicKey())
+	src := googletoken.Key{Key: staticKey(key)}
+	ctx := context.Background()
+
+	tok, err := src.Mint(ctx, googletoken.Request{Kind: googletoken.Access, Scopes: []string{cloudPlatform}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, claims := te.LastRequest()
+	if claims["iss"] != key.Email || claims["aud"] != te.URL || claims["scope"] != cloudPlatform {
+		t.Errorf("assertion claims = %v", claims)
+	}
+	if !strings.HasPrefix(tok.Value, "ya29.key-") {
+		t.Errorf("token = %q", tok.Value)
+	}
+	checkExpiry(t, tok, time.Hour)
+
+	tok, err = src.Mint(ctx, googletoken.Request{Kind: googletoken.ID, Audience: "https://validate.run.app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, claims := te.LastRequest(); claims["target_audience"] != "https://validate.run.app" {
+		t.Errorf("ID assertion claims = %v", claims)
+	}
+	checkExpiry(t, tok, time.Hour)
+}
+
+func TestKey_RejectedAssertionIsAPermanentUpstreamError(t *testing.T) {
+	te := googletest.StartTokenEndpoint(t)
+	key := newKey(t, te.URL)
+	other := newKey(t, te.URL)
+	te.Trust(key.Email, other.PublicKey()) // the endpoint knows another key
+	_, err := googletoken.Key{Key: staticKey(key)}.Mint(context.Background(), googletoken.Request{Kind: googletoken.Access, Scopes: []string{cloudPlatform}})
+	var ue *googletoken.UpstreamError
+	if !errors.As(err, &ue) || ue.Status != 400 || ue.Temporary {
+		t.Fatalf("Mint with a key the endpoint does not trust: %v, want a permanent 400 UpstreamError", err)
+	}
+}
+
+func TestImpersonate_IAMCredentialsAsTheRuntimeIdentity(t *testing.T) {
+	onCloud(t)
+	iam := googletest.StartIAMCredentials(t)
+	src := googletoken.Impersonate{Target: "vertex@impo-test.iam.gserviceaccount.com", Endpoint: iam.URL + "/", MaxLife: time.Hour}
+	ctx := context.Background()
+
+	tok, err := src.Mint(ctx, googletoken.Request{Kind: googletoken.Access, Scopes: []string{cloudPlatform}, Lifetime: 15 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, body := iam.LastRequest()
+	if !strings.HasPrefix(h.Get("Authorization"), "Bearer ya29.adc-") {
+		t.Errorf("IAM call authenticated with %q, want the runtime identity's token", h.Get("Authorization"))
+	}
+	if body["lifetime"] != "900s" {
+		t.Errorf("lifetime asked = %v, want 900s", body["lifetime"])
+	}
+	checkExpiry(t, tok, 15*time.Minute)
+
+	tok, err = src.Mint(ctx, googletoken.Request{Kind: googletoken.ID, Audience: "https://validate.run.app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claims, _ := googletest.DecodeClaims(tok.Value); claims["sub"] != src.Target {
+		t.Errorf("ID token for %v, want %s", claims["sub"], src.Target)
+	}
+	if _, body := iam.LastRequest(); body["includeEmail"] != true {
+		t.Errorf("generateIdToken body = %v", body)
+	}
+}
+
+func TestSelfSigned_VerifiesWithTheKeyAndCarriesTheScope(t *testing.T) {
+	key := newKey(t, "https://oauth2.googleapis.com/token")
+	src := googletoken.SelfSigned{Key: staticKey(key), Now: time.Now}
+	tok, err := src.Mint(context.Background(), googletoken.Request{Kind: googletoken.Access,
+		Scopes: []string{cloudPlatform, "https://www.googleapis.com/auth/devstorage.read_only"}, Lifetime: 20 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := jws.Verify(tok.Value, key.PublicKey()); err != nil {
+		t.Fatalf("self-signed token does not verify with the key: %v", err)
+	}
+	claims, _ := googletest.DecodeClaims(tok.Value)
+	if claims["iss"] != key.Email || claims["scope"] != cloudPlatform+" https://www.googleapis.com/auth/devstorage.read_only" {
+		t.Errorf("claims = %v", claims)
+	}
+	checkExpiry(t, tok, 20*time.Minute)
+	if _, err := src.Mint(context.Background(), googletoken.Request{Kind: googletoken.ID, Audience: "x"}); !errors.Is(err, googletoken.ErrUnsupported) {
+		t.Fatalf("selfsigned ID token: %v, want ErrUnsupported", err)
+	}
+}
+
+func TestParseKey_Rejects(t *testing.T) {
+	good, _ := googletoken.NewServiceAccountKey("a@impo-test.iam.gserviceaccount.com", "https://oauth2.googleapis.com/token")
+	var m map[string]string
+	json.Unmarshal(good, &m)
+	without := func(field string) string {
+		c := maps.Clone(m)
+		delete(c, field)
+		b, _ := json.Marshal(c)
+		return string(b)
+	}
+	for name, data := range map[string]string{
+		"not JSON":   "nope",
+		"user creds": `{"type":"authorized_user","client_id":"x"}`,
+		"bad PEM":    `{"type":"service_account","client_email":"a@b","private_key":"xx","private_key_id":"1"}`,
+		"no key":     without("private_key"),
+		"no key id":  without("private_key_id"),
+		"no email":   without("client_email"),
+	} {
+		if _, err := googletoken.ParseKey([]byte(data)); err == nil {
+			t.Errorf("%s: ParseKey accepted it", name)
+		}
+	}
+	if _, err := googletoken.ParseKey(good); err != nil {
+		t.Fatalf("a good key: %v", err)
+	}
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+func TestCache_ConcurrentColdMissesMakeOneCallPerKey(t *testing.T) {
+	md := onCloud(t)
+	cache := googletoken.NewCache(googletoken.ADC{}, 5*time.Minute, time.Now)
+	reqs := map[string]googletoken.Request{
+		"a": {Kind: googletoken.Access, Scopes: []string{cloudPlatform}},
+		"b": {Kind: googletoken.ID, Audience: "https://validate.run.app"},
+	}
+	const callers = 1000
+	var wg sync.WaitGroup
+	tokens := make([]map[string]string, 0)
+	var mu sync.Mutex
+	for i := range callers {
+		wg.Go(func() {
+			key := "a"
+			if i%2 == 1 {
+				key = "b"
+			}
+			tok, _, err := cache.Get(context.Background(), key, reqs[key])
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			tokens = append(tokens, map[string]string{key: tok.Value})
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if n := md.Calls(); n != 2 {
+		t.Fatalf("%d concurrent cold requests on 2 keys made %d upstream calls, want 2", callers, n)
+	}
+	seen := map[string]map[string]bool{"a": {}, "b": {}}
+	for _, m := range tokens {
+		for k, v := range m {
+			seen[k][v] = true
+		}
+	}
+	if len(seen["a"]) != 1 || len(seen["b"]) != 1 {
+		t.Fatalf("callers of one key got different tokens: %d and %d", len(seen["a"]), len(seen["b"]))
+	}
+}
+
+func TestCache_RefreshesOnceAtTheMargin(t *testing.T) {
+	md := onCloud(t)
+	clk := &clock{t: time.Now()}
+	md.Now = clk.Now // ID tokens carry their expiry: date them on the test's clock
+	cache := googletoken.NewCache(googletoken.ADC{}, 5*time.Minute, clk.Now)
+	req := googletoken.Request{Kind: googletoken.ID, Audience: "https://validate.run.app"}
+	ctx := context.Background()
+	first, hit, _ := cache.Get(ctx, "k", req)
+	if hit {
+		t.Fatal("cold cache reported a hit")
+	}
+	clk.Advance(54 * time.Minute) // 6 min left: still above the margin
+	if tok, hit, _ := cache.Get(ctx, "k", req); !hit || tok != first {
+		t.Fatal("a token with more than the margin left was not reused")
+	}
+	clk.Advance(2 * time.Minute) // 4 min left: under the margin
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			tok, _, err := cache.Get(ctx, "k", req)
+			if err != nil || tok == first {
+				t.Errorf("past the margin: %v, same token %v", err, tok == first)
+			}
+		})
+	}
+	wg.Wait()
+	if n := md.Calls(); n != 2 {
+		t.Fatalf("upstream calls = %d, want 2 (one cold, one refresh)", n)
+	}
+}
+
+func TestCache_OutageGivesAnErrorNeverAStaleToken(t *testing.T) {
+	md := onCloud(t)
+	clk := &clock{t: time.Now()}
+	cache := googletoken.NewCache(googletoken.ADC{}, 5*time.Minute, clk.Now)
+	req := googletoken.Request{Kind: googletoken.Access, Scopes: []string{cloudPlatform}}
+	ctx := context.Background()
+	cache.Get(ctx, "k", req)
+	clk.Advance(56 * time.Minute)
+	md.Fail(503)
+	tok, _, err := cache.Get(ctx, "k", req)
+	var ue *googletoken.UpstreamError
+	if !errors.As(err, &ue) || !ue.Temporary || tok.Value != "" {
+		t.Fatalf("during an outage: token %q, error %v; want no token and a temporary UpstreamError", tok.Value, err)
+	}
+}
+
+func TestCache_RefusesATokenUnderTheMargin(t *testing.T) {
+	md := onCloud(t)
+	md.TTL = 4 * time.Minute
+	cache := googletoken.NewCache(googletoken.ADC{}, 5*time.Minute, time.Now)
+	tok, _, err := cache.Get(context.Background(), "k", googletoken.Request{Kind: googletoken.Access, Scopes: []string{cloudPlatform}})
+	if err == nil || tok.Value != "" {
+		t.Fatalf("upstream token with 4 min left was handed out: %q, %v", tok.Value, err)
+	}
+}

@@ -1,0 +1,205 @@
+package googletoken
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/compute/metadata"
+	"golang.org/x/oauth2/google"
+	"golang.org/x/oauth2/jws"
+	"google.golang.org/api/iamcredentials/v1"
+	"google.golang.org/api/option"
+)
+
+// hour is the lifetime of Google-minted tokens: access tokens from the
+// metadata server or a JWT-bearer exchange, and every Google ID token.
+const hour = time.Hour
+
+// ADC mints tokens with Application Default Credentials: on Google Cloud,
+// the function's own runtime service account through the metadata server
+// (GCE_METADATA_HOST overrides its address). No key exists anywhere.
+type ADC struct{}
+
+// Name implements Source.
+func (ADC) Name() string { return "adc" }
+
+// Lifetime implements Source: Google decides, one hour at most.
+func (ADC) Lifetime(Kind) (bool, time.Duration) { return true, hour }
+
+// Mint implements Source.
+func (a ADC) Mint(ctx context.Context, req Request) (Token, error) {
+	creds, err := google.FindDefaultCredentials(ctx, req.Scopes...)
+	if err != nil {
+		return Token{}, upstream(a.Name(), err)
+	}
+	if req.Kind == Access {
+		tok, err := creds.TokenSource.Token()
+		if err != nil {
+			return Token{}, upstream(a.Name(), err)
+		}
+		return Token{tok.AccessToken, tok.Expiry}, nil
+	}
+	if len(creds.JSON) > 0 {
+		// ADC from a key file (GOOGLE_APPLICATION_CREDENTIALS): mint as
+		// the key source does, if it is a service-account key.
+		key, err := ParseKey(creds.JSON)
+		if err != nil {
+			return Token{}, fmt.Errorf("%w: ID tokens need a service account, not these credentials", ErrUnsupported)
+		}
+		return Key{Key: func(context.Context) (*ServiceAccountKey, error) { return key, nil }}.Mint(ctx, req)
+	}
+	// On Google Cloud: the metadata server's identity endpoint.
+	v := url.Values{"audience": {req.Audience}, "format": {"full"}}
+	idt, err := metadata.GetWithContext(ctx, "instance/service-accounts/default/identity?"+v.Encode())
+	if err != nil {
+		return Token{}, upstream(a.Name(), err)
+	}
+	exp, err := jwtExpiry(idt)
+	if err != nil {
+		return Token{}, upstream(a.Name(), err)
+	}
+	return Token{idt, exp}, nil
+}
+
+// Impersonate mints tokens for another service account through the IAM
+// Credentials API, authenticated as the runtime identity (ADC), which needs
+// roles/iam.serviceAccountTokenCreator on Target.
+type Impersonate struct {
+	Target   string // service-account email
+	Endpoint string // API base URL override ("" for Google's)
+	MaxLife  time.Duration
+}
+
+// Name implements Source.
+func (i Impersonate) Name() string { return "impersonate:" + i.Target }
+
+// Lifetime implements Source: access tokens to order (up to an hour, or
+// up to 12 h where the organization allows it); ID tokens last an hour.
+func (i Impersonate) Lifetime(kind Kind) (bool, time.Duration) {
+	if kind == ID {
+		return true, hour
+	}
+	return false, i.MaxLife
+}
+
+// Mint implements Source.
+func (i Impersonate) Mint(ctx context.Context, req Request) (Token, error) {
+	base, err := google.DefaultTokenSource(ctx, "https://www.googleapis.com/auth/cloud-platform")
+	if err != nil {
+		return Token{}, upstream(i.Name(), err)
+	}
+	opts := []option.ClientOption{option.WithTokenSource(base)}
+	if i.Endpoint != "" {
+		opts = append(opts, option.WithEndpoint(i.Endpoint))
+	}
+	svc, err := iamcredentials.NewService(ctx, opts...)
+	if err != nil {
+		return Token{}, upstream(i.Name(), err)
+	}
+	name := "projects/-/serviceAccounts/" + i.Target
+	if req.Kind == Access {
+		resp, err := svc.Projects.ServiceAccounts.GenerateAccessToken(name, &iamcredentials.GenerateAccessTokenRequest{
+			Scope:    req.Scopes,
+			Lifetime: strconv.Itoa(int(req.Lifetime/time.Second)) + "s",
+		}).Context(ctx).Do()
+		if err != nil {
+			return Token{}, upstream(i.Name(), err)
+		}
+		exp, err := time.Parse(time.RFC3339, resp.ExpireTime)
+		if err != nil {
+			return Token{}, upstream(i.Name(), fmt.Errorf("expireTime %q: %w", resp.ExpireTime, err))
+		}
+		return Token{resp.AccessToken, exp}, nil
+	}
+	resp, err := svc.Projects.ServiceAccounts.GenerateIdToken(name, &iamcredentials.GenerateIdTokenRequest{
+		Audience: req.Audience, IncludeEmail: true,
+	}).Context(ctx).Do()
+	if err != nil {
+		return Token{}, upstream(i.Name(), err)
+	}
+	exp, err := jwtExpiry(resp.Token)
+	if err != nil {
+		return Token{}, upstream(i.Name(), err)
+	}
+	return Token{resp.Token, exp}, nil
+}
+
+// Key mints tokens with a service-account key from the secret store: the
+// key signs an assertion that its token_uri exchanges for a Google token
+// (OAuth2 JWT-bearer, RFC 7523).
+type Key struct {
+	Key func(context.Context) (*ServiceAccountKey, error)
+}
+
+// Name implements Source.
+func (Key) Name() string { return "key" }
+
+// Lifetime implements Source: Google decides, one hour.
+func (Key) Lifetime(Kind) (bool, time.Duration) { return true, hour }
+
+// Mint implements Source.
+func (k Key) Mint(ctx context.Context, req Request) (Token, error) {
+	key, err := k.Key(ctx)
+	if err != nil {
+		return Token{}, err
+	}
+	cfg, err := key.jwtConfig(req.Scopes...)
+	if err != nil {
+		return Token{}, err
+	}
+	if req.Kind == ID {
+		cfg.Scopes = nil
+		cfg.PrivateClaims = map[string]any{"target_audience": req.Audience}
+		cfg.UseIDToken = true
+	}
+	tok, err := cfg.TokenSource(ctx).Token()
+	if err != nil {
+		return Token{}, upstream(k.Name(), err)
+	}
+	return Token{tok.AccessToken, tok.Expiry}, nil
+}
+
+// SelfSigned makes access tokens without any network: a JWT signed by the
+// service-account key, carrying the scopes, that Google APIs accept in
+// place of an access token. It cannot make ID tokens (only Google signs
+// those). The local default, with the dev key the bootstrap makes.
+type SelfSigned struct {
+	Key func(context.Context) (*ServiceAccountKey, error)
+	Now func() time.Time
+}
+
+// Name implements Source.
+func (SelfSigned) Name() string { return "selfsigned" }
+
+// Lifetime implements Source: to order, up to an hour (Google's limit for
+// self-signed JWTs).
+func (SelfSigned) Lifetime(Kind) (bool, time.Duration) { return false, hour }
+
+// Mint implements Source.
+func (s SelfSigned) Mint(ctx context.Context, req Request) (Token, error) {
+	if req.Kind != Access {
+		return Token{}, fmt.Errorf("%w: selfsigned makes access tokens only; ID tokens need adc, impersonate or key", ErrUnsupported)
+	}
+	key, err := s.Key(ctx)
+	if err != nil {
+		return Token{}, err
+	}
+	now := s.Now()
+	exp := now.Add(req.Lifetime)
+	cs := &jws.ClaimSet{
+		Iss:   key.Email,
+		Sub:   key.Email,
+		Scope: strings.Join(req.Scopes, " "),
+		Iat:   now.Unix(),
+		Exp:   exp.Unix(),
+	}
+	tok, err := jws.Encode(&jws.Header{Algorithm: "RS256", Typ: "JWT", KeyID: key.KeyID}, cs, key.private)
+	if err != nil {
+		return Token{}, fmt.Errorf("sign a self-signed token: %w", err)
+	}
+	return Token{tok, time.Unix(cs.Exp, 0)}, nil
+}
