@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -98,13 +99,20 @@ func bootstrap() (string, error) {
 		return "", nil
 	}
 	dir := env.String("CREDENTIALS_DIR", "credenciales")
-	made, err := devcreds.Bootstrap(dir,
-		env.String("SESSION_KEYS_SECRET", "session-keys"), env.String("ACCOUNTS_SECRET", "accounts"))
+	made, err := devcreds.Bootstrap(dir, devcreds.IDs{
+		Keys:        env.String("SESSION_KEYS_SECRET", "session-keys"),
+		Accounts:    env.String("ACCOUNTS_SECRET", "accounts"),
+		GetTokenKey: env.String("GETTOKEN_KEY_SECRET", "gettoken-key"),
+	})
 	if err != nil {
 		return "", fmt.Errorf("dev credentials in %s: %w", dir, err)
 	}
 	if len(made.Files) > 0 {
 		slog.Info("created dev credentials", "dir", dir, "secrets", made.Files)
+	}
+	// The local run's gettoken policy is the dev one, unless one is given.
+	if env.String("GETTOKEN_POLICY", "") == "" && env.String("GETTOKEN_POLICY_FILE", "") == "" {
+		os.Setenv("GETTOKEN_POLICY_FILE", filepath.Join(dir, devcreds.PolicyFile))
 	}
 	if made.DevPassword != "" {
 		// Shown once, on the terminal, never in a log line.
@@ -123,5 +131,7 @@ func tryLines(base, devPassword string) string {
     -d '{"username":"dev","password":"%[2]s"}' | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
   curl -s %[1]s/Login/jwks
   curl -s %[1]s/Login/introspect -H "Authorization: Bearer $TOKEN" --data-urlencode "token=$TOKEN"
+  curl -s %[1]s/GetToken -H "Authorization: Bearer $TOKEN" \
+    -H 'Content-Type: application/json' -d '{"scopes":["https://www.googleapis.com/auth/cloud-platform"]}'
 `, base, devPassword)
 }

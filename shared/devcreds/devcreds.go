@@ -13,6 +13,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"impo.com.uy/copetes/backend/shared/accounts"
+	"impo.com.uy/copetes/backend/shared/googletoken"
 	"impo.com.uy/copetes/backend/shared/password"
 	"impo.com.uy/copetes/backend/shared/secrets"
 	"impo.com.uy/copetes/backend/shared/session"
@@ -21,16 +22,34 @@ import (
 // DevAccount is the person account a local run creates.
 const DevAccount = "dev"
 
+// PolicyFile is the local gettoken policy's file in the credentials folder.
+const PolicyFile = "gettoken-policy.json"
+
+// devPolicy lets the dev role obtain any token: for local runs only.
+const devPolicy = `{
+  "roles": {
+    "dev": {"scopes": ["*"], "audiences": ["*"], "max_lifetime": "1h"}
+  }
+}
+`
+
+// IDs names the secrets Bootstrap writes.
+type IDs struct {
+	Keys, Accounts, GetTokenKey string
+}
+
 // Made says what Bootstrap created.
 type Made struct {
 	Files       []string // secret ids written
 	DevPassword string   // set when the dev account was created: shown once
 }
 
-// Bootstrap creates each missing secret in dir: a signing key set and an
-// accounts list holding the dev account with a random password. It never
-// overwrites a secret that exists.
-func Bootstrap(dir, keysID, accountsID string) (Made, error) {
+// Bootstrap creates each missing secret in dir: a signing key set, an
+// accounts list holding the dev account with a random password, a dev
+// service-account key for gettoken's selfsigned source, and a permissive
+// gettoken policy. It never overwrites a file that exists.
+func Bootstrap(dir string, ids IDs) (Made, error) {
+	keysID, accountsID := ids.Keys, ids.Accounts
 	var made Made
 	d := secrets.Dir{Path: dir}
 	missing := func(id string) (bool, error) {
@@ -75,6 +94,28 @@ func Bootstrap(dir, keysID, accountsID string) (Made, error) {
 		}
 		made.Files = append(made.Files, accountsID)
 		made.DevPassword = pw
+	}
+	if ok, err := missing(ids.GetTokenKey); err != nil {
+		return made, err
+	} else if ok {
+		// A key Google has never seen: it signs self-signed tokens that
+		// only local checkers accept.
+		data, err := googletoken.NewServiceAccountKey("gettoken-dev@impo-local.iam.gserviceaccount.com", "https://oauth2.googleapis.com/token")
+		if err != nil {
+			return made, err
+		}
+		if err := d.Write(ids.GetTokenKey, data); err != nil {
+			return made, fmt.Errorf("write %s: %w", ids.GetTokenKey, err)
+		}
+		made.Files = append(made.Files, ids.GetTokenKey)
+	}
+	if ok, err := missing(PolicyFile); err != nil {
+		return made, err
+	} else if ok {
+		if err := os.WriteFile(filepath.Join(dir, PolicyFile), []byte(devPolicy), 0o600); err != nil {
+			return made, err
+		}
+		made.Files = append(made.Files, PolicyFile)
 	}
 	return made, nil
 }

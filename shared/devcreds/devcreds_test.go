@@ -6,16 +6,20 @@ import (
 	"testing"
 
 	"impo.com.uy/copetes/backend/shared/accounts"
+	"impo.com.uy/copetes/backend/shared/googletoken"
+	"impo.com.uy/copetes/backend/shared/tokenpolicy"
 	"impo.com.uy/copetes/backend/shared/session"
 )
 
+var ids = IDs{Keys: "session-keys", Accounts: "accounts", GetTokenKey: "gettoken-key"}
+
 func TestBootstrap_CreatesOnceAndNeverOverwrites(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "credenciales")
-	made, err := Bootstrap(dir, "session-keys", "accounts")
+	made, err := Bootstrap(dir, ids)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(made.Files) != 2 || len(made.DevPassword) < 20 {
+	if len(made.Files) != 4 || len(made.DevPassword) < 20 {
 		t.Fatalf("first run made %+v", made)
 	}
 	keys, _ := os.ReadFile(filepath.Join(dir, "session-keys"))
@@ -31,7 +35,16 @@ func TestBootstrap_CreatesOnceAndNeverOverwrites(t *testing.T) {
 		t.Fatal("the dev account does not take the returned password")
 	}
 
-	again, err := Bootstrap(dir, "session-keys", "accounts")
+	saKey, _ := os.ReadFile(filepath.Join(dir, "gettoken-key"))
+	if _, err := googletoken.ParseKey(saKey); err != nil {
+		t.Fatalf("dev service-account key: %v", err)
+	}
+	policy, _ := os.ReadFile(filepath.Join(dir, PolicyFile))
+	if p, err := tokenpolicy.Parse(policy); err != nil || len(p.Wildcards()) != 1 {
+		t.Fatalf("dev policy: %v", err)
+	}
+
+	again, err := Bootstrap(dir, ids)
 	if err != nil || len(again.Files) != 0 || again.DevPassword != "" {
 		t.Fatalf("second run made %+v, %v; want nothing", again, err)
 	}

@@ -18,10 +18,12 @@ import (
 	"strings"
 	"time"
 
+	"cloud.google.com/go/compute/metadata"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
 	"golang.org/x/oauth2/jws"
 	"golang.org/x/oauth2/jwt"
+	"google.golang.org/api/googleapi"
 )
 
 // Kind is the kind of token asked for.
@@ -87,13 +89,16 @@ func upstream(source string, err error) error {
 	}
 	ue := &UpstreamError{Source: source, Err: err, Temporary: true}
 	var re *oauth2.RetrieveError
-	var he interface{ HTTPStatus() int }
+	var ge *googleapi.Error
+	var me *metadata.Error
 	var ne net.Error
 	switch {
 	case errors.As(err, &re) && re.Response != nil:
 		ue.Status = re.Response.StatusCode
-	case errors.As(err, &he):
-		ue.Status = he.HTTPStatus()
+	case errors.As(err, &ge):
+		ue.Status = ge.Code
+	case errors.As(err, &me):
+		ue.Status = me.Code
 	case errors.As(err, &ne), errors.Is(err, context.DeadlineExceeded):
 		return ue
 	}

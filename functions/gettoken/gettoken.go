@@ -1,0 +1,296 @@
+// Package gettoken vends short-lived Google Cloud tokens: an authenticated
+// caller whose roles allow it under the policy gets an access token or an
+// ID token, so that no caller ever holds a service-account key. Entry
+// point: GetToken.
+package gettoken
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"impo.com.uy/copetes/backend/shared/bearer"
+	"impo.com.uy/copetes/backend/shared/entrypoint"
+	"impo.com.uy/copetes/backend/shared/googletoken"
+	"impo.com.uy/copetes/backend/shared/httpapi"
+	"impo.com.uy/copetes/backend/shared/logging"
+	"impo.com.uy/copetes/backend/shared/ratelimit"
+	"impo.com.uy/copetes/backend/shared/secrets"
+	"impo.com.uy/copetes/backend/shared/session"
+	"impo.com.uy/copetes/backend/shared/store"
+)
+
+func init() {
+	entrypoint.HTTP("GetToken", serve)
+}
+
+var (
+	lazyMu      sync.Mutex
+	lazyHandler http.Handler
+)
+
+// serve builds the server on first use (see login.serve for why not in
+// init); a failed build is retried by the next request.
+func serve(w http.ResponseWriter, r *http.Request) {
+	lazyMu.Lock()
+	h := lazyHandler
+	if h == nil {
+		logging.Setup()
+		s, err := newServerFromEnv(r.Context())
+		if err != nil {
+			lazyMu.Unlock()
+			httpapi.WriteProblem(w, r, &httpapi.Error{Status: http.StatusInternalServerError,
+				Detail: "gettoken is misconfigured; see the server log", Err: err})
+			return
+		}
+		h = httpapi.Handler(s.getToken)
+		lazyHandler = h
+	}
+	lazyMu.Unlock()
+	h.ServeHTTP(w, r)
+}
+
+func newServerFromEnv(ctx context.Context) (*server, error) {
+	cfg, err := configFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	auth, err := session.Default(ctx)
+	if err != nil {
+		return nil, err
+	}
+	src, err := secrets.Default(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Default(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := newSource(cfg, src, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	return newServer(cfg, auth, tokens, st, time.Now), nil
+}
+
+type server struct {
+	cfg    config
+	auth   *session.Authority
+	cache  *googletoken.Cache
+	limits ratelimit.Limiter
+	now    func() time.Time
+}
+
+func newServer(cfg config, auth *session.Authority, src googletoken.Source, st store.Store, now func() time.Time) *server {
+	return &server{
+		cfg:    cfg,
+		auth:   auth,
+		cache:  googletoken.NewCache(src, cfg.Margin, now),
+		limits: ratelimit.Limiter{Store: st, Limit: cfg.RateLimit, Window: cfg.RateWindow, Now: now},
+		now:    now,
+	}
+}
+
+const (
+	maxBody   = 8 << 10
+	maxScopes = 20
+)
+
+// request is the JSON body; the form has the same fields, with scope
+// space-separated (RFC 6749 §3.3).
+type request struct {
+	Scopes   []string `json:"scopes"`
+	Audience string   `json:"audience"`
+	Lifetime int64    `json:"lifetime"` // seconds; 0 for the default
+}
+
+func (s *server) getToken(w http.ResponseWriter, r *http.Request) error {
+	if err := httpapi.CheckMethod(w, r, http.MethodPost); err != nil {
+		return err
+	}
+	caller, err := bearer.Authenticate(r, s.auth.Verifier, s.auth.Config.Cookie)
+	if err != nil {
+		return err
+	}
+	wait, err := s.limits.Allow(r.Context(), "gettoken:"+caller.Subject)
+	if err != nil {
+		return &httpapi.Error{Status: http.StatusServiceUnavailable, Detail: "cannot check the rate limit right now", Err: err, RetryAfter: 5 * time.Second}
+	}
+	if wait > 0 {
+		return &httpapi.Error{Status: http.StatusTooManyRequests, RetryAfter: wait,
+			Detail: fmt.Sprintf("more than %d token requests in %s", s.cfg.RateLimit, s.cfg.RateWindow)}
+	}
+	req, err := decode(w, r)
+	if err != nil {
+		return err
+	}
+	gt, key, err := s.plan(caller, req)
+	if err != nil {
+		return err
+	}
+	tok, hit, err := s.cache.Get(r.Context(), key, gt)
+	if err != nil {
+		return s.mintError(err)
+	}
+
+	expiresIn := int64(tok.Expiry.Sub(s.now()) / time.Second)
+	sum := sha256.Sum256([]byte(tok.Value))
+	attrs := []any{"sub", caller.Subject, "roles", caller.Roles, "kind", gt.Kind, "source", s.cache.Source.Name(),
+		"expires", tok.Expiry.UTC().Format(time.RFC3339), "cache", map[bool]string{true: "hit", false: "miss"}[hit],
+		"fingerprint", hex.EncodeToString(sum[:4])}
+	if gt.Kind == googletoken.Access {
+		attrs = append(attrs, "scopes", gt.Scopes)
+	} else {
+		attrs = append(attrs, "audience", gt.Audience)
+	}
+	slog.InfoContext(r.Context(), "token issued", attrs...)
+
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	if gt.Kind == googletoken.ID {
+		httpapi.WriteJSON(w, struct {
+			IDToken   string `json:"id_token"`
+			TokenType string `json:"token_type"`
+			ExpiresIn int64  `json:"expires_in"`
+		}{tok.Value, "Bearer", expiresIn})
+		return nil
+	}
+	httpapi.WriteJSON(w, struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+		ExpiresIn   int64  `json:"expires_in"`
+	}{tok.Value, "Bearer", expiresIn})
+	return nil
+}
+
+// decode reads a JSON or form request strictly.
+func decode(w http.ResponseWriter, r *http.Request) (request, error) {
+	var req request
+	switch httpapi.MediaType(r) {
+	case "application/json":
+		if err := httpapi.DecodeJSON(w, r, maxBody, &req); err != nil {
+			return req, err
+		}
+	case "application/x-www-form-urlencoded":
+		form, err := httpapi.ParseForm(w, r, maxBody)
+		if err != nil {
+			return req, err
+		}
+		for k := range form {
+			if k != "scope" && k != "audience" && k != "lifetime" {
+				return req, httpapi.Errorf(http.StatusBadRequest, "unknown form parameter %q: use scope, audience and lifetime", k)
+			}
+		}
+		req.Scopes = strings.Fields(form.Get("scope"))
+		req.Audience = form.Get("audience")
+		if l := form.Get("lifetime"); l != "" {
+			if req.Lifetime, err = strconv.ParseInt(l, 10, 64); err != nil {
+				return req, httpapi.Errorf(http.StatusBadRequest, "lifetime must be a whole number of seconds")
+			}
+		}
+	default:
+		return req, httpapi.UnsupportedMediaType(r, "application/json", "application/x-www-form-urlencoded")
+	}
+	switch {
+	case len(req.Scopes) > 0 && req.Audience != "":
+		return req, httpapi.Errorf(http.StatusBadRequest, "ask for scopes (an access token) or an audience (an ID token), not both")
+	case len(req.Scopes) == 0 && req.Audience == "":
+		return req, httpapi.Errorf(http.StatusBadRequest, "ask for scopes (an access token) or an audience (an ID token)")
+	case len(req.Scopes) > maxScopes:
+		return req, httpapi.Errorf(http.StatusBadRequest, "at most %d scopes", maxScopes)
+	case req.Lifetime < 0:
+		return req, httpapi.Errorf(http.StatusBadRequest, "lifetime must be positive")
+	}
+	for _, sc := range req.Scopes {
+		if sc == "" || strings.ContainsAny(sc, " \t\r\n") {
+			return req, httpapi.Errorf(http.StatusBadRequest, "a scope is empty or has spaces")
+		}
+	}
+	return req, nil
+}
+
+// lifetimeStep is the granularity of the lifetimes the cache keeps apart:
+// a request is served by a token minted for its lifetime rounded down to
+// this step, never for a longer one.
+const lifetimeStep = 5 * time.Minute
+
+// plan checks req against the policy and the source and returns what to
+// mint and the cache key it is shared under.
+func (s *server) plan(caller session.Claims, req request) (googletoken.Request, string, error) {
+	gt := googletoken.Request{Kind: googletoken.Access, Audience: req.Audience}
+	var allowed time.Duration
+	var err error
+	if req.Audience != "" {
+		gt.Kind = googletoken.ID
+		allowed, err = s.cfg.Policy.AllowAudience(caller.Roles, req.Audience)
+	} else {
+		gt.Scopes = slices.Compact(slices.Sorted(slices.Values(req.Scopes)))
+		allowed, err = s.cfg.Policy.AllowScopes(caller.Roles, gt.Scopes)
+	}
+	if err != nil {
+		return gt, "", &httpapi.Error{Status: http.StatusForbidden, Detail: err.Error()}
+	}
+
+	asked := time.Duration(req.Lifetime) * time.Second
+	if asked > allowed {
+		return gt, "", httpapi.Errorf(http.StatusBadRequest, "lifetime %ds is above the %ds your roles allow", req.Lifetime, int64(allowed/time.Second))
+	}
+	fixed, most := s.cache.Source.Lifetime(gt.Kind)
+	if asked == 0 {
+		asked = min(allowed, most)
+	}
+	var class string
+	if fixed {
+		if asked < most {
+			return gt, "", httpapi.Errorf(http.StatusBadRequest,
+				"the %s token source mints tokens that live %s; it cannot make one for %s (the lifetime asked for, or the most your roles allow): use a source that mints to order (impersonate, selfsigned) or allow %s",
+				s.cache.Source.Name(), most, asked, most)
+		}
+		class = "fixed"
+	} else {
+		gt.Lifetime = min(asked, most).Truncate(lifetimeStep)
+		if gt.Lifetime <= s.cfg.Margin {
+			return gt, "", httpapi.Errorf(http.StatusBadRequest, "lifetime must be at least %ds (the refresh margin plus %s)",
+				int64((s.cfg.Margin+lifetimeStep)/time.Second), lifetimeStep)
+		}
+		class = gt.Lifetime.String()
+	}
+	subject := strings.Join(gt.Scopes, " ")
+	if gt.Kind == googletoken.ID {
+		subject = gt.Audience
+	}
+	return gt, string(gt.Kind) + "|" + class + "|" + subject, nil
+}
+
+// mintError maps a failure to mint to what the caller can act on.
+func (s *server) mintError(err error) error {
+	var ue *googletoken.UpstreamError
+	switch {
+	case errors.Is(err, googletoken.ErrUnsupported):
+		return &httpapi.Error{Status: http.StatusBadRequest, Detail: err.Error()}
+	case errors.As(err, &ue) && ue.Temporary:
+		return &httpapi.Error{Status: http.StatusServiceUnavailable, RetryAfter: 5 * time.Second,
+			Detail: "the token source " + ue.Source + " is unavailable; retry shortly", Err: err}
+	case errors.As(err, &ue):
+		return &httpapi.Error{Status: http.StatusBadGateway, RetryAfter: 30 * time.Second,
+			Detail: fmt.Sprintf("the token source %s refused to mint (status %d); an operator must check its permissions", ue.Source, ue.Status), Err: err}
+	case errors.Is(err, secrets.ErrUnavailable):
+		return &httpapi.Error{Status: http.StatusServiceUnavailable, RetryAfter: 5 * time.Second, Detail: "cannot read the service-account key right now", Err: err}
+	case errors.Is(err, secrets.ErrNotFound), errors.Is(err, secrets.ErrPermissionDenied), errors.Is(err, secrets.ErrMalformed):
+		return &httpapi.Error{Status: http.StatusInternalServerError, Detail: "gettoken is misconfigured; see the server log", Err: err}
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return &httpapi.Error{Status: http.StatusServiceUnavailable, RetryAfter: 5 * time.Second, Detail: "minting the token took too long", Err: err}
+	}
+	return err
+}
+

@@ -1,0 +1,378 @@
+package gettoken
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"golang.org/x/oauth2/jws"
+
+	"impo.com.uy/copetes/backend/shared/googletoken"
+	"impo.com.uy/copetes/backend/shared/googletoken/googletest"
+	"impo.com.uy/copetes/backend/shared/httpapi"
+	"impo.com.uy/copetes/backend/shared/secrets"
+	"impo.com.uy/copetes/backend/shared/session"
+	"impo.com.uy/copetes/backend/shared/store"
+	"impo.com.uy/copetes/backend/shared/tokenpolicy"
+)
+
+const (
+	cloudPlatform = "https://www.googleapis.com/auth/cloud-platform"
+	storageRead   = "https://www.googleapis.com/auth/devstorage.read_only"
+	validateAud   = "https://validate-impo.a.run.app"
+)
+
+const testPolicy = `{"roles": {
+	"pipeline": {"scopes": ["` + cloudPlatform + `"], "audiences": ["` + validateAud + `"], "max_lifetime": "1h"},
+	"reader":   {"scopes": ["` + storageRead + `"], "max_lifetime": "30m"}
+}}`
+
+type testServer struct {
+	*server
+	auth    *session.Authority
+	handler http.Handler
+	dir     string
+}
+
+// newTestServer serves gettoken with src (nil: adc against md) and the
+// test policy.
+func newTestServer(t *testing.T, src googletoken.Source, edit func(*config)) *testServer {
+	t.Helper()
+	dir := t.TempDir()
+	k, _ := session.NewKey()
+	keys, _ := session.MarshalKeySet([]jose.JSONWebKey{k})
+	os.WriteFile(filepath.Join(dir, "session-keys"), keys, 0o600)
+	policy, err := tokenpolicy.Parse([]byte(testPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config{Margin: 5 * time.Minute, RateLimit: 100000, RateWindow: time.Minute, Policy: policy, MaxLifetime: time.Hour}
+	if edit != nil {
+		edit(&cfg)
+	}
+	st := store.NewMemory(nil)
+	secretSrc := secrets.Dir{Path: dir}
+	auth := session.NewAuthority(session.Config{Issuer: "https://login.test", Audience: "impo-backend", TTL: time.Hour,
+		Leeway: 30 * time.Second, KeysSecret: "session-keys"}, secretSrc, st, time.Now)
+	s := newServer(cfg, auth, src, st, time.Now)
+	return &testServer{server: s, auth: auth, handler: httpapi.Handler(s.getToken), dir: dir}
+}
+
+func (ts *testServer) sessionFor(t *testing.T, sub string, roles ...string) string {
+	t.Helper()
+	tok, _, err := ts.auth.Issuer.Issue(context.Background(), sub, "service", roles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+type response struct {
+	Status int
+	Header http.Header
+	Body   map[string]any
+	Raw    string
+}
+
+func (ts *testServer) do(t *testing.T, method, ct, body, bearer string) response {
+	t.Helper()
+	req := httptest.NewRequest(method, "/", strings.NewReader(body))
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	rec := httptest.NewRecorder()
+	ts.handler.ServeHTTP(rec, req)
+	raw, _ := io.ReadAll(rec.Body)
+	var m map[string]any
+	json.Unmarshal(raw, &m)
+	return response{rec.Code, rec.Header(), m, string(raw)}
+}
+
+const (
+	ctJSON = "application/json"
+	ctForm = "application/x-www-form-urlencoded"
+)
+
+func onCloud(t *testing.T) *googletest.Metadata {
+	t.Helper()
+	md := googletest.StartMetadata(t)
+	t.Setenv("GCE_METADATA_HOST", md.Host)
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "")
+	return md
+}
+
+func TestGetToken_AccessAndIDTokensFromADC(t *testing.T) {
+	md := onCloud(t)
+	ts := newTestServer(t, googletoken.ADC{}, nil)
+	tok := ts.sessionFor(t, "pipeline", "pipeline")
+
+	r := ts.do(t, "POST", ctJSON, `{"scopes":["`+cloudPlatform+`"]}`, tok)
+	if r.Status != 200 || !strings.HasPrefix(r.Body["access_token"].(string), "ya29.adc-") || r.Body["token_type"] != "Bearer" {
+		t.Fatalf("access token: %d %s", r.Status, r.Raw)
+	}
+	if e := r.Body["expires_in"].(float64); e < 3500 || e > 3600 {
+		t.Errorf("expires_in = %v", e)
+	}
+	if r.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("Cache-Control = %q", r.Header.Get("Cache-Control"))
+	}
+
+	r = ts.do(t, "POST", ctForm, "audience="+validateAud, tok)
+	if r.Status != 200 || r.Body["id_token"] == nil || r.Body["access_token"] != nil {
+		t.Fatalf("ID token: %d %s", r.Status, r.Raw)
+	}
+	if claims, _ := googletest.DecodeClaims(r.Body["id_token"].(string)); claims["aud"] != validateAud {
+		t.Errorf("ID token aud = %v", claims["aud"])
+	}
+	if md.Calls() != 2 {
+		t.Errorf("metadata calls = %d, want 2", md.Calls())
+	}
+}
+
+func TestGetToken_ConcurrentColdRequestsMakeOneUpstreamCall(t *testing.T) {
+	md := onCloud(t)
+	ts := newTestServer(t, googletoken.ADC{}, nil)
+	tok := ts.sessionFor(t, "pipeline", "pipeline")
+	const callers = 1000
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	got := map[string]int{}
+	for i := range callers {
+		wg.Go(func() {
+			// The order of scopes does not change the cache key.
+			body := `{"scopes":["` + cloudPlatform + `"]}`
+			if i%2 == 1 {
+				body = `{"scopes":["` + cloudPlatform + `","` + cloudPlatform + `"]}`
+			}
+			r := ts.do(t, "POST", ctJSON, body, tok)
+			mu.Lock()
+			defer mu.Unlock()
+			if r.Status != 200 {
+				got["status "+strconv.Itoa(r.Status)]++
+				return
+			}
+			got[r.Body["access_token"].(string)]++
+		})
+	}
+	wg.Wait()
+	if md.Calls() != 1 || len(got) != 1 {
+		t.Fatalf("%d concurrent cold requests: %d upstream calls, outcomes %v; want 1 call, one token", callers, md.Calls(), len(got))
+	}
+}
+
+func TestGetToken_UpstreamFailureGivesNoToken(t *testing.T) {
+	md := onCloud(t)
+	ts := newTestServer(t, googletoken.ADC{}, nil)
+	tok := ts.sessionFor(t, "pipeline", "pipeline")
+	for _, tt := range []struct{ upstream, want int }{{503, 503}, {500, 503}, {403, 502}} {
+		md.Fail(tt.upstream)
+		r := ts.do(t, "POST", ctJSON, `{"audience":"`+validateAud+`"}`, tok)
+		if r.Status != tt.want || r.Header.Get("Retry-After") == "" || r.Body["id_token"] != nil || r.Header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("upstream %d: got %d %v %s; want %d problem with Retry-After", tt.upstream, r.Status, r.Header, r.Raw, tt.want)
+		}
+	}
+	md.Fail(0)
+	if r := ts.do(t, "POST", ctJSON, `{"audience":"`+validateAud+`"}`, tok); r.Status != 200 {
+		t.Fatalf("after recovery: %d %s", r.Status, r.Raw)
+	}
+}
+
+func selfSigned(t *testing.T) (googletoken.Source, *googletoken.ServiceAccountKey) {
+	t.Helper()
+	data, _ := googletoken.NewServiceAccountKey("gettoken@impo-test.iam.gserviceaccount.com", "https://oauth2.googleapis.com/token")
+	key, err := googletoken.ParseKey(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return googletoken.SelfSigned{Key: func(context.Context) (*googletoken.ServiceAccountKey, error) { return key, nil }, Now: time.Now}, key
+}
+
+func TestGetToken_SelfSignedLifetimes(t *testing.T) {
+	src, key := selfSigned(t)
+	ts := newTestServer(t, src, nil)
+	tok := ts.sessionFor(t, "reader", "reader")
+	r := ts.do(t, "POST", ctForm, "scope="+storageRead+"&lifetime=1200", tok)
+	if r.Status != 200 {
+		t.Fatalf("%d %s", r.Status, r.Raw)
+	}
+	if e := r.Body["expires_in"].(float64); e < 1190 || e > 1200 {
+		t.Errorf("expires_in = %v, want 1200", e)
+	}
+	if err := jws.Verify(r.Body["access_token"].(string), key.PublicKey()); err != nil {
+		t.Errorf("self-signed token does not verify: %v", err)
+	}
+	// Without a lifetime: the most the role allows (30m).
+	if r := ts.do(t, "POST", ctForm, "scope="+storageRead, tok); r.Body["expires_in"].(float64) > 1800 {
+		t.Errorf("default lifetime gave expires_in %v, above the role's 30m", r.Body["expires_in"])
+	}
+}
+
+func TestGetToken_Policy(t *testing.T) {
+	onCloud(t)
+	src, _ := selfSigned(t)
+	ts := newTestServer(t, src, nil)
+	adc := newTestServer(t, googletoken.ADC{}, nil)
+	reader := ts.sessionFor(t, "ana", "reader")
+	pipeline := ts.sessionFor(t, "pipeline", "pipeline")
+	tests := []struct {
+		name       string
+		s          *testServer
+		body       string
+		token      string
+		wantStatus int
+		wantDetail string
+	}{
+		{"scope the role lacks", ts, `{"scopes":["` + cloudPlatform + `"]}`, reader, 403, "none of the roles [reader] allows scopes"},
+		{"audience not listed", adc, `{"audience":"https://other.run.app"}`, adc.sessionFor(t, "p", "pipeline"), 403, "audience https://other.run.app"},
+		{"lifetime above the role's maximum", ts, `{"scopes":["` + storageRead + `"],"lifetime":3600}`, reader, 400, "above the 1800s your roles allow"},
+		{"lifetime under the margin", ts, `{"scopes":["` + storageRead + `"],"lifetime":300}`, reader, 400, "at least 600s"},
+		{"fixed-lifetime source cannot shorten", adc, `{"scopes":["` + cloudPlatform + `"],"lifetime":900}`, adc.sessionFor(t, "p", "pipeline"), 400, "mints tokens that live 1h0m0s"},
+		{"selfsigned cannot mint ID tokens", ts, `{"audience":"` + validateAud + `"}`, pipeline, 400, "ID tokens need adc, impersonate or key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tt.s.do(t, "POST", ctJSON, tt.body, tt.token)
+			if r.Status != tt.wantStatus || !strings.Contains(r.Body["detail"].(string), tt.wantDetail) {
+				t.Fatalf("got %d %s; want %d mentioning %q", r.Status, r.Raw, tt.wantStatus, tt.wantDetail)
+			}
+		})
+	}
+
+	none := newTestServer(t, src, func(c *config) { c.Policy = nil })
+	r := none.do(t, "POST", ctJSON, `{"scopes":["`+storageRead+`"]}`, none.sessionFor(t, "ana", "reader"))
+	if r.Status != 403 || !strings.Contains(r.Body["detail"].(string), "no policy is configured") {
+		t.Fatalf("no policy: %d %s", r.Status, r.Raw)
+	}
+}
+
+func TestGetToken_BadRequests(t *testing.T) {
+	src, _ := selfSigned(t)
+	ts := newTestServer(t, src, nil)
+	tok := ts.sessionFor(t, "ana", "reader")
+	revoked := ts.sessionFor(t, "ana", "reader")
+	c, _ := ts.auth.Verifier.Verify(context.Background(), revoked)
+	ts.auth.Revocations.Revoke(context.Background(), c)
+	other := newTestServer(t, src, nil) // signs with another key
+	forged := other.sessionFor(t, "ana", "reader")
+	scopes := `{"scopes":["` + storageRead + `"]}`
+
+	tests := []struct {
+		name, method, ct, body, token string
+		wantStatus                    int
+		wantDetail                    string
+	}{
+		{"no token", "POST", ctJSON, scopes, "", 401, "session token is required"},
+		{"forged token", "POST", ctJSON, scopes, forged, 401, "invalid"},
+		{"revoked token", "POST", ctJSON, scopes, revoked, 401, "revoked"},
+		{"scopes and audience", "POST", ctJSON, `{"scopes":["` + storageRead + `"],"audience":"x"}`, tok, 400, "not both"},
+		{"neither", "POST", ctJSON, `{}`, tok, 400, "scopes (an access token) or an audience"},
+		{"unknown field", "POST", ctJSON, `{"scopes":["` + storageRead + `"],"role":"admin"}`, tok, 400, `unknown field "role"`},
+		{"unknown form parameter", "POST", ctForm, "scope=" + storageRead + "&grant_type=x", tok, 400, `unknown form parameter "grant_type"`},
+		{"bad lifetime", "POST", ctForm, "scope=" + storageRead + "&lifetime=soon", tok, 400, "whole number of seconds"},
+		{"oversized", "POST", ctJSON, `{"audience":"` + strings.Repeat("a", maxBody) + `"}`, tok, 413, "larger than"},
+		{"wrong method", "GET", "", "", tok, 405, "use POST"},
+		{"wrong content type", "POST", "text/plain", scopes, tok, 415, "Content-Type"},
+		{"malformed JSON", "POST", ctJSON, `{"scopes":`, tok, 400, "invalid JSON"},
+		{"empty scope", "POST", ctJSON, `{"scopes":[""]}`, tok, 400, "empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := ts.do(t, tt.method, tt.ct, tt.body, tt.token)
+			detail, _ := r.Body["detail"].(string)
+			if r.Status != tt.wantStatus || !strings.Contains(detail, tt.wantDetail) {
+				t.Fatalf("got %d %s; want %d mentioning %q", r.Status, r.Raw, tt.wantStatus, tt.wantDetail)
+			}
+			if tt.wantStatus == 401 && !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("WWW-Authenticate = %q", r.Header.Get("WWW-Authenticate"))
+			}
+			if r.Body["access_token"] != nil {
+				t.Error("a refused request got a token")
+			}
+		})
+	}
+}
+
+func TestGetToken_RateLimitPerCaller(t *testing.T) {
+	src, _ := selfSigned(t)
+	ts := newTestServer(t, src, func(c *config) { c.RateLimit = 3 })
+	ana, bea := ts.sessionFor(t, "ana", "reader"), ts.sessionFor(t, "bea", "reader")
+	body := `{"scopes":["` + storageRead + `"]}`
+	for range 3 {
+		ts.do(t, "POST", ctJSON, body, ana)
+	}
+	r := ts.do(t, "POST", ctJSON, body, ana)
+	if ra, _ := strconv.Atoi(r.Header.Get("Retry-After")); r.Status != 429 || ra < 1 || ra > 60 {
+		t.Fatalf("4th request: %d Retry-After %q", r.Status, r.Header.Get("Retry-After"))
+	}
+	if r := ts.do(t, "POST", ctJSON, body, bea); r.Status != 200 {
+		t.Fatalf("another caller: %d", r.Status)
+	}
+}
+
+func TestGetToken_AuditLogHasNoToken(t *testing.T) {
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewJSONHandler(lockedWriter{&mu, &buf}, nil)))
+	t.Cleanup(func() { slog.SetDefault(old) })
+
+	onCloud(t)
+	ts := newTestServer(t, googletoken.ADC{}, nil)
+	tok := ts.sessionFor(t, "pipeline", "pipeline")
+	var issued []string
+	for _, body := range []string{`{"scopes":["` + cloudPlatform + `"]}`, `{"scopes":["` + cloudPlatform + `"]}`, `{"audience":"` + validateAud + `"}`} {
+		r := ts.do(t, "POST", ctJSON, body, tok)
+		for _, k := range []string{"access_token", "id_token"} {
+			if v, ok := r.Body[k].(string); ok {
+				issued = append(issued, v)
+			}
+		}
+	}
+	mu.Lock()
+	logs := buf.String()
+	mu.Unlock()
+	for _, secret := range append(issued, tok) {
+		if strings.Contains(logs, secret) || strings.Contains(logs, secret[len(secret)-16:]) {
+			t.Fatal("a token appears in the log")
+		}
+	}
+	var lines []map[string]any
+	for l := range strings.Lines(logs) {
+		var m map[string]any
+		json.Unmarshal([]byte(l), &m)
+		if m["msg"] == "token issued" {
+			lines = append(lines, m)
+		}
+	}
+	if len(lines) != 3 || lines[0]["cache"] != "miss" || lines[1]["cache"] != "hit" || lines[0]["sub"] != "pipeline" ||
+		lines[2]["audience"] != validateAud || len(lines[0]["fingerprint"].(string)) != 8 {
+		t.Fatalf("audit lines = %v", lines)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
