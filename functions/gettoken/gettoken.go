@@ -144,16 +144,7 @@ func (s *server) getToken(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	expiresIn := int64(tok.Expiry.Sub(s.now()) / time.Second)
-	sum := sha256.Sum256([]byte(tok.Value))
-	attrs := []any{"sub", caller.Subject, "roles", caller.Roles, "kind", gt.Kind, "source", s.cache.Source.Name(),
-		"expires", tok.Expiry.UTC().Format(time.RFC3339), "cache", map[bool]string{true: "hit", false: "miss"}[hit],
-		"fingerprint", hex.EncodeToString(sum[:4])}
-	if gt.Kind == googletoken.Access {
-		attrs = append(attrs, "scopes", gt.Scopes)
-	} else {
-		attrs = append(attrs, "audience", gt.Audience)
-	}
-	slog.InfoContext(r.Context(), "token issued", attrs...)
+	s.audit(r.Context(), caller, gt, tok, hit)
 
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
@@ -171,6 +162,25 @@ func (s *server) getToken(w http.ResponseWriter, r *http.Request) error {
 		ExpiresIn   int64  `json:"expires_in"`
 	}{tok.Value, "Bearer", expiresIn})
 	return nil
+}
+
+// audit writes the one log line of an issuance: who, what, until when,
+// whether the cache served it, and a fingerprint that ties the line to a
+// token a caller reports, never the token itself.
+func (s *server) audit(ctx context.Context, caller session.Claims, gt googletoken.Request, tok googletoken.Token, hit bool) {
+	sum := sha256.Sum256([]byte(tok.Value))
+	cache := "miss"
+	if hit {
+		cache = "hit"
+	}
+	what := slog.Any("scopes", gt.Scopes)
+	if gt.Kind == googletoken.ID {
+		what = slog.String("audience", gt.Audience)
+	}
+	slog.LogAttrs(ctx, slog.LevelInfo, "token issued",
+		slog.String("sub", caller.Subject), slog.Any("roles", caller.Roles), slog.String("kind", string(gt.Kind)), what,
+		slog.String("source", s.cache.Source.Name()), slog.Time("expires", tok.Expiry.UTC()),
+		slog.String("cache", cache), slog.String("fingerprint", hex.EncodeToString(sum[:4])))
 }
 
 // decode reads a JSON or form request strictly.

@@ -277,3 +277,37 @@ func TestParseKeySet_Rejects(t *testing.T) {
 		}
 	}
 }
+
+func TestVerify_ASeenTokenIsStillCheckedForWhatChanges(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		change func(f *fixture, c Claims)
+		reason string
+	}{
+		{"revoked after it was seen", func(f *fixture, c Claims) { f.verifier.Revocations.Revoke(ctx, c) }, "revoked"},
+		{"expired after it was seen", func(f *fixture, _ Claims) { f.now = f.now.Add(time.Hour + time.Minute) }, "expired"},
+		{"its key dropped from the set", func(f *fixture, _ Claims) {
+			f.verifier.Keys = func(context.Context) (PublicKeys, error) {
+				return PublicKeys{f.old.KeyID: f.keys.PublicKeys()[f.old.KeyID]}, nil
+			}
+		}, "unknown key id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			token, c, _ := f.issuer.Issue(ctx, "ana", "user", nil)
+			if _, err := f.verifier.Verify(ctx, token); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.verifier.Verify(ctx, token); err != nil {
+				t.Fatalf("second verification of the same token: %v", err)
+			}
+			tt.change(f, c)
+			_, err := f.verifier.Verify(ctx, token)
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.reason) {
+				t.Fatalf("Verify = %v, want ErrInvalid (%s)", err, tt.reason)
+			}
+		})
+	}
+}

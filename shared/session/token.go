@@ -3,12 +3,14 @@ package session
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -107,6 +109,52 @@ type Verifier struct {
 	Leeway      time.Duration // at most MaxLeeway
 	Revocations Revocations
 	Now         func() time.Time
+
+	// seen remembers tokens whose signature and claims already checked
+	// out, so that a caller presenting the same token again skips the
+	// signature (most of a verification's cost). Expiry, the signing key's
+	// presence in the current set, and revocation are checked every time.
+	seen seenTokens
+}
+
+// seenTokens is a bounded map from a token's SHA-256 to its claims and kid.
+type seenTokens struct {
+	mu sync.Mutex
+	m  map[[32]byte]seenToken
+}
+
+type seenToken struct {
+	claims Claims
+	kid    string
+}
+
+// maxSeen bounds the memory the map takes (about 1 KiB an entry).
+const maxSeen = 10000
+
+func (s *seenTokens) get(sum [32]byte) (seenToken, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.m[sum]
+	return e, ok
+}
+
+func (s *seenTokens) put(sum [32]byte, e seenToken, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[[32]byte]seenToken{}
+	}
+	if len(s.m) >= maxSeen {
+		for k, v := range s.m {
+			if !now.Before(v.claims.ExpiresAt().Add(MaxLeeway)) {
+				delete(s.m, k)
+			}
+		}
+		if len(s.m) >= maxSeen {
+			clear(s.m)
+		}
+	}
+	s.m[sum] = e
 }
 
 // headerFields are the only protected header parameters accepted. In
@@ -121,34 +169,36 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	if len(token) > MaxTokenSize {
 		return Claims{}, invalid("longer than %d bytes", MaxTokenSize)
 	}
-	header, _, ok := strings.Cut(token, ".")
-	if !ok {
-		return Claims{}, invalid("not a compact JWS")
+	sum := sha256.Sum256([]byte(token))
+	if seen, ok := v.seen.get(sum); ok {
+		return v.recheck(ctx, seen)
 	}
-	if err := checkHeader(header); err != nil {
+	c, kid, err := v.verifyFully(ctx, token)
+	if err != nil {
 		return Claims{}, err
 	}
-	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.EdDSA})
-	if err != nil {
-		return Claims{}, invalid("%v", err)
-	}
-	kid := jws.Signatures[0].Protected.KeyID
+	v.seen.put(sum, seenToken{c, kid}, v.Now())
+	return v.checkRevoked(ctx, c)
+}
+
+// recheck is Verify for a token whose signature and claims checked out
+// before: what may have changed since is checked again.
+func (v *Verifier) recheck(ctx context.Context, seen seenToken) (Claims, error) {
 	keys, err := v.Keys(ctx)
 	if err != nil {
 		return Claims{}, fmt.Errorf("session verification keys: %w", err)
 	}
-	pub, ok := keys[kid]
-	if !ok {
-		return Claims{}, invalid("unknown key id %q", kid)
+	if _, ok := keys[seen.kid]; !ok {
+		return Claims{}, invalid("unknown key id %q", seen.kid)
 	}
-	payload, err := jws.Verify(pub)
-	if err != nil {
-		return Claims{}, invalid("bad signature")
+	c := seen.claims
+	if !v.Now().Before(c.ExpiresAt().Add(min(v.Leeway, MaxLeeway))) {
+		return Claims{}, invalid("expired at %s", c.ExpiresAt().UTC().Format(time.RFC3339))
 	}
-	c, err := v.checkClaims(payload)
-	if err != nil {
-		return Claims{}, err
-	}
+	return v.checkRevoked(ctx, c)
+}
+
+func (v *Verifier) checkRevoked(ctx context.Context, c Claims) (Claims, error) {
 	revoked, err := v.Revocations.IsRevoked(ctx, c.ID)
 	if err != nil {
 		return Claims{}, err
@@ -157,6 +207,37 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 		return Claims{}, invalid("revoked")
 	}
 	return c, nil
+}
+
+// verifyFully checks the signature and the claims, and returns the kid
+// that signed.
+func (v *Verifier) verifyFully(ctx context.Context, token string) (Claims, string, error) {
+	header, _, ok := strings.Cut(token, ".")
+	if !ok {
+		return Claims{}, "", invalid("not a compact JWS")
+	}
+	if err := checkHeader(header); err != nil {
+		return Claims{}, "", err
+	}
+	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.EdDSA})
+	if err != nil {
+		return Claims{}, "", invalid("%v", err)
+	}
+	kid := jws.Signatures[0].Protected.KeyID
+	keys, err := v.Keys(ctx)
+	if err != nil {
+		return Claims{}, "", fmt.Errorf("session verification keys: %w", err)
+	}
+	pub, ok := keys[kid]
+	if !ok {
+		return Claims{}, "", invalid("unknown key id %q", kid)
+	}
+	payload, err := jws.Verify(pub)
+	if err != nil {
+		return Claims{}, "", invalid("bad signature")
+	}
+	c, err := v.checkClaims(payload)
+	return c, kid, err
 }
 
 func checkHeader(segment string) error {

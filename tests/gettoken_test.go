@@ -1,0 +1,146 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+	"golang.org/x/oauth2/jws"
+
+	"impo.com.uy/copetes/backend/shared/googletoken"
+)
+
+const storageRead = "https://www.googleapis.com/auth/devstorage.read_only"
+
+// getTokenSource is the README's example: an oauth2.TokenSource over
+// GetToken, authenticated by a session from login.
+type getTokenSource struct {
+	ctx     context.Context
+	url     string
+	session oauth2.TokenSource
+	scopes  []string
+}
+
+func (s getTokenSource) Token() (*oauth2.Token, error) {
+	body, _ := json.Marshal(map[string]any{"scopes": s.scopes})
+	req, _ := http.NewRequestWithContext(s.ctx, "POST", s.url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := oauth2.NewClient(s.ctx, s.session).Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GetToken: %s", resp.Status)
+	}
+	var t struct {
+		AccessToken string `json:"access_token"`
+		ExpiresIn   int64  `json:"expires_in"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&t); err != nil {
+		return nil, err
+	}
+	return &oauth2.Token{AccessToken: t.AccessToken, TokenType: "Bearer",
+		Expiry: time.Now().Add(time.Duration(t.ExpiresIn) * time.Second)}, nil
+}
+
+// storageAPI stands for a Google API: it accepts a self-signed token the
+// way Google does, by its signature with the service account's public key
+// and the scope it carries.
+func storageAPI(t *testing.T, key *googletoken.ServiceAccountKey) (*httptest.Server, *int) {
+	served := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || jws.Verify(tok, key.PublicKey()) != nil {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		cs, err := jws.Decode(tok)
+		if err != nil || cs.Iss != key.Email || !strings.Contains(" "+cs.Scope+" ", " "+storageRead+" ") || time.Unix(cs.Exp, 0).Before(time.Now()) {
+			http.Error(w, "insufficient scope", http.StatusForbidden)
+			return
+		}
+		served++
+		fmt.Fprint(w, `{"items":[]}`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &served
+}
+
+func TestGetToken_ServiceUsesAGoogleAPIWithoutHoldingAKey(t *testing.T) {
+	dir, _, secret := setup(t)
+	policy := `{"roles":{"validate":{"scopes":["` + storageRead + `"],"max_lifetime":"30m"}}}`
+	s := startLocal(t, "CREDENTIALS_DIR="+dir, "GETTOKEN_POLICY="+policy)
+	keyJSON, err := os.ReadFile(filepath.Join(dir, "gettoken-key")) // the dev key the bootstrap made
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := googletoken.ParseKey(keyJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, served := storageAPI(t, key)
+
+	ctx := context.Background()
+	session := (&clientcredentials.Config{ClientID: "pipeline", ClientSecret: secret, TokenURL: s.URL + "/Login/token"}).TokenSource(ctx)
+	google := oauth2.ReuseTokenSource(nil, getTokenSource{ctx: ctx, url: s.URL + "/GetToken", session: session, scopes: []string{storageRead}})
+	client := oauth2.NewClient(ctx, google)
+	for range 3 {
+		resp, err := client.Get(api.URL + "/storage/v1/b/impo-copetes/o")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("the API refused the vended token: %s", resp.Status)
+		}
+	}
+	if *served != 3 {
+		t.Fatalf("API served %d requests, want 3", *served)
+	}
+	// One token served all three calls, and the audit log says so.
+	if n := strings.Count(s.Stdout.String(), `"message":"token issued"`); n != 1 {
+		t.Errorf("%d issuances logged, want 1 (the TokenSource reuses the token)", n)
+	}
+
+	// A scope outside the role's policy is refused.
+	denied := getTokenSource{ctx: ctx, url: s.URL + "/GetToken", session: session, scopes: []string{"https://www.googleapis.com/auth/cloud-platform"}}
+	if _, err := denied.Token(); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Fatalf("a scope the policy does not allow: %v, want 403", err)
+	}
+}
+
+func TestGetToken_DevDefaultsFromAFreshCheckout(t *testing.T) {
+	creds := filepath.Join(t.TempDir(), "credenciales")
+	s := startLocal(t, "CREDENTIALS_DIR="+creds)
+	m := devPasswordRE.FindStringSubmatch(s.Stderr.String())
+	if m == nil {
+		t.Fatalf("no dev password printed:\n%s", s.Stderr)
+	}
+	_, body := post(t, s.URL+"/Login/token", "application/json", `{"username":"dev","password":"`+m[1]+`"}`)
+	status, tok := post(t, s.URL+"/GetToken", "application/json", `{"scopes":["https://www.googleapis.com/auth/cloud-platform"]}`,
+		"Authorization", "Bearer "+body["access_token"].(string))
+	if status != 200 || tok["token_type"] != "Bearer" {
+		t.Fatalf("GetToken with the dev defaults: %d %v", status, tok)
+	}
+	keyJSON, _ := os.ReadFile(filepath.Join(creds, "gettoken-key"))
+	key, _ := googletoken.ParseKey(keyJSON)
+	if err := jws.Verify(tok["access_token"].(string), key.PublicKey()); err != nil {
+		t.Fatalf("the dev token does not verify with the dev key: %v", err)
+	}
+	for _, secret := range []string{tok["access_token"].(string), body["access_token"].(string)} {
+		if strings.Contains(s.Stdout.String(), secret) {
+			t.Fatal("a token reached the log")
+		}
+	}
+}
