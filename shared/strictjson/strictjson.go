@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -37,13 +36,13 @@ func Check(data []byte) error {
 	if !utf8.Valid(data) {
 		return &Error{Msg: fmt.Sprintf("text is not valid UTF-8 (first bad byte at offset %d)", firstInvalid(data))}
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := walk(dec, ""); err != nil {
+	s := &scanner{data: data}
+	if err := s.value(0); err != nil {
 		return err
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return &Error{Msg: "unexpected data after the JSON value"}
+	s.space()
+	if s.i != len(data) {
+		return &Error{Msg: fmt.Sprintf("unexpected data after the JSON value at offset %d", s.i)}
 	}
 	return nil
 }
@@ -71,45 +70,6 @@ func firstInvalid(data []byte) int {
 		i += size
 	}
 	return -1
-}
-
-// walk reads one JSON value from dec, failing on duplicate keys.
-func walk(dec *json.Decoder, ptr string) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return describe(err)
-	}
-	switch tok {
-	case json.Delim('{'):
-		seen := map[string]bool{}
-		for dec.More() {
-			kt, err := dec.Token()
-			if err != nil {
-				return describe(err)
-			}
-			key := kt.(string)
-			child := ptr + "/" + escape(key)
-			if seen[key] {
-				return &Error{Pointer: child, Msg: fmt.Sprintf("duplicate key %q", key)}
-			}
-			seen[key] = true
-			if err := walk(dec, child); err != nil {
-				return err
-			}
-		}
-		_, err = dec.Token() // '}'
-	case json.Delim('['):
-		for i := 0; dec.More(); i++ {
-			if err := walk(dec, ptr+"/"+strconv.Itoa(i)); err != nil {
-				return err
-			}
-		}
-		_, err = dec.Token() // ']'
-	}
-	if err != nil {
-		return describe(err)
-	}
-	return nil
 }
 
 var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
