@@ -15,14 +15,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"impo.com.uy/copetes/backend/shared/bearer"
 	"impo.com.uy/copetes/backend/shared/entrypoint"
 	"impo.com.uy/copetes/backend/shared/googletoken"
 	"impo.com.uy/copetes/backend/shared/httpapi"
-	"impo.com.uy/copetes/backend/shared/logging"
 	"impo.com.uy/copetes/backend/shared/ratelimit"
 	"impo.com.uy/copetes/backend/shared/secrets"
 	"impo.com.uy/copetes/backend/shared/session"
@@ -30,33 +28,13 @@ import (
 )
 
 func init() {
-	entrypoint.HTTP("GetToken", serve)
-}
-
-var (
-	lazyMu      sync.Mutex
-	lazyHandler http.Handler
-)
-
-// serve builds the server on first use (see login.serve for why not in
-// init); a failed build is retried by the next request.
-func serve(w http.ResponseWriter, r *http.Request) {
-	lazyMu.Lock()
-	h := lazyHandler
-	if h == nil {
-		logging.Setup()
-		s, err := newServerFromEnv(r.Context())
+	entrypoint.HTTP("GetToken", entrypoint.Lazy("gettoken", func(ctx context.Context) (http.Handler, error) {
+		s, err := newServerFromEnv(ctx)
 		if err != nil {
-			lazyMu.Unlock()
-			httpapi.WriteProblem(w, r, &httpapi.Error{Status: http.StatusInternalServerError,
-				Detail: "gettoken is misconfigured; see the server log", Err: err})
-			return
+			return nil, err
 		}
-		h = httpapi.Handler(s.getToken)
-		lazyHandler = h
-	}
-	lazyMu.Unlock()
-	h.ServeHTTP(w, r)
+		return httpapi.Handler(s.getToken), nil
+	}))
 }
 
 func newServerFromEnv(ctx context.Context) (*server, error) {
@@ -303,4 +281,3 @@ func (s *server) mintError(err error) error {
 	}
 	return err
 }
-

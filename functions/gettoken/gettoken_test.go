@@ -1,11 +1,9 @@
 package gettoken
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,6 +20,7 @@ import (
 	"impo.com.uy/copetes/backend/shared/googletoken"
 	"impo.com.uy/copetes/backend/shared/googletoken/googletest"
 	"impo.com.uy/copetes/backend/shared/httpapi"
+	"impo.com.uy/copetes/backend/shared/logging/logtest"
 	"impo.com.uy/copetes/backend/shared/secrets"
 	"impo.com.uy/copetes/backend/shared/session"
 	"impo.com.uy/copetes/backend/shared/store"
@@ -108,17 +107,8 @@ const (
 	ctForm = "application/x-www-form-urlencoded"
 )
 
-func onCloud(t *testing.T) *googletest.Metadata {
-	t.Helper()
-	md := googletest.StartMetadata(t)
-	t.Setenv("GCE_METADATA_HOST", md.Host)
-	t.Setenv("HOME", t.TempDir())
-	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "")
-	return md
-}
-
 func TestGetToken_AccessAndIDTokensFromADC(t *testing.T) {
-	md := onCloud(t)
+	md := googletest.OnCloud(t)
 	ts := newTestServer(t, googletoken.ADC{}, nil)
 	tok := ts.sessionFor(t, "pipeline", "pipeline")
 
@@ -146,7 +136,7 @@ func TestGetToken_AccessAndIDTokensFromADC(t *testing.T) {
 }
 
 func TestGetToken_ConcurrentColdRequestsMakeOneUpstreamCall(t *testing.T) {
-	md := onCloud(t)
+	md := googletest.OnCloud(t)
 	ts := newTestServer(t, googletoken.ADC{}, nil)
 	tok := ts.sessionFor(t, "pipeline", "pipeline")
 	const callers = 1000
@@ -177,7 +167,7 @@ func TestGetToken_ConcurrentColdRequestsMakeOneUpstreamCall(t *testing.T) {
 }
 
 func TestGetToken_UpstreamFailureGivesNoToken(t *testing.T) {
-	md := onCloud(t)
+	md := googletest.OnCloud(t)
 	ts := newTestServer(t, googletoken.ADC{}, nil)
 	tok := ts.sessionFor(t, "pipeline", "pipeline")
 	for _, tt := range []struct{ upstream, want int }{{503, 503}, {500, 503}, {403, 502}} {
@@ -224,7 +214,7 @@ func TestGetToken_SelfSignedLifetimes(t *testing.T) {
 }
 
 func TestGetToken_Policy(t *testing.T) {
-	onCloud(t)
+	googletest.OnCloud(t)
 	src, _ := selfSigned(t)
 	ts := newTestServer(t, src, nil)
 	adc := newTestServer(t, googletoken.ADC{}, nil)
@@ -326,13 +316,9 @@ func TestGetToken_RateLimitPerCaller(t *testing.T) {
 }
 
 func TestGetToken_AuditLogHasNoToken(t *testing.T) {
-	var buf bytes.Buffer
-	var mu sync.Mutex
-	old := slog.Default()
-	slog.SetDefault(slog.New(slog.NewJSONHandler(lockedWriter{&mu, &buf}, nil)))
-	t.Cleanup(func() { slog.SetDefault(old) })
+	log := logtest.Capture(t)
 
-	onCloud(t)
+	googletest.OnCloud(t)
 	ts := newTestServer(t, googletoken.ADC{}, nil)
 	tok := ts.sessionFor(t, "pipeline", "pipeline")
 	var issued []string
@@ -344,35 +330,15 @@ func TestGetToken_AuditLogHasNoToken(t *testing.T) {
 			}
 		}
 	}
-	mu.Lock()
-	logs := buf.String()
-	mu.Unlock()
+	logs := log.String()
 	for _, secret := range append(issued, tok) {
 		if strings.Contains(logs, secret) || strings.Contains(logs, secret[len(secret)-16:]) {
 			t.Fatal("a token appears in the log")
 		}
 	}
-	var lines []map[string]any
-	for l := range strings.Lines(logs) {
-		var m map[string]any
-		json.Unmarshal([]byte(l), &m)
-		if m["msg"] == "token issued" {
-			lines = append(lines, m)
-		}
-	}
+	lines := log.Messages("token issued")
 	if len(lines) != 3 || lines[0]["cache"] != "miss" || lines[1]["cache"] != "hit" || lines[0]["sub"] != "pipeline" ||
 		lines[2]["audience"] != validateAud || len(lines[0]["fingerprint"].(string)) != 8 {
 		t.Fatalf("audit lines = %v", lines)
 	}
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

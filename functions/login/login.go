@@ -6,17 +6,14 @@ package login
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"impo.com.uy/copetes/backend/shared/accounts"
 	"impo.com.uy/copetes/backend/shared/entrypoint"
 	"impo.com.uy/copetes/backend/shared/httpapi"
 	"impo.com.uy/copetes/backend/shared/lockout"
-	"impo.com.uy/copetes/backend/shared/logging"
 	"impo.com.uy/copetes/backend/shared/password"
 	"impo.com.uy/copetes/backend/shared/secrets"
 	"impo.com.uy/copetes/backend/shared/session"
@@ -24,34 +21,13 @@ import (
 )
 
 func init() {
-	entrypoint.HTTP("Login", serve)
-}
-
-var (
-	lazyMu      sync.Mutex
-	lazyHandler http.Handler
-)
-
-// serve builds the server on first use, not in init: every deployed
-// function runs every package's init, and this one needs secrets and a
-// store. A failed build is retried by the next request.
-func serve(w http.ResponseWriter, r *http.Request) {
-	lazyMu.Lock()
-	h := lazyHandler
-	if h == nil {
-		logging.Setup()
-		s, err := newServerFromEnv(r.Context())
+	entrypoint.HTTP("Login", entrypoint.Lazy("login", func(ctx context.Context) (http.Handler, error) {
+		s, err := newServerFromEnv(ctx)
 		if err != nil {
-			lazyMu.Unlock()
-			slog.ErrorContext(r.Context(), "login is misconfigured", "error", err.Error())
-			httpapi.WriteProblem(w, r, &httpapi.Error{Status: http.StatusInternalServerError, Detail: "login is misconfigured; see the server log", Err: err})
-			return
+			return nil, err
 		}
-		h = s.routes()
-		lazyHandler = h
-	}
-	lazyMu.Unlock()
-	h.ServeHTTP(w, r)
+		return s.routes(), nil
+	}))
 }
 
 func newServerFromEnv(ctx context.Context) (*server, error) {

@@ -1,12 +1,10 @@
 package login
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -24,6 +22,7 @@ import (
 
 	"impo.com.uy/copetes/backend/shared/accounts"
 	"impo.com.uy/copetes/backend/shared/lockout"
+	"impo.com.uy/copetes/backend/shared/logging/logtest"
 	"impo.com.uy/copetes/backend/shared/password"
 	"impo.com.uy/copetes/backend/shared/secrets"
 	"impo.com.uy/copetes/backend/shared/session"
@@ -552,11 +551,7 @@ func TestMisconfiguredSecretsAre500WithoutDetails(t *testing.T) {
 }
 
 func TestLogsHoldNoSecrets(t *testing.T) {
-	var buf bytes.Buffer
-	var mu sync.Mutex
-	old := slog.Default()
-	slog.SetDefault(slog.New(slog.NewJSONHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	t.Cleanup(func() { slog.SetDefault(old) })
+	log := logtest.Capture(t)
 
 	ts := newTestServer(t, nil)
 	token := ts.login(t, "ana", "ana-secret-pw")
@@ -568,9 +563,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	var set struct{ Keys []struct{ D string } }
 	json.Unmarshal(keys, &set)
 
-	mu.Lock()
-	logs := buf.String()
-	mu.Unlock()
+	logs := log.String()
 	if !strings.Contains(logs, "session issued") || !strings.Contains(logs, "login refused") {
 		t.Fatalf("expected events missing from the log:\n%s", logs)
 	}
@@ -579,15 +572,4 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 			t.Errorf("the log contains a secret %.12q…", secret)
 		}
 	}
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

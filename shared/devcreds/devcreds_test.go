@@ -7,8 +7,8 @@ import (
 
 	"impo.com.uy/copetes/backend/shared/accounts"
 	"impo.com.uy/copetes/backend/shared/googletoken"
-	"impo.com.uy/copetes/backend/shared/tokenpolicy"
 	"impo.com.uy/copetes/backend/shared/session"
+	"impo.com.uy/copetes/backend/shared/tokenpolicy"
 )
 
 var ids = IDs{Keys: "session-keys", Accounts: "accounts", GetTokenKey: "gettoken-key"}

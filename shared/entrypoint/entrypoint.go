@@ -4,10 +4,14 @@
 package entrypoint
 
 import (
+	"context"
 	"net/http"
 	"sync"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+
+	"impo.com.uy/copetes/backend/shared/httpapi"
+	"impo.com.uy/copetes/backend/shared/logging"
 )
 
 // Function is a registered HTTP entry point.
@@ -35,4 +39,32 @@ func HTTPFunctions() []Function {
 	mu.Lock()
 	defer mu.Unlock()
 	return append([]Function(nil), fns...)
+}
+
+// Lazy returns an entry point that builds its handler on the first
+// request, not in init: every deployed function runs every package's
+// init, and a handler needs secrets, a store and clients that only its
+// own function should create. A failed build answers 500 and is retried
+// by the next request; its cause goes to the log, never to the client.
+func Lazy(name string, build func(context.Context) (http.Handler, error)) http.HandlerFunc {
+	var (
+		mu sync.Mutex
+		h  http.Handler
+	)
+	return func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		if h == nil {
+			logging.Setup()
+			built, err := build(r.Context())
+			if err != nil {
+				mu.Unlock()
+				httpapi.WriteProblem(w, r, &httpapi.Error{Status: http.StatusInternalServerError,
+					Detail: name + " is misconfigured; see the server log", Err: err})
+				return
+			}
+			h = built
+		}
+		mu.Unlock()
+		h.ServeHTTP(w, r)
+	}
 }

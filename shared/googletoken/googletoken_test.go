@@ -18,17 +18,6 @@ import (
 
 const cloudPlatform = "https://www.googleapis.com/auth/cloud-platform"
 
-// onCloud points Application Default Credentials at a local metadata
-// server, as on Cloud Run, with no key file anywhere.
-func onCloud(t *testing.T) *googletest.Metadata {
-	t.Helper()
-	md := googletest.StartMetadata(t)
-	t.Setenv("GCE_METADATA_HOST", md.Host)
-	t.Setenv("HOME", t.TempDir())
-	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "")
-	return md
-}
-
 func newKey(t *testing.T, tokenURI string) *googletoken.ServiceAccountKey {
 	t.Helper()
 	data, err := googletoken.NewServiceAccountKey("gettoken@impo-test.iam.gserviceaccount.com", tokenURI)
@@ -54,7 +43,7 @@ func checkExpiry(t *testing.T, tok googletoken.Token, want time.Duration) {
 }
 
 func TestADC_AccessAndIDTokensFromTheMetadataServer(t *testing.T) {
-	md := onCloud(t)
+	md := googletest.OnCloud(t)
 	ctx := context.Background()
 	tok, err := googletoken.ADC{}.Mint(ctx, googletoken.Request{Kind: googletoken.Access, Scopes: []string{cloudPlatform}})
 	if err != nil {
@@ -122,7 +111,7 @@ func TestKey_RejectedAssertionIsAPermanentUpstreamError(t *testing.T) {
 }
 
 func TestImpersonate_IAMCredentialsAsTheRuntimeIdentity(t *testing.T) {
-	onCloud(t)
+	googletest.OnCloud(t)
 	iam := googletest.StartIAMCredentials(t)
 	src := googletoken.Impersonate{Target: "vertex@impo-test.iam.gserviceaccount.com", Endpoint: iam.URL + "/", MaxLife: time.Hour}
 	ctx := context.Background()
@@ -209,7 +198,7 @@ func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); ret
 func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 func TestCache_ConcurrentColdMissesMakeOneCallPerKey(t *testing.T) {
-	md := onCloud(t)
+	md := googletest.OnCloud(t)
 	cache := googletoken.NewCache(googletoken.ADC{}, 5*time.Minute, time.Now)
 	reqs := map[string]googletoken.Request{
 		"a": {Kind: googletoken.Access, Scopes: []string{cloudPlatform}},
@@ -251,7 +240,7 @@ func TestCache_ConcurrentColdMissesMakeOneCallPerKey(t *testing.T) {
 }
 
 func TestCache_RefreshesOnceAtTheMargin(t *testing.T) {
-	md := onCloud(t)
+	md := googletest.OnCloud(t)
 	clk := &clock{t: time.Now()}
 	md.Now = clk.Now // ID tokens carry their expiry: date them on the test's clock
 	cache := googletoken.NewCache(googletoken.ADC{}, 5*time.Minute, clk.Now)
@@ -282,7 +271,7 @@ func TestCache_RefreshesOnceAtTheMargin(t *testing.T) {
 }
 
 func TestCache_OutageGivesAnErrorNeverAStaleToken(t *testing.T) {
-	md := onCloud(t)
+	md := googletest.OnCloud(t)
 	clk := &clock{t: time.Now()}
 	cache := googletoken.NewCache(googletoken.ADC{}, 5*time.Minute, clk.Now)
 	req := googletoken.Request{Kind: googletoken.Access, Scopes: []string{cloudPlatform}}
@@ -298,7 +287,7 @@ func TestCache_OutageGivesAnErrorNeverAStaleToken(t *testing.T) {
 }
 
 func TestCache_RefusesATokenUnderTheMargin(t *testing.T) {
-	md := onCloud(t)
+	md := googletest.OnCloud(t)
 	md.TTL = 4 * time.Minute
 	cache := googletoken.NewCache(googletoken.ADC{}, 5*time.Minute, time.Now)
 	tok, _, err := cache.Get(context.Background(), "k", googletoken.Request{Kind: googletoken.Access, Scopes: []string{cloudPlatform}})

@@ -299,3 +299,15 @@ func (ic *IAMCredentials) serve(w http.ResponseWriter, r *http.Request) {
 		apiErr(404, "no method "+method)
 	}
 }
+
+// OnCloud starts a metadata server and points Application Default
+// Credentials at it, as on Cloud Run, with no key file anywhere, until the
+// test ends.
+func OnCloud(t *testing.T) *Metadata {
+	t.Helper()
+	md := StartMetadata(t)
+	t.Setenv("GCE_METADATA_HOST", md.Host)
+	t.Setenv("HOME", t.TempDir()) // no gcloud application-default file
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "")
+	return md
+}
