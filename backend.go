@@ -1,7 +1,7 @@
 // Package backend is the root package that the Go buildpack builds when a
 // function is deployed: it imports every function package, whose init
 // registers its entry points, so that one source tree deploys as each
-// function with its own --entry-point (Login, GetToken, …).
+// function with its own --entry-point (Login, GetToken, Validate, ValidateHTTP).
 package backend
 
 import (
@@ -9,4 +9,5 @@ import (
 
 	_ "impo.com.uy/copetes/backend/functions/gettoken"
 	_ "impo.com.uy/copetes/backend/functions/login"
+	_ "impo.com.uy/copetes/backend/functions/validate"
 )

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
+	cloudevents "github.com/cloudevents/sdk-go/v2"
 
 	_ "impo.com.uy/copetes/backend"
 	"impo.com.uy/copetes/backend/shared/devcreds"
@@ -64,6 +65,16 @@ func run() error {
 		}))
 		names = append(names, fn.Name)
 	}
+	for _, fn := range entrypoint.CloudEventFunctions() {
+		h, err := cloudEventHandler(fn)
+		if err != nil {
+			return err
+		}
+		prefix := "/" + fn.Name
+		mux.Handle(prefix, h)
+		mux.Handle(prefix+"/", h)
+		names = append(names, fn.Name)
+	}
 	lis, err := net.Listen("tcp", net.JoinHostPort(host, port))
 	if err != nil {
 		return err
@@ -85,6 +96,25 @@ func run() error {
 		return err
 	}
 	return nil
+}
+
+// cloudEventHandler serves a CloudEvent function over HTTP, in binary and
+// structured modes, as the Functions Framework does: an error from the
+// function is a 500, which Eventarc retries.
+func cloudEventHandler(fn entrypoint.EventFunction) (http.Handler, error) {
+	p, err := cloudevents.NewHTTP()
+	if err != nil {
+		return nil, err
+	}
+	return cloudevents.NewHTTPReceiveHandler(context.Background(), p, func(ctx context.Context, e cloudevents.Event) (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				slog.ErrorContext(ctx, "panic in a CloudEvent function", "function", fn.Name, "panic", fmt.Sprint(v))
+				err = fmt.Errorf("panic: %v", v)
+			}
+		}()
+		return fn.Fn(ctx, e)
+	})
 }
 
 // bootstrap creates dev credentials when secrets come from the credentials

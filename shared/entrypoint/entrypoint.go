@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+	"github.com/cloudevents/sdk-go/v2/event"
 
 	"impo.com.uy/copetes/backend/shared/httpapi"
 	"impo.com.uy/copetes/backend/shared/logging"
@@ -32,6 +33,29 @@ func HTTP(name string, fn http.HandlerFunc) {
 	mu.Lock()
 	defer mu.Unlock()
 	fns = append(fns, Function{Name: name, Handler: fn})
+}
+
+// EventFunction is a registered CloudEvent entry point.
+type EventFunction struct {
+	Name string
+	Fn   func(context.Context, event.Event) error
+}
+
+var events []EventFunction
+
+// CloudEvent registers a CloudEvent function under name. Call it from init.
+func CloudEvent(name string, fn func(context.Context, event.Event) error) {
+	functions.CloudEvent(name, fn)
+	mu.Lock()
+	defer mu.Unlock()
+	events = append(events, EventFunction{Name: name, Fn: fn})
+}
+
+// CloudEventFunctions returns the CloudEvent functions registered so far.
+func CloudEventFunctions() []EventFunction {
+	mu.Lock()
+	defer mu.Unlock()
+	return append([]EventFunction(nil), events...)
 }
 
 // HTTPFunctions returns the HTTP functions registered so far.
