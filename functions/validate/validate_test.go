@@ -1,0 +1,234 @@
+package validate
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"cloud.google.com/go/pubsub/v2/pstest"
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/go-jose/go-jose/v4"
+
+	"impo.com.uy/copetes/backend/shared/document"
+	"impo.com.uy/copetes/backend/shared/httpapi"
+	"impo.com.uy/copetes/backend/shared/logging/logtest"
+	"impo.com.uy/copetes/backend/shared/secrets"
+	"impo.com.uy/copetes/backend/shared/session"
+	"impo.com.uy/copetes/backend/shared/store"
+)
+
+const (
+	project  = "impo-test"
+	validDoc = `{"document_id":"ley-20212","type":"ley","number":"20.212","date":"2023-11-06","text":"Artículo 1."}`
+)
+
+// withPubSub runs pstest as the Pub/Sub emulator for the package's router,
+// with the two topics, and resets the router when the test ends.
+func withPubSub(t *testing.T) *pstest.Server {
+	t.Helper()
+	srv := pstest.NewServer()
+	t.Cleanup(func() { srv.Close() })
+	t.Setenv("PUBSUB_EMULATOR_HOST", srv.Addr)
+	t.Setenv("GOOGLE_CLOUD_PROJECT", project)
+	t.Setenv("VALIDATE_VALID_TOPIC", "valid")
+	t.Setenv("VALIDATE_INVALID_TOPIC", "invalid")
+	ctx := context.Background()
+	c, err := pubsub.NewClient(ctx, project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, topic := range []string{"valid", "invalid"} {
+		if _, err := c.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: "projects/" + project + "/topics/" + topic}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	router = nil
+	t.Cleanup(func() { router = nil })
+	return srv
+}
+
+func onTopic(srv *pstest.Server, topic string) []*pstest.Message {
+	var out []*pstest.Message
+	for _, m := range srv.Messages() {
+		if m.Topic == "projects/"+project+"/topics/"+topic {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// pubsubEvent is the CloudEvent Eventarc sends for a Pub/Sub message.
+func pubsubEvent(t *testing.T, id string, doc []byte) event.Event {
+	t.Helper()
+	e := event.New()
+	e.SetID(id)
+	e.SetType(MessagePublishedType)
+	e.SetSource("//pubsub.googleapis.com/projects/" + project + "/topics/documentos")
+	data := map[string]any{
+		"message": map[string]any{
+			"data": doc, "messageId": id, "publishTime": time.Now().UTC().Format(time.RFC3339Nano),
+			"attributes": map[string]string{"origen": "pipeline"},
+		},
+		"subscription": "projects/" + project + "/subscriptions/validate",
+	}
+	if err := e.SetData(event.ApplicationJSON, data); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestHandleEvent_RoutesOnceToTheRightTopic(t *testing.T) {
+	srv := withPubSub(t)
+	ctx := context.Background()
+	if err := handleEvent(ctx, pubsubEvent(t, "m1", []byte(validDoc))); err != nil {
+		t.Fatal(err)
+	}
+	if err := handleEvent(ctx, pubsubEvent(t, "m2", []byte(`{"type":"ley"}`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := handleEvent(ctx, pubsubEvent(t, "m1", []byte(validDoc))); err != nil { // redelivered
+		t.Fatal(err)
+	}
+	valid, invalid := onTopic(srv, "valid"), onTopic(srv, "invalid")
+	if len(valid) != 1 || string(valid[0].Data) != validDoc || valid[0].Attributes["origen"] != "pipeline" {
+		t.Fatalf("valid topic: %d messages", len(valid))
+	}
+	var report document.Report
+	if len(invalid) != 1 || json.Unmarshal(invalid[0].Data, &report) != nil || report.MessageID != "m2" || len(report.Errors) != 4 {
+		t.Fatalf("invalid topic: %d messages, report %+v", len(invalid), report)
+	}
+}
+
+func TestHandleEvent_DropsEventsThatCanNeverBeHandled(t *testing.T) {
+	srv := withPubSub(t)
+	log := logtest.Capture(t)
+	wrongType := pubsubEvent(t, "x1", []byte(validDoc))
+	wrongType.SetType("google.cloud.storage.object.v1.finalized")
+	notPubSub := event.New()
+	notPubSub.SetID("x2")
+	notPubSub.SetType(MessagePublishedType)
+	notPubSub.SetSource("//x")
+	notPubSub.SetData(event.ApplicationJSON, []any{1})
+	noID := event.New()
+	noID.SetID("x3")
+	noID.SetType(MessagePublishedType)
+	noID.SetSource("//x")
+	noID.SetData(event.ApplicationJSON, map[string]any{"message": map[string]any{"data": "e30="}})
+	for name, e := range map[string]event.Event{"wrong type": wrongType, "data not a message": notPubSub, "no messageId": noID} {
+		if err := handleEvent(context.Background(), e); err != nil {
+			t.Errorf("%s: %v; want nil, so that Pub/Sub does not retry it forever", name, err)
+		}
+	}
+	if n := len(srv.Messages()); n != 0 {
+		t.Errorf("%d messages published for dropped events", n)
+	}
+	errs := 0
+	for _, l := range log.Lines() {
+		if l["severity"] == "ERROR" {
+			errs++
+		}
+	}
+	if errs != 3 {
+		t.Errorf("%d ERROR lines, want one per dropped event:\n%s", errs, log)
+	}
+}
+
+func TestHandleEvent_PublishFailureIsRetried(t *testing.T) {
+	srv := withPubSub(t)
+	ctx := context.Background()
+	// The topic vanishes: publishing fails until it is back.
+	c, _ := pubsub.NewClient(ctx, project)
+	defer c.Close()
+	c.TopicAdminClient.DeleteTopic(ctx, &pubsubpb.DeleteTopicRequest{Topic: "projects/" + project + "/topics/valid"})
+	if err := handleEvent(ctx, pubsubEvent(t, "m3", []byte(validDoc))); err == nil {
+		t.Fatal("a failed publish returned nil: the message would be lost")
+	}
+	c.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: "projects/" + project + "/topics/valid"})
+	router = nil // a fresh publisher, as a new instance would have
+	if err := handleEvent(ctx, pubsubEvent(t, "m3", []byte(validDoc))); err != nil {
+		t.Fatalf("redelivery after the topic is back: %v", err)
+	}
+	if n := len(onTopic(srv, "valid")); n != 1 {
+		t.Fatalf("valid topic has %d messages, want 1", n)
+	}
+}
+
+func newHTTPFace(t *testing.T) (http.Handler, string) {
+	t.Helper()
+	dir := t.TempDir()
+	k, _ := session.NewKey()
+	keys, _ := session.MarshalKeySet([]jose.JSONWebKey{k})
+	os.WriteFile(filepath.Join(dir, "session-keys"), keys, 0o600)
+	auth := session.NewAuthority(session.Config{Issuer: "i", Audience: "a", TTL: time.Hour, KeysSecret: "session-keys"},
+		secrets.Dir{Path: dir}, store.NewMemory(nil), time.Now)
+	v, err := document.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, _ := auth.Issuer.Issue(context.Background(), "pipeline", "service", nil)
+	return httpapi.Handler((&httpFace{validator: v, auth: auth}).validate), tok
+}
+
+func TestValidateHTTP(t *testing.T) {
+	h, tok := newHTTPFace(t)
+	big := `{"document_id":"ley-1","type":"ley","number":"1","date":"2023-01-01","text":"` + strings.Repeat("Texto. ", 9<<20/7) + `"}`
+	tests := []struct {
+		name, method, ct, body, token string
+		wantStatus                    int
+		wantType                      string
+		wantPaths                     []string
+	}{
+		{"valid", "POST", "application/json", validDoc, tok, 200, "application/json", nil},
+		{"9 MB text", "POST", "application/json", big, tok, 200, "application/json", nil},
+		{"invalid", "POST", "application/json", `{"document_id":"x","type":"ley","number":"1","date":"2023-02-30"}`, tok, 422, "application/problem+json", []string{"/date", "/text"}},
+		{"duplicate keys", "POST", "application/json", `{"text":"a","text":"b"}`, tok, 422, "application/problem+json", []string{"/text"}},
+		{"not JSON", "POST", "application/json", `ley 20.212`, tok, 400, "application/problem+json", []string{""}},
+		{"invalid UTF-8", "POST", "application/json", "{\"text\":\"\xff\"}", tok, 400, "application/problem+json", []string{""}},
+		{"over 10 MiB", "POST", "application/json", `{"text":"` + strings.Repeat("a", 10<<20) + `"}`, tok, 413, "application/problem+json", nil},
+		{"no token", "POST", "application/json", validDoc, "", 401, "application/problem+json", nil},
+		{"wrong method", "GET", "", "", tok, 405, "application/problem+json", nil},
+		{"wrong content type", "POST", "text/plain", validDoc, tok, 415, "application/problem+json", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(tt.method, "/", strings.NewReader(tt.body))
+			if tt.ct != "" {
+				req.Header.Set("Content-Type", tt.ct)
+			}
+			if tt.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tt.token)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			raw, _ := io.ReadAll(rec.Body)
+			if rec.Code != tt.wantStatus || rec.Header().Get("Content-Type") != tt.wantType {
+				t.Fatalf("got %d %s %.300s", rec.Code, rec.Header().Get("Content-Type"), raw)
+			}
+			var body struct {
+				Valid  bool
+				Errors []document.FieldError
+			}
+			json.Unmarshal(raw, &body)
+			if tt.wantStatus == 200 && !body.Valid {
+				t.Errorf("200 without valid:true: %.300s", raw)
+			}
+			var paths []string
+			for _, e := range body.Errors {
+				paths = append(paths, e.Path)
+			}
+			if tt.wantPaths != nil && strings.Join(paths, ",") != strings.Join(tt.wantPaths, ",") {
+				t.Errorf("error paths = %q, want %q", paths, tt.wantPaths)
+			}
+		})
+	}
+}
