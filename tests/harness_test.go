@@ -40,6 +40,7 @@ func TestMain(m *testing.M) {
 		}
 	}
 	code := m.Run()
+	stopEmulators()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
