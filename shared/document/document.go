@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -100,7 +101,7 @@ func (v *Validator) Validate(data []byte) Result {
 	if id, ok := obj["document_id"].(string); ok {
 		r.DocumentID = id
 	}
-	r.Errors = append(r.Errors, controlCharacters(inst, "")...)
+	r.Errors = append(r.Errors, controlCharacters(inst, nil)...)
 	var ve *jsonschema.ValidationError
 	if err := v.schema.Validate(inst); errors.As(err, &ve) {
 		r.Errors = append(r.Errors, leaves(ve)...)
@@ -116,15 +117,7 @@ func (v *Validator) Validate(data []byte) Result {
 	return r
 }
 
-// pointer encodes reference tokens as an RFC 6901 JSON Pointer.
-func pointer(tokens ...string) string {
-	var b strings.Builder
-	for _, t := range tokens {
-		b.WriteByte('/')
-		b.WriteString(strings.NewReplacer("~", "~0", "/", "~1").Replace(t))
-	}
-	return b.String()
-}
+var pointer = strictjson.Pointer
 
 // friendly replaces the schema library's pattern messages, which quote a
 // regular expression, for the fields whose rule a person knows by name.
@@ -180,13 +173,14 @@ func leaves(e *jsonschema.ValidationError) []FieldError {
 
 // controlCharacters reports strings (keys too) holding control characters
 // other than tab, line feed and carriage return: invisible in print, they
-// corrupt a published text.
-func controlCharacters(v any, path string) []FieldError {
+// corrupt a published text. path holds the reference tokens of v; a
+// pointer is built only for an error.
+func controlCharacters(v any, path []string) []FieldError {
 	var out []FieldError
-	check := func(s, at string) {
+	check := func(s string, at []string) {
 		for i, r := range s {
-			if unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r' {
-				out = append(out, FieldError{at, fmt.Sprintf("has the control character %U at byte %d", r, i)})
+			if r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r >= 0x7f && r <= 0x9f {
+				out = append(out, FieldError{pointer(at...), fmt.Sprintf("has the control character %U at byte %d", r, i)})
 				return
 			}
 		}
@@ -196,13 +190,13 @@ func controlCharacters(v any, path string) []FieldError {
 		check(v, path)
 	case map[string]any:
 		for k, child := range v {
-			p := path + pointer(k)
+			p := append(path[:len(path):len(path)], k)
 			check(k, p)
 			out = append(out, controlCharacters(child, p)...)
 		}
 	case []any:
 		for i, child := range v {
-			out = append(out, controlCharacters(child, fmt.Sprintf("%s/%d", path, i))...)
+			out = append(out, controlCharacters(child, append(path[:len(path):len(path)], strconv.Itoa(i)))...)
 		}
 	}
 	return out

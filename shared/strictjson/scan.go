@@ -20,14 +20,7 @@ type scanner struct {
 	path []string // reference tokens of the value being read, for errors
 }
 
-func (s *scanner) pointer() string {
-	var b strings.Builder
-	for _, p := range s.path {
-		b.WriteByte('/')
-		b.WriteString(escape(p))
-	}
-	return b.String()
-}
+func (s *scanner) pointer() string { return Pointer(s.path...) }
 
 func (s *scanner) syntax(format string, args ...any) error {
 	return &Error{Msg: fmt.Sprintf("malformed JSON at offset %d: %s", s.i, fmt.Sprintf(format, args...))}

@@ -74,6 +74,17 @@ func firstInvalid(data []byte) int {
 
 var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
 
+// Pointer encodes reference tokens as an RFC 6901 JSON Pointer
+// ("/a~1b/0" for the tokens "a/b" and "0").
+func Pointer(tokens ...string) string {
+	var b strings.Builder
+	for _, t := range tokens {
+		b.WriteByte('/')
+		b.WriteString(escape(t))
+	}
+	return b.String()
+}
+
 // escape encodes a key as an RFC 6901 reference token.
 func escape(key string) string {
 	return pointerEscaper.Replace(key)
