@@ -140,7 +140,7 @@ func deliverStructured(t *testing.T, url string, m *pubsub.Message, data map[str
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{
 		"specversion": "1.0", "id": m.ID, "type": "google.cloud.pubsub.topic.v1.messagePublished",
-		"source": "//pubsub.googleapis.com/projects/" + e2eProject + "/topics/docs",
+		"source":          "//pubsub.googleapis.com/projects/" + e2eProject + "/topics/docs",
 		"datacontenttype": "application/json", "data": data,
 	})
 	resp, err := http.Post(url, "application/cloudevents+json", bytes.NewReader(body))
