@@ -21,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"impo.com.uy/copetes/backend/shared/emulators"
 )
 
 var bin string // folder of the built commands
@@ -40,7 +42,7 @@ func TestMain(m *testing.M) {
 		}
 	}
 	code := m.Run()
-	stopEmulators()
+	emulators.Stop()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

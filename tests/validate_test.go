@@ -11,6 +11,8 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+
+	"impo.com.uy/copetes/backend/shared/emulators"
 )
 
 const e2eProject = "impo-e2e"
@@ -154,7 +156,7 @@ func deliverStructured(t *testing.T, url string, m *pubsub.Message, data map[str
 const pubsubType = "google.cloud.pubsub.topic.v1.messagePublished"
 
 func TestValidate_PubSubThroughTheEmulator(t *testing.T) {
-	host := pubsubEmulator(t)
+	host := emulators.PubSub(t).Host
 	ps := newPubSub(t, host)
 	s := startLocal(t, "CREDENTIALS_DIR="+t.TempDir(), "SECRETS_SOURCE=dir", "GOOGLE_CLOUD_PROJECT="+e2eProject,
 		"PUBSUB_EMULATOR_HOST="+host, "VALIDATE_VALID_TOPIC="+ps.topic("valid"), "VALIDATE_INVALID_TOPIC="+ps.topic("invalid"))
@@ -210,7 +212,7 @@ func TestValidate_PubSubThroughTheEmulator(t *testing.T) {
 }
 
 func TestValidate_PublishFailureThenRedeliveryLosesNothing(t *testing.T) {
-	host := pubsubEmulator(t)
+	host := emulators.PubSub(t).Host
 	ps := newPubSub(t, host)
 	s := startLocal(t, "CREDENTIALS_DIR="+t.TempDir(), "SECRETS_SOURCE=dir", "GOOGLE_CLOUD_PROJECT="+e2eProject,
 		"PUBSUB_EMULATOR_HOST="+host, "VALIDATE_VALID_TOPIC="+ps.topic("valid"), "VALIDATE_INVALID_TOPIC="+ps.topic("invalid"))

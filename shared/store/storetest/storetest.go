@@ -22,12 +22,18 @@ type Backend struct {
 	// Unit is the shortest expiry the backend resolves reliably; the
 	// suite scales its expiries by it (a millisecond for a fake clock).
 	Unit time.Duration
+	// Concurrency is how many goroutines race on one key (default 50).
+	Concurrency int
 }
 
 // Run runs the suite.
 func Run(t *testing.T, b Backend) {
 	ctx := context.Background()
 	u := b.Unit
+	racers := b.Concurrency
+	if racers == 0 {
+		racers = 50
+	}
 
 	t.Run("AddStartsAtZeroAndAccumulates", func(t *testing.T) {
 		s := b.New(t)
@@ -120,7 +126,7 @@ func Run(t *testing.T, b Backend) {
 
 	t.Run("ConcurrentAddsAllCount", func(t *testing.T) {
 		s := b.New(t)
-		const n = 50
+		n := int64(racers)
 		var wg sync.WaitGroup
 		for range n {
 			wg.Go(func() {
@@ -137,7 +143,7 @@ func Run(t *testing.T, b Backend) {
 
 	t.Run("ConcurrentClaimsOneWins", func(t *testing.T) {
 		s := b.New(t)
-		const n = 50
+		n := racers
 		var wins atomic.Int64
 		var wg sync.WaitGroup
 		for i := range n {

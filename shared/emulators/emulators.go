@@ -1,0 +1,156 @@
+// Package emulators starts the official emulators that ship with the
+// Google Cloud CLI (Pub/Sub, Firestore) for tests: once per test binary,
+// on a free loopback port, stopped by Stop. A missing emulator fails the
+// test with what to install; it is never skipped.
+package emulators
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Emulator is a running emulator process.
+type Emulator struct {
+	Host string // host:port
+	cmd  *exec.Cmd
+	log  *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type entry struct {
+	once sync.Once
+	emu  *Emulator
+	err  error
+}
+
+var (
+	mu      sync.Mutex
+	running = map[string]*entry{}
+)
+
+// sdkRoot finds the Google Cloud SDK: CLOUDSDK_ROOT, else what gcloud says.
+func sdkRoot() (string, error) {
+	if root := os.Getenv("CLOUDSDK_ROOT"); root != "" {
+		return root, nil
+	}
+	out, err := exec.Command("gcloud", "info", "--format=value(installation.sdk_root)").Output()
+	if err != nil {
+		return "", fmt.Errorf("the Google Cloud CLI (gcloud) is needed for the emulators: %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// Start runs, once per process, the emulator binary at path under the
+// SDK's platform/ folder, with the arguments args gives for a host and
+// port, and waits until it accepts connections.
+func Start(t testing.TB, path string, args func(host string, port int) []string) *Emulator {
+	t.Helper()
+	mu.Lock()
+	e := running[path]
+	if e == nil {
+		e = &entry{}
+		running[path] = e
+	}
+	mu.Unlock()
+	e.once.Do(func() { e.emu, e.err = start(path, args) })
+	if e.err != nil {
+		t.Fatal(e.err)
+	}
+	return e.emu
+}
+
+func start(path string, args func(string, int) []string) (*Emulator, error) {
+	root, err := sdkRoot()
+	if err != nil {
+		return nil, err
+	}
+	bin := filepath.Join(root, "platform", path)
+	if _, err := os.Stat(bin); err != nil {
+		component := strings.Split(path, "/")[0]
+		return nil, fmt.Errorf("emulator %s is not installed (%v): install the Google Cloud CLI component %s (gcloud components install, or Debian's google-cloud-cli-%s) and Java",
+			bin, err, component, component)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	port := lis.Addr().(*net.TCPAddr).Port
+	lis.Close()
+	e := &Emulator{Host: "127.0.0.1:" + strconv.Itoa(port), log: &syncBuffer{}}
+	e.cmd = exec.Command(bin, args("127.0.0.1", port)...)
+	e.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its JVM stops with it
+	e.cmd.Stdout, e.cmd.Stderr = e.log, e.log
+	if err := e.cmd.Start(); err != nil {
+		return nil, err
+	}
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if c, err := net.Dial("tcp", e.Host); err == nil {
+			c.Close()
+			return e, nil
+		}
+		if time.Now().After(deadline) {
+			e.stop()
+			return nil, fmt.Errorf("emulator %s did not start in 90 s:\n%s", path, e.log)
+		}
+	}
+}
+
+func (e *Emulator) stop() {
+	if e.cmd != nil && e.cmd.Process != nil {
+		syscall.Kill(-e.cmd.Process.Pid, syscall.SIGKILL)
+		e.cmd.Wait()
+	}
+}
+
+// Stop ends every emulator this process started. Call it from TestMain
+// after m.Run.
+func Stop() {
+	mu.Lock()
+	defer mu.Unlock()
+	for path, e := range running {
+		if e.emu != nil {
+			e.emu.stop()
+		}
+		delete(running, path)
+	}
+}
+
+// PubSub returns the Pub/Sub emulator.
+func PubSub(t testing.TB) *Emulator {
+	return Start(t, "pubsub-emulator/bin/cloud-pubsub-emulator", func(host string, port int) []string {
+		return []string{"--host=" + host, "--port=" + strconv.Itoa(port)}
+	})
+}
+
+// Firestore returns the Firestore emulator (Native mode).
+func Firestore(t testing.TB) *Emulator {
+	return Start(t, "cloud-firestore-emulator/cloud_firestore_emulator", func(host string, port int) []string {
+		return []string{"--host=" + host, "--port=" + strconv.Itoa(port)}
+	})
+}

@@ -1,0 +1,75 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"impo.com.uy/copetes/backend/shared/emulators"
+	"impo.com.uy/copetes/backend/shared/store"
+	"impo.com.uy/copetes/backend/shared/store/storetest"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	emulators.Stop()
+	os.Exit(code)
+}
+
+var collections atomic.Int64
+
+// newFirestore connects to the Firestore emulator, in a collection of its
+// own so that tests do not see each other's entries.
+func newFirestore(t *testing.T) *store.Firestore {
+	t.Helper()
+	t.Setenv("FIRESTORE_EMULATOR_HOST", emulators.Firestore(t).Host)
+	f, err := store.NewFirestore(context.Background(), "impo-test", "(default)", fmt.Sprintf("state-%d", collections.Add(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func TestFirestore_Conformance(t *testing.T) {
+	storetest.Run(t, storetest.Backend{
+		New:     func(t *testing.T) store.Store { return newFirestore(t) },
+		Now:     time.Now,
+		Advance: time.Sleep, // Firestore has no clock to move: wait for real
+		Unit:    100 * time.Millisecond,
+		// Transactions on one document serialize, and the emulator
+		// serializes them slowly: ten racers still prove atomicity.
+		Concurrency: 10,
+	})
+}
+
+func TestFirestore_UnreachableIsUnavailable(t *testing.T) {
+	lis, _ := net.Listen("tcp", "127.0.0.1:0")
+	closed := lis.Addr().String()
+	lis.Close()
+	t.Setenv("FIRESTORE_EMULATOR_HOST", closed)
+	f, err := store.NewFirestore(context.Background(), "impo-test", "(default)", "state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.Timeout = 500 * time.Millisecond
+	ctx := context.Background()
+	exp := store.Entry{Value: 1, Expires: time.Now().Add(time.Hour)}
+	checks := map[string]error{}
+	_, checks["Add"] = f.Add(ctx, "k", 1, time.Hour)
+	_, _, checks["Get"] = f.Get(ctx, "k")
+	checks["Put"] = f.Put(ctx, "k", exp)
+	_, checks["Claim"] = f.Claim(ctx, "k", exp)
+	checks["Delete"] = f.Delete(ctx, "k")
+	for op, err := range checks {
+		if !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("%s with Firestore unreachable: %v, want ErrUnavailable", op, err)
+		}
+	}
+}
