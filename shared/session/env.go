@@ -19,6 +19,9 @@ type Config struct {
 	Leeway     time.Duration // SESSION_LEEWAY, at most 60s
 	KeysSecret string        // SESSION_KEYS_SECRET
 	Cookie     string        // SESSION_COOKIE: cookie name, "" for none
+	// RevocationCache is how long "not revoked" is remembered per process
+	// (REVOCATION_CACHE_TTL; 10s with Firestore, 0 in memory).
+	RevocationCache time.Duration
 }
 
 // ConfigFromEnv reads Config from the environment.
@@ -34,6 +37,13 @@ func ConfigFromEnv() (Config, error) {
 		return c, err
 	}
 	if c.Leeway, err = env.Duration("SESSION_LEEWAY", 30*time.Second, 0, MaxLeeway); err != nil {
+		return c, err
+	}
+	def := time.Duration(0) // one process: nothing to wait for
+	if env.String("STATE_STORE", "memory") == "firestore" {
+		def = 10 * time.Second
+	}
+	if c.RevocationCache, err = env.Duration("REVOCATION_CACHE_TTL", def, 0, 5*time.Minute); err != nil {
 		return c, err
 	}
 	return c, nil
@@ -52,7 +62,7 @@ type Authority struct {
 // NewAuthority wires an Authority over a secret source and a store.
 func NewAuthority(cfg Config, src secrets.Source, st store.Store, now func() time.Time) *Authority {
 	keys := &secrets.Decoded[*KeySet]{Source: src, Name: cfg.KeysSecret, Decode: ParseKeySet}
-	rev := Revocations{Store: st}
+	rev := NewRevocations(st, cfg.RevocationCache, now)
 	return &Authority{
 		Config:      cfg,
 		Keys:        keys,

@@ -311,3 +311,28 @@ func TestVerify_ASeenTokenIsStillCheckedForWhatChanges(t *testing.T) {
 		})
 	}
 }
+
+func TestRevocations_NotRevokedCacheBoundsTheDelay(t *testing.T) {
+	ctx := context.Background()
+	now := t0
+	clock := func() time.Time { return now }
+	st := store.NewMemory(clock)
+	here := NewRevocations(st, 10*time.Second, clock)
+	there := NewRevocations(st, 10*time.Second, clock) // another instance
+	c := Claims{ID: "j1", Expiry: t0.Add(time.Hour).Unix()}
+	if r, _ := there.IsRevoked(ctx, "j1"); r {
+		t.Fatal("revoked before anyone revoked it")
+	}
+	here.Revoke(ctx, c)
+	if r, _ := here.IsRevoked(ctx, "j1"); !r {
+		t.Fatal("the revoking instance does not see its own revocation at once")
+	}
+	now = now.Add(9 * time.Second)
+	if r, _ := there.IsRevoked(ctx, "j1"); r {
+		t.Fatal("the cache did not hold within its bound (the test would prove nothing)")
+	}
+	now = now.Add(time.Second)
+	if r, _ := there.IsRevoked(ctx, "j1"); !r {
+		t.Fatal("another instance still accepts the token past the cache bound")
+	}
+}
