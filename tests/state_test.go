@@ -1,0 +1,131 @@
+package tests
+
+import (
+	"net"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+
+	"impo.com.uy/copetes/backend/shared/emulators"
+)
+
+// firestoreEnv is the environment of a process whose shared state lives in
+// the Firestore emulator, in a collection of the test's own.
+func firestoreEnv(t *testing.T, dir string) []string {
+	host := emulators.Firestore(t).Host
+	return []string{
+		"CREDENTIALS_DIR=" + dir, "SECRETS_SOURCE=dir", "GOOGLE_CLOUD_PROJECT=" + e2eProject,
+		"STATE_STORE=firestore", "FIRESTORE_EMULATOR_HOST=" + host,
+		"STATE_COLLECTION=" + strings.ReplaceAll(t.Name(), "/", "-"),
+		"LOGIN_MAX_FAILURES=3", "REVOCATION_CACHE_TTL=1s", "GETTOKEN_SOURCE=selfsigned",
+		"GETTOKEN_POLICY=" + `{"roles":{"editor":{"scopes":["` + storageRead + `"]}}}`,
+	}
+}
+
+func TestTwoInstances_ShareFailuresAndRevocations(t *testing.T) {
+	dir, pw, _ := setup(t)
+	env := firestoreEnv(t, dir)
+	a, b := startLocal(t, env...), startLocal(t, env...)
+	login := func(s *localServer, password string) (int, map[string]any) {
+		return post(t, s.URL+"/Login/token", "application/json", `{"username":"ana","password":"`+password+`"}`)
+	}
+
+	// Failures made on one instance count on the other.
+	login(a, "wrong-1")
+	login(a, "wrong-2")
+	login(b, "wrong-3") // the third: the account is locked everywhere
+	if st, body := login(a, pw); st != 429 {
+		t.Fatalf("after 3 failures across two instances, the right password on the first: %d %v; want 429", st, body)
+	}
+
+	// A token revoked through one instance is refused by the other within
+	// REVOCATION_CACHE_TTL (1s here).
+	dir2, pw2, _ := setup(t) // a fresh account: ana is locked above
+	env2 := firestoreEnv(t, dir2)
+	env2 = append(env2, "STATE_COLLECTION="+strings.ReplaceAll(t.Name(), "/", "-")+"-2")
+	a, b = startLocal(t, env2...), startLocal(t, env2...)
+	st, body := login(a, pw2)
+	if st != 200 {
+		t.Fatalf("login: %d %v", st, body)
+	}
+	token := body["access_token"].(string)
+	getToken := func(s *localServer) int {
+		st, _ := post(t, s.URL+"/GetToken", "application/json", `{"scopes":["`+storageRead+`"]}`, "Authorization", "Bearer "+token)
+		return st
+	}
+	if st := getToken(b); st != 200 {
+		t.Fatalf("GetToken on the second instance with a token from the first: %d", st)
+	}
+	if st, _ := post(t, a.URL+"/Login/revoke", "application/x-www-form-urlencoded", url.Values{"token": {token}}.Encode(),
+		"Authorization", "Bearer "+token); st != 200 {
+		t.Fatalf("revoke: %d", st)
+	}
+	revokedAt := time.Now()
+	for getToken(b) != 401 {
+		if time.Since(revokedAt) > 3*time.Second {
+			t.Fatal("the second instance still accepts a token revoked through the first, past the 1s bound")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestTwoInstances_HandleAMessageOnce(t *testing.T) {
+	host := emulators.PubSub(t).Host
+	ps := newPubSub(t, host)
+	env := append(firestoreEnv(t, t.TempDir()), "PUBSUB_EMULATOR_HOST="+host,
+		"VALIDATE_VALID_TOPIC="+ps.topic("valid"), "VALIDATE_INVALID_TOPIC="+ps.topic("invalid"))
+	a, b := startLocal(t, env...), startLocal(t, env...)
+	m := ps.publish(t, `{"document_id":"ley-9","type":"ley","number":"9","date":"2024-05-02","text":"Artículo 1."}`)
+	if st := deliverBinary(t, a.URL+"/Validate", pubsubType, m, ps.eventarcData(m)); st/100 != 2 {
+		t.Fatalf("delivery to the first instance: %d", st)
+	}
+	if st := deliverBinary(t, b.URL+"/Validate", pubsubType, m, ps.eventarcData(m)); st/100 != 2 {
+		t.Fatalf("redelivery to the second instance: %d", st)
+	}
+	if got := ps.pull(t, "valid", 3*time.Second); len(got) != 1 {
+		t.Fatalf("two instances published the message %d times, want once", len(got))
+	}
+}
+
+func TestStoreOutage_FailsClosed(t *testing.T) {
+	dir, pw, _ := setup(t)
+	// A healthy instance (memory store) signs a token with the same keys.
+	healthy := startLocal(t, "CREDENTIALS_DIR="+dir)
+	_, body := post(t, healthy.URL+"/Login/token", "application/json", `{"username":"ana","password":"`+pw+`"}`)
+	token := body["access_token"].(string)
+
+	lis, _ := net.Listen("tcp", "127.0.0.1:0")
+	closed := lis.Addr().String()
+	lis.Close()
+	down := startLocal(t, "CREDENTIALS_DIR="+dir, "SECRETS_SOURCE=dir", "GOOGLE_CLOUD_PROJECT="+e2eProject,
+		"STATE_STORE=firestore", "FIRESTORE_EMULATOR_HOST="+closed, "STATE_STORE_TIMEOUT=500ms", "GETTOKEN_SOURCE=selfsigned",
+		"GETTOKEN_POLICY="+`{"roles":{"editor":{"scopes":["`+storageRead+`"]}}}`)
+
+	checks := []struct {
+		name, path, body string
+		header           []string
+		wantDetail       string
+	}{
+		{"login with the right password", "/Login/token", `{"username":"ana","password":"` + pw + `"}`, nil, "cannot check login attempts"},
+		{"GetToken with a valid session", "/GetToken", `{"scopes":["` + storageRead + `"]}`, []string{"Authorization", "Bearer " + token}, "cannot verify session tokens"},
+		{"ValidateHTTP with a valid session", "/ValidateHTTP", `{}`, []string{"Authorization", "Bearer " + token}, "cannot verify session tokens"},
+	}
+	for _, c := range checks {
+		st, body := post(t, down.URL+c.path, "application/json", c.body, c.header...)
+		detail, _ := body["detail"].(string)
+		if d, ok := body["error_description"].(string); ok {
+			detail = d
+		}
+		if st != 503 || !strings.Contains(detail, c.wantDetail) || body["access_token"] != nil {
+			t.Errorf("%s with the store down: %d %v; want 503 %q", c.name, st, body, c.wantDetail)
+		}
+	}
+	ps := &pubsubSetup{prefix: "outage"}
+	m := &pubsub.Message{ID: "outage-1", Data: []byte(`{}`), PublishTime: time.Now()}
+	if st := deliverBinary(t, down.URL+"/Validate", pubsubType, m, ps.eventarcData(m)); st/100 != 5 {
+		t.Errorf("Validate with the store down: %d, want a 5xx so that Pub/Sub retries", st)
+	}
+}
