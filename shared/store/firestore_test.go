@@ -33,6 +33,9 @@ func newFirestore(t *testing.T) *store.Firestore {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
+	// Racing transactions wait on each other's locks, slowly on a loaded
+	// machine: these tests are about atomicity, not latency.
+	f.Timeout = time.Minute
 	return f
 }
 
