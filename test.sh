@@ -10,6 +10,17 @@ if ! command -v go >/dev/null; then
   exit 1
 fi
 
+# deploy.sh is checked with shellcheck (Debian's package).
+if ! command -v shellcheck >/dev/null; then
+  echo "== instalando shellcheck"
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq shellcheck >/dev/null
+  else
+    echo "test.sh: falta shellcheck (apt-get install shellcheck)" >&2
+    exit 1
+  fi
+fi
+
 echo "== go mod download"
 go mod download
 
@@ -23,6 +34,9 @@ fi
 
 echo "== go vet"
 go vet ./...
+
+echo "== shellcheck"
+shellcheck deploy.sh test.sh .ci/run
 
 # The race detector needs cgo and a C compiler; without them the tests
 # still run, without it.

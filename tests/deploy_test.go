@@ -1,0 +1,347 @@
+package tests
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// repoRoot is the checkout the tests run in (tests/ is one level down).
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// deploySh runs deploy.sh from the repository root with env, no settings
+// from the environment leaking in.
+func deploySh(t *testing.T, env []string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	cmd := exec.Command("./deploy.sh", args...)
+	cmd.Dir = repoRoot(t)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	cmd.Env = append(cmd.Env, env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	return out.String(), errb.String(), err
+}
+
+func TestDeploy_DryRunMatchesGolden(t *testing.T) {
+	for _, target := range []string{"setup", "all"} {
+		t.Run(target, func(t *testing.T) {
+			args := []string{"--dry-run", "--settings", "tests/testdata/deploy.env"}
+			if target == "setup" {
+				args = append(args, "setup")
+			}
+			out, errs, err := deploySh(t, nil, args...)
+			if err != nil {
+				t.Fatalf("deploy.sh %v: %v\n%s", args, err, errs)
+			}
+			golden := filepath.Join("testdata", "deploy-dry-run-"+target+".golden")
+			if *update {
+				os.WriteFile(golden, []byte(out), 0o644)
+			}
+			want, _ := os.ReadFile(golden)
+			if diff := cmp.Diff(string(want), out); diff != "" {
+				t.Errorf("dry run differs from %s (go test ./tests -run Deploy -update to accept) (-want +got):\n%s", golden, diff)
+			}
+			if entries, _ := os.ReadDir(filepath.Join(repoRoot(t), ".deploy")); len(entries) != 0 {
+				t.Error("a dry run wrote files")
+			}
+		})
+	}
+}
+
+func TestDeploy_MissingSettingFailsEarlyByName(t *testing.T) {
+	tests := []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"REGION=r"}, "missing or bad setting: PROJECT"},
+		{[]string{"PROJECT=p"}, "missing or bad setting: REGION"},
+		{[]string{"PROJECT=p", "REGION=r", "SECRETS_MODE=vault"}, "SECRETS_MODE"},
+		{[]string{"PROJECT=p", "REGION=r", "GETTOKEN_SOURCE=selfsigned"}, "GETTOKEN_SOURCE"},
+		{[]string{"PROJECT=p", "REGION=r", "GETTOKEN_POLICY_FILE=/nope.json"}, "GETTOKEN_POLICY_FILE"},
+	}
+	for _, tt := range tests {
+		out, errs, err := deploySh(t, tt.env, "--dry-run")
+		if err == nil || !strings.Contains(errs, tt.want) || out != "" {
+			t.Errorf("env %v: err %v, stderr %q, stdout %q; want a failure naming %q before any command", tt.env, err, errs, out, tt.want)
+		}
+	}
+	if _, errs, err := deploySh(t, []string{"PROJECT=p", "REGION=r"}, "--dry-run", "loggin"); err == nil || !strings.Contains(errs, "unknown function loggin") {
+		t.Errorf("a misspelled function: %v %q", err, errs)
+	}
+}
+
+func TestDeploy_Shellcheck(t *testing.T) {
+	sc, err := exec.LookPath("shellcheck")
+	if err != nil {
+		t.Fatal("shellcheck is not installed (Debian package shellcheck); test.sh installs it")
+	}
+	out, err := exec.Command(sc, filepath.Join(repoRoot(t), "deploy.sh")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("shellcheck deploy.sh:\n%s", out)
+	}
+}
+
+// keyLike names files that must never be uploaded.
+var keyLike = regexp.MustCompile(`(^|/)credenciales/|_test\.go$|(^|/)tests/|(^|/)testdata/|^\.git/|\.(pem|key|p12)$|-key\.json$|^deploy\.env$|^\.deploy/`)
+
+func TestUpload_KeepsSecretsAndTestsOut(t *testing.T) {
+	root := repoRoot(t)
+	// Decoys: a key in credenciales/, a key file at the root, local settings.
+	decoys := []string{"credenciales/decoy-sa-key.json", "decoy.pem", "deploy.env", ".deploy/login.env.yaml"}
+	for _, d := range decoys {
+		p := filepath.Join(root, d)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if _, err := os.Stat(p); err == nil {
+			t.Fatalf("%s exists already; the test would remove it", d)
+		}
+		os.WriteFile(p, []byte(`{"type":"service_account","private_key":"decoy"}`), 0o600)
+		t.Cleanup(func() { os.Remove(p) })
+	}
+	t.Cleanup(func() { os.Remove(filepath.Join(root, ".deploy")) })
+	cmd := exec.Command("gcloud", "meta", "list-files-for-upload", ".")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CLOUDSDK_CONFIG="+t.TempDir())
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("gcloud meta list-files-for-upload: %v", err)
+	}
+	files := strings.Fields(string(out))
+	for _, f := range files {
+		if keyLike.MatchString(f) {
+			t.Errorf("would upload %s", f)
+		}
+	}
+	for _, want := range []string{"go.mod", "go.sum", "backend.go", "functions/login/login.go", "functions/gettoken/gettoken.go",
+		"functions/validate/validate.go", "shared/session/token.go", "shared/document/schema.json"} {
+		if !slices.Contains(files, want) {
+			t.Errorf("would not upload %s, which the build needs", want)
+		}
+	}
+}
+
+// fakeCloud records the requests gcloud sends to the Google APIs that a
+// deploy touches, and answers enough of each for gcloud to carry on.
+type fakeCloud struct {
+	t         *testing.T
+	mu        sync.Mutex
+	functions map[string]map[string]any // created functions, by name
+	requests  []recorded
+	uploads   [][]byte
+	url       string
+}
+
+type recorded struct {
+	Method, Path string
+	Body         map[string]any
+}
+
+func (f *fakeCloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	raw, _ := io.ReadAll(r.Body)
+	var body map[string]any
+	json.Unmarshal(raw, &body)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, recorded{r.Method, r.URL.Path, body})
+	reply := func(status int, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(v)
+	}
+	op := func(fn map[string]any) map[string]any {
+		return map[string]any{"name": "projects/impo-test/locations/r/operations/op", "done": true,
+			"metadata": map[string]any{"@type": "type.googleapis.com/google.cloud.functions.v2.OperationMetadata", "stages": []any{}},
+			"response": fn}
+	}
+	p := r.URL.Path
+	switch {
+	case r.Method == "PUT" && p == "/upload":
+		f.uploads = append(f.uploads, raw)
+		reply(200, map[string]any{})
+	case strings.HasSuffix(p, ":generateUploadUrl"):
+		reply(200, map[string]any{"uploadUrl": f.url + "/upload", "storageSource": map[string]any{"bucket": "b", "object": "o"}})
+	case strings.HasSuffix(p, "/runtimes"):
+		reply(200, map[string]any{"runtimes": []any{map[string]any{"name": "go126", "stage": "GA", "environment": "GEN_2"}}})
+	case strings.Contains(p, "IamPolicy"):
+		reply(200, map[string]any{"version": 1, "etag": "BwU=", "bindings": []any{}})
+	case strings.Contains(p, "/services/") && strings.HasPrefix(p, "/v1/projects/"):
+		reply(200, map[string]any{"state": "ENABLED"})
+	case strings.HasSuffix(p, "/defaultServiceAccount"):
+		reply(200, map[string]any{"serviceAccountEmail": "projects/impo-test/serviceAccounts/1@cloudbuild.gserviceaccount.com"})
+	case p == "/v1/projects/impo-test":
+		reply(200, map[string]any{"projectId": "impo-test", "projectNumber": "123"})
+	case strings.Contains(p, "/operations/"):
+		reply(200, op(nil))
+	case strings.Contains(p, "/functions"):
+		name := p[strings.LastIndex(p, "/")+1:]
+		if r.Method == "POST" {
+			name = r.URL.Query().Get("functionId")
+		}
+		switch r.Method {
+		case "GET":
+			if fn, ok := f.functions[name]; ok {
+				reply(200, fn)
+			} else {
+				reply(404, map[string]any{"error": map[string]any{"code": 404, "status": "NOT_FOUND", "message": "not found"}})
+			}
+		case "POST", "PATCH":
+			fn := body
+			fn["state"] = "ACTIVE"
+			sc, _ := fn["serviceConfig"].(map[string]any)
+			if sc != nil {
+				sc["uri"] = "https://" + name + ".example"
+				sc["service"] = "projects/impo-test/locations/r/services/" + name
+			}
+			f.functions[name] = fn
+			reply(200, op(fn))
+		}
+	default:
+		f.t.Logf("unanswered: %s %s", r.Method, p)
+		reply(404, map[string]any{"error": map[string]any{"code": 404, "status": "NOT_FOUND", "message": "not here"}})
+	}
+}
+
+// created returns the body of the CreateFunction request for name.
+func (f *fakeCloud) created(name string) map[string]any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, r := range f.requests {
+		if r.Method == "POST" && strings.HasSuffix(r.Path, "/functions") && r.Body["name"] == "projects/impo-test/locations/southamerica-east1/functions/"+name {
+			return r.Body
+		}
+	}
+	return nil
+}
+
+// TestDeploy_WithTheRealGcloud runs deploy.sh, and the real gcloud it
+// calls, against a local server standing in for the Google APIs, and
+// checks the Cloud Functions API requests that gcloud itself built.
+func TestDeploy_WithTheRealGcloud(t *testing.T) {
+	if _, err := exec.LookPath("gcloud"); err != nil {
+		t.Fatal("the Google Cloud CLI (gcloud) is needed")
+	}
+	fake := &fakeCloud{t: t, functions: map[string]map[string]any{}}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	fake.url = srv.URL
+	token := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(token, []byte("dummy-access-token"), 0o600)
+	env := []string{"CLOUDSDK_CONFIG=" + t.TempDir(), "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE=" + token, "CLOUDSDK_CORE_DISABLE_PROMPTS=1"}
+	for _, api := range []string{"CLOUDFUNCTIONS", "RUN", "SERVICEUSAGE", "CLOUDBUILD", "ARTIFACTREGISTRY", "CLOUDRESOURCEMANAGER", "IAM", "PUBSUB", "EVENTARC"} {
+		env = append(env, "CLOUDSDK_API_ENDPOINT_OVERRIDES_"+api+"="+srv.URL+"/")
+	}
+	root := repoRoot(t)
+	t.Cleanup(func() { os.RemoveAll(filepath.Join(root, ".deploy")) })
+	out, errs, err := deploySh(t, env, "--settings", "tests/testdata/deploy.env")
+	if err != nil {
+		t.Fatalf("deploy.sh: %v\nstdout:\n%s\nstderr:\n%s", err, out, errs)
+	}
+
+	type want struct {
+		entry, trigger, sa string
+		env                map[string]string
+	}
+	checks := map[string]want{
+		"login": {"Login", "http", "login-fn@impo-test.iam.gserviceaccount.com",
+			map[string]string{"ACCOUNTS_SECRET": "/mnt/accounts/value", "CORS_ALLOWED_ORIGINS": "https://portal.impo.com.uy,https://admin.impo.com.uy"}},
+		"gettoken": {"GetToken", "http", "gettoken-fn@impo-test.iam.gserviceaccount.com",
+			map[string]string{"GETTOKEN_SOURCE": "key", "GETTOKEN_KEY_SECRET": "/mnt/gettoken-key/value"}},
+		"validate": {"Validate", "topic", "validate-fn@impo-test.iam.gserviceaccount.com",
+			map[string]string{"VALIDATE_VALID_TOPIC": "documentos-validos", "VALIDATE_INVALID_TOPIC": "documentos-invalidos"}},
+		"validate-http": {"ValidateHTTP", "http", "validate-fn@impo-test.iam.gserviceaccount.com", nil},
+	}
+	for name, w := range checks {
+		t.Run(name, func(t *testing.T) {
+			fn := fake.created(name)
+			if fn == nil {
+				t.Fatalf("no CreateFunction request for %s", name)
+			}
+			build, _ := fn["buildConfig"].(map[string]any)
+			svc, _ := fn["serviceConfig"].(map[string]any)
+			if build["runtime"] != "go126" || build["entryPoint"] != w.entry {
+				t.Errorf("buildConfig = %v", build)
+			}
+			if svc["serviceAccountEmail"] != w.sa {
+				t.Errorf("service account = %v, want %s", svc["serviceAccountEmail"], w.sa)
+			}
+			envVars, _ := svc["environmentVariables"].(map[string]any)
+			base := map[string]string{"GOOGLE_CLOUD_PROJECT": "impo-test", "SECRETS_SOURCE": "secretmanager",
+				"STATE_STORE": "firestore", "SESSION_KEYS_SECRET": "/mnt/session-keys/value", "TRUSTED_PROXY_HOPS": "1"}
+			for k, v := range w.env {
+				base[k] = v
+			}
+			for k, v := range base {
+				if envVars[k] != v {
+					t.Errorf("env %s = %v, want %q", k, envVars[k], v)
+				}
+			}
+			volumes := fmt.Sprint(svc["secretVolumes"])
+			if !strings.Contains(volumes, "session-keys") {
+				t.Errorf("secret volumes = %s, want session-keys mounted", volumes)
+			}
+			trigger, _ := fn["eventTrigger"].(map[string]any)
+			switch w.trigger {
+			case "topic":
+				if trigger["pubsubTopic"] != "projects/impo-test/topics/documentos" || trigger["retryPolicy"] != "RETRY_POLICY_RETRY" ||
+					trigger["serviceAccountEmail"] != w.sa {
+					t.Errorf("event trigger = %v", trigger)
+				}
+			case "http":
+				if trigger != nil {
+					t.Errorf("an HTTP function got an event trigger: %v", trigger)
+				}
+			}
+		})
+	}
+	if name := "gettoken"; fake.created(name) != nil {
+		env, _ := fake.created(name)["serviceConfig"].(map[string]any)["environmentVariables"].(map[string]any)
+		if !strings.Contains(fmt.Sprint(env["GETTOKEN_POLICY"]), `"pipeline"`) {
+			t.Errorf("the policy file did not reach GETTOKEN_POLICY: %v", env["GETTOKEN_POLICY"])
+		}
+	}
+
+	// What was uploaded: the source, without secrets or tests.
+	if len(fake.uploads) != 4 {
+		t.Fatalf("%d source uploads, want 4", len(fake.uploads))
+	}
+	zr, err := zip.NewReader(bytes.NewReader(fake.uploads[0]), int64(len(fake.uploads[0])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range zr.File {
+		names = append(names, f.Name)
+		// gcloud keeps an empty entry for an ignored folder; what matters is
+		// that no file under it is sent.
+		if !f.FileInfo().IsDir() && keyLike.MatchString(f.Name) {
+			t.Errorf("uploaded %s", f.Name)
+		}
+	}
+	if !slices.Contains(names, "backend.go") || !slices.Contains(names, "go.mod") {
+		t.Errorf("the upload lacks the root package: %v", names)
+	}
+}
