@@ -60,6 +60,7 @@ require PROJECT REGION
 : "${SESSION_AUDIENCE:=impo-copetes-backend}"
 : "${SESSION_TTL:=1h}"
 : "${CORS_ALLOWED_ORIGINS:=}"
+: "${LOGIN_URL:=}"                       # login's URL: the others then verify by its JWKS, without the signing keys
 : "${STATE_COLLECTION:=backend-state}"
 : "${LOGIN_MEMORY:=512Mi}"    "${LOGIN_TIMEOUT:=30s}"    "${LOGIN_MIN_INSTANCES:=0}"    "${LOGIN_MAX_INSTANCES:=20}"    "${LOGIN_INGRESS:=all}"
 : "${GETTOKEN_MEMORY:=256Mi}" "${GETTOKEN_TIMEOUT:=30s}" "${GETTOKEN_MIN_INSTANCES:=0}" "${GETTOKEN_MAX_INSTANCES:=20}" "${GETTOKEN_INGRESS:=all}"
@@ -69,6 +70,9 @@ case "$SECRETS_MODE" in api | mount) ;; *) missing+=("SECRETS_MODE (api or mount
 case "$GETTOKEN_SOURCE" in adc | key | impersonate:*@*) ;; *) missing+=("GETTOKEN_SOURCE (adc, key or impersonate:<email>)") ;; esac
 if [[ -n "$GETTOKEN_POLICY_FILE" && ! -f "$GETTOKEN_POLICY_FILE" ]]; then
   missing+=("GETTOKEN_POLICY_FILE (no file $GETTOKEN_POLICY_FILE)")
+fi
+if [[ -n "$LOGIN_URL" && "$LOGIN_URL" != https://* ]]; then
+  missing+=("LOGIN_URL (an https:// address)")
 fi
 if ((${#missing[@]})); then
   printf 'deploy.sh: missing or bad setting: %s\n' "${missing[@]}" >&2
@@ -138,7 +142,11 @@ setup() {
   done
 
   echo "# Secret Manager accessor on exactly the secrets each function reads"
-  secret_access session-keys "$LOGIN_SA" "$GETTOKEN_SA" "$VALIDATE_SA"
+  if [[ -n "$LOGIN_URL" ]]; then
+    secret_access session-keys "$LOGIN_SA" # the others verify by login's JWKS
+  else
+    secret_access session-keys "$LOGIN_SA" "$GETTOKEN_SA" "$VALIDATE_SA"
+  fi
   secret_access accounts "$LOGIN_SA"
   if [[ "$GETTOKEN_SOURCE" == key ]]; then
     secret_access gettoken-key "$GETTOKEN_SA"
@@ -207,8 +215,14 @@ deploy() {
   local fn=$1 entry trigger sa_email memory timeout min max ingress
   local env=("GOOGLE_CLOUD_PROJECT=$PROJECT" "SECRETS_SOURCE=secretmanager" "STATE_STORE=firestore"
     "STATE_COLLECTION=$STATE_COLLECTION" "SESSION_ISSUER=$SESSION_ISSUER" "SESSION_AUDIENCE=$SESSION_AUDIENCE"
-    "TRUSTED_PROXY_HOPS=1" "$(secret_env SESSION_KEYS_SECRET session-keys)")
-  local mounts=("/mnt/session-keys:/value=session-keys:latest")
+    "TRUSTED_PROXY_HOPS=1")
+  local mounts=()
+  if [[ "$fn" == login || -z "$LOGIN_URL" ]]; then
+    env+=("$(secret_env SESSION_KEYS_SECRET session-keys)")
+    mounts+=("/mnt/session-keys:/value=session-keys:latest")
+  else
+    env+=("SESSION_JWKS_URL=${LOGIN_URL%/}/jwks")
+  fi
   local extra=()
   case "$fn" in
     login)
@@ -243,7 +257,7 @@ deploy() {
       trigger=(--trigger-http --allow-unauthenticated)
       ;;
   esac
-  if [[ "$SECRETS_MODE" == mount ]]; then
+  if [[ "$SECRETS_MODE" == mount && ${#mounts[@]} -gt 0 ]]; then
     extra+=(--set-secrets="$(printf '%s,' "${mounts[@]}" | sed 's/,$//')")
   fi
   echo "# $fn: entry point $entry"

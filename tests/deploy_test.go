@@ -48,13 +48,18 @@ func deploySh(t *testing.T, env []string, args ...string) (stdout, stderr string
 }
 
 func TestDeploy_DryRunMatchesGolden(t *testing.T) {
-	for _, target := range []string{"setup", "all"} {
+	for _, target := range []string{"setup", "all", "jwks"} {
 		t.Run(target, func(t *testing.T) {
 			args := []string{"--dry-run", "--settings", "tests/testdata/deploy.env"}
-			if target == "setup" {
+			var env []string
+			switch target {
+			case "setup":
 				args = append(args, "setup")
+			case "jwks": // verifiers read login's JWKS: no signing keys for them
+				env = []string{"LOGIN_URL=https://login-impo.a.run.app"}
+				args = append(args, "setup", "gettoken", "validate")
 			}
-			out, errs, err := deploySh(t, nil, args...)
+			out, errs, err := deploySh(t, env, args...)
 			if err != nil {
 				t.Fatalf("deploy.sh %v: %v\n%s", args, err, errs)
 			}

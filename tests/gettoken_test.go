@@ -144,3 +144,20 @@ func TestGetToken_DevDefaultsFromAFreshCheckout(t *testing.T) {
 		}
 	}
 }
+
+// TestGetToken_VerifiesWithLoginsPublishedKeys runs gettoken in a process
+// of its own that knows login only by its JWKS URL: it verifies login's
+// tokens without any access to the signing keys.
+func TestGetToken_VerifiesWithLoginsPublishedKeys(t *testing.T) {
+	dir, pw, _ := setup(t)
+	login := startLocal(t, "CREDENTIALS_DIR="+dir)
+	policy := `{"roles":{"editor":{"scopes":["` + storageRead + `"]}}}`
+	other := t.TempDir() // no copy of login's keys
+	gettoken := startLocal(t, "CREDENTIALS_DIR="+other, "SESSION_JWKS_URL="+login.URL+"/Login/jwks", "GETTOKEN_POLICY="+policy)
+	_, body := post(t, login.URL+"/Login/token", "application/json", `{"username":"ana","password":"`+pw+`"}`)
+	st, tok := post(t, gettoken.URL+"/GetToken", "application/json", `{"scopes":["`+storageRead+`"]}`,
+		"Authorization", "Bearer "+body["access_token"].(string))
+	if st != 200 || tok["access_token"] == nil {
+		t.Fatalf("GetToken verifying by JWKS: %d %v", st, tok)
+	}
+}

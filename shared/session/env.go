@@ -22,6 +22,10 @@ type Config struct {
 	// RevocationCache is how long "not revoked" is remembered per process
 	// (REVOCATION_CACHE_TTL; 10s with Firestore, 0 in memory).
 	RevocationCache time.Duration
+	// JWKSURL, when set (SESSION_JWKS_URL), is where verifiers get the
+	// public keys (login's /jwks), instead of the signing-key secret.
+	JWKSURL string
+	JWKSTTL time.Duration // SESSION_JWKS_TTL
 }
 
 // ConfigFromEnv reads Config from the environment.
@@ -44,6 +48,14 @@ func ConfigFromEnv() (Config, error) {
 		def = 10 * time.Second
 	}
 	if c.RevocationCache, err = env.Duration("REVOCATION_CACHE_TTL", def, 0, 5*time.Minute); err != nil {
+		return c, err
+	}
+	if c.JWKSURL = env.String("SESSION_JWKS_URL", ""); c.JWKSURL != "" {
+		if err := CheckJWKSURL(c.JWKSURL); err != nil {
+			return c, &env.Error{Var: "SESSION_JWKS_URL", Want: err.Error()}
+		}
+	}
+	if c.JWKSTTL, err = env.Duration("SESSION_JWKS_TTL", 5*time.Minute, time.Second, time.Hour); err != nil {
 		return c, err
 	}
 	return c, nil
@@ -71,15 +83,24 @@ func NewAuthority(cfg Config, src secrets.Source, st store.Store, now func() tim
 			Keys: keys.Get, Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.TTL, Now: now,
 		},
 		Verifier: &Verifier{
-			Keys: func(ctx context.Context) (PublicKeys, error) {
-				ks, err := keys.Get(ctx)
-				if err != nil {
-					return nil, err
-				}
-				return ks.PublicKeys(), nil
-			},
+			Keys:   verificationKeys(cfg, keys),
 			Issuer: cfg.Issuer, Audience: cfg.Audience, Leeway: cfg.Leeway, Revocations: rev, Now: now,
 		},
+	}
+}
+
+// verificationKeys reads the public keys from the published JWKS when
+// SESSION_JWKS_URL is set, else from the signing-key secret.
+func verificationKeys(cfg Config, keys *secrets.Decoded[*KeySet]) func(context.Context) (PublicKeys, error) {
+	if cfg.JWKSURL != "" {
+		return jwksKeys(cfg.JWKSURL, cfg.JWKSTTL, time.Hour)
+	}
+	return func(ctx context.Context) (PublicKeys, error) {
+		ks, err := keys.Get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return ks.PublicKeys(), nil
 	}
 }
 
