@@ -46,19 +46,11 @@ func newServerFromEnv(ctx context.Context) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	src, err := secrets.Default(ctx)
+	tokens, err := newSource(cfg, auth.Secrets, time.Now)
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Default(ctx)
-	if err != nil {
-		return nil, err
-	}
-	tokens, err := newSource(cfg, src, time.Now)
-	if err != nil {
-		return nil, err
-	}
-	return newServer(cfg, auth, tokens, st, time.Now), nil
+	return newServer(cfg, auth, tokens, auth.Store, time.Now), nil
 }
 
 type server struct {

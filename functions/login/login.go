@@ -39,15 +39,7 @@ func newServerFromEnv(ctx context.Context) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	src, err := secrets.Default(ctx)
-	if err != nil {
-		return nil, err
-	}
-	st, err := store.Default(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return newServer(cfg, auth, src, st, time.Now), nil
+	return newServer(cfg, auth, auth.Secrets, auth.Store, time.Now), nil
 }
 
 // server holds login's parts; tests build it with newServer.

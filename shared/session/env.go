@@ -65,6 +65,8 @@ func ConfigFromEnv() (Config, error) {
 // session tokens in one process.
 type Authority struct {
 	Config      Config
+	Secrets     secrets.Source // where the keys came from, for the function's other secrets
+	Store       store.Store    // where revocations live, for the function's other state
 	Keys        *secrets.Decoded[*KeySet]
 	Issuer      *Issuer
 	Verifier    *Verifier
@@ -77,6 +79,8 @@ func NewAuthority(cfg Config, src secrets.Source, st store.Store, now func() tim
 	rev := NewRevocations(st, cfg.RevocationCache, now)
 	return &Authority{
 		Config:      cfg,
+		Secrets:     src,
+		Store:       st,
 		Keys:        keys,
 		Revocations: rev,
 		Issuer: &Issuer{
