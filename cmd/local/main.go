@@ -163,5 +163,7 @@ func tryLines(base, devPassword string) string {
   curl -s %[1]s/Login/introspect -H "Authorization: Bearer $TOKEN" --data-urlencode "token=$TOKEN"
   curl -s %[1]s/GetToken -H "Authorization: Bearer $TOKEN" \
     -H 'Content-Type: application/json' -d '{"scopes":["https://www.googleapis.com/auth/cloud-platform"]}'
+  curl -s %[1]s/ValidateHTTP -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    -d '{"document_id":"ley-1","type":"ley","number":"1","date":"2023-02-30","text":"Artículo único."}'
 `, base, devPassword)
 }
