@@ -24,7 +24,6 @@ import (
 	"impo.com.uy/copetes/backend/shared/ratelimit"
 	"impo.com.uy/copetes/backend/shared/secrets"
 	"impo.com.uy/copetes/backend/shared/session"
-	"impo.com.uy/copetes/backend/shared/store"
 )
 
 func init() {
@@ -50,7 +49,7 @@ func newServerFromEnv(ctx context.Context) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newServer(cfg, auth, tokens, auth.Store, time.Now), nil
+	return newServer(cfg, auth, tokens, time.Now), nil
 }
 
 type server struct {
@@ -61,12 +60,12 @@ type server struct {
 	now    func() time.Time
 }
 
-func newServer(cfg config, auth *session.Authority, src googletoken.Source, st store.Store, now func() time.Time) *server {
+func newServer(cfg config, auth *session.Authority, src googletoken.Source, now func() time.Time) *server {
 	return &server{
 		cfg:    cfg,
 		auth:   auth,
 		cache:  googletoken.NewCache(src, cfg.Margin, now),
-		limits: ratelimit.Limiter{Store: st, Limit: cfg.RateLimit, Window: cfg.RateWindow, Now: now},
+		limits: ratelimit.Limiter{Store: auth.Store, Limit: cfg.RateLimit, Window: cfg.RateWindow, Now: now},
 		now:    now,
 	}
 }

@@ -65,7 +65,7 @@ func newTestServer(t *testing.T, src googletoken.Source, edit func(*config)) *te
 	secretSrc := secrets.NewCache(secrets.Dir{Path: dir}, time.Minute, time.Hour) // as in production
 	auth := session.NewAuthority(session.Config{Issuer: "https://login.test", Audience: "impo-backend", TTL: time.Hour,
 		Leeway: 30 * time.Second, KeysSecret: "session-keys"}, secretSrc, st, time.Now)
-	s := newServer(cfg, auth, src, st, time.Now)
+	s := newServer(cfg, auth, src, time.Now)
 	return &testServer{server: s, auth: auth, handler: httpapi.Handler(s.getToken), dir: dir}
 }
 

@@ -17,7 +17,6 @@ import (
 	"impo.com.uy/copetes/backend/shared/password"
 	"impo.com.uy/copetes/backend/shared/secrets"
 	"impo.com.uy/copetes/backend/shared/session"
-	"impo.com.uy/copetes/backend/shared/store"
 )
 
 func init() {
@@ -39,7 +38,7 @@ func newServerFromEnv(ctx context.Context) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newServer(cfg, auth, auth.Secrets, auth.Store, time.Now), nil
+	return newServer(cfg, auth, time.Now), nil
 }
 
 // server holds login's parts; tests build it with newServer.
@@ -54,12 +53,12 @@ type server struct {
 	matches func(context.Context, password.Hashed, []byte) (bool, error)
 }
 
-func newServer(cfg config, auth *session.Authority, src secrets.Source, st store.Store, now func() time.Time) *server {
+func newServer(cfg config, auth *session.Authority, now func() time.Time) *server {
 	s := &server{
 		cfg:      cfg,
 		auth:     auth,
-		accounts: &secrets.Decoded[*accounts.List]{Source: src, Name: cfg.AccountsSecret, Decode: accounts.Parse},
-		guard:    lockout.Guard{Store: st, Now: now},
+		accounts: &secrets.Decoded[*accounts.List]{Source: auth.Secrets, Name: cfg.AccountsSecret, Decode: accounts.Parse},
+		guard:    lockout.Guard{Store: auth.Store, Now: now},
 		limiter:  password.NewLimiter(cfg.HashMemoryKiB, cfg.HashWait),
 		now:      now,
 	}

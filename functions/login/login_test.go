@@ -115,7 +115,7 @@ func newTestServer(t *testing.T, edit func(*config, *session.Config)) *testServe
 	src := secrets.Dir{Path: dir}
 	st := store.NewMemory(clk.Now)
 	ts := &testServer{dir: dir, clock: clk}
-	ts.server = newServer(cfg, session.NewAuthority(scfg, src, st, clk.Now), src, st, clk.Now)
+	ts.server = newServer(cfg, session.NewAuthority(scfg, src, st, clk.Now), clk.Now)
 	inner := ts.matches
 	ts.matches = func(ctx context.Context, h password.Hashed, pw []byte) (bool, error) {
 		ts.hashes.Add(1)
