@@ -57,7 +57,7 @@ type introspection struct {
 	Issuer    string   `json:"iss,omitempty"`
 	Audience  string   `json:"aud,omitempty"`
 	Expiry    int64    `json:"exp,omitempty"`
-	Iat       int64    `json:"iat,omitempty"`
+	IssuedAt  int64    `json:"iat,omitempty"`
 	ID        string   `json:"jti,omitempty"`
 	TokenType string   `json:"token_type,omitempty"`
 	Kind      string   `json:"kind,omitempty"`
@@ -91,7 +91,7 @@ func (s *server) introspect(w http.ResponseWriter, r *http.Request) error {
 	default:
 		resp = introspection{
 			Active: true, Subject: c.Subject, ClientID: c.ClientID, Issuer: c.Issuer, Audience: c.Audience,
-			Expiry: c.Expiry, Iat: c.IssuedAt, ID: c.ID, TokenType: "Bearer", Kind: c.Kind, Roles: c.Roles,
+			Expiry: c.Expiry, IssuedAt: c.IssuedAt, ID: c.ID, TokenType: "Bearer", Kind: c.Kind, Roles: c.Roles,
 		}
 	}
 	w.Header().Set("Cache-Control", "no-store")
