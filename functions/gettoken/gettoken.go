@@ -187,8 +187,8 @@ func decode(w http.ResponseWriter, r *http.Request) (request, error) {
 		return req, httpapi.Errorf(http.StatusBadRequest, "ask for scopes (an access token) or an audience (an ID token)")
 	case len(req.Scopes) > maxScopes:
 		return req, httpapi.Errorf(http.StatusBadRequest, "at most %d scopes", maxScopes)
-	case req.Lifetime < 0:
-		return req, httpapi.Errorf(http.StatusBadRequest, "lifetime must be positive")
+	case req.Lifetime < 0 || req.Lifetime > 12*3600:
+		return req, httpapi.Errorf(http.StatusBadRequest, "lifetime must be between 1 and 43200 seconds")
 	}
 	for _, sc := range req.Scopes {
 		if sc == "" || strings.ContainsAny(sc, " \t\r\n") {

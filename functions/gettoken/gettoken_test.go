@@ -275,6 +275,8 @@ func TestGetToken_BadRequests(t *testing.T) {
 		{"unknown field", "POST", ctJSON, `{"scopes":["` + storageRead + `"],"role":"admin"}`, tok, 400, `unknown field "role"`},
 		{"unknown form parameter", "POST", ctForm, "scope=" + storageRead + "&grant_type=x", tok, 400, `unknown form parameter "grant_type"`},
 		{"bad lifetime", "POST", ctForm, "scope=" + storageRead + "&lifetime=soon", tok, 400, "whole number of seconds"},
+		{"huge lifetime", "POST", ctJSON, `{"scopes":["` + storageRead + `"],"lifetime":9000000000000000000}`, tok, 400, "between 1 and 43200 seconds"},
+		{"negative lifetime", "POST", ctJSON, `{"scopes":["` + storageRead + `"],"lifetime":-5}`, tok, 400, "between 1 and 43200 seconds"},
 		{"oversized", "POST", ctJSON, `{"audience":"` + strings.Repeat("a", maxBody) + `"}`, tok, 413, "larger than"},
 		{"wrong method", "GET", "", "", tok, 405, "use POST"},
 		{"wrong content type", "POST", "text/plain", scopes, tok, 415, "Content-Type"},
