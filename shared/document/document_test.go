@@ -1,9 +1,12 @@
 package document
 
 import (
+	"bytes"
 	"encoding/json"
+	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -38,57 +41,63 @@ func doc(fields map[string]any) []byte {
 	return b
 }
 
+// ruleCases is one case per field and semantic rule, with the exact
+// errors expected. TestCorpus_Generated writes each as a file of the
+// corpus in testdata/generated (go test -run Corpus -update).
+var ruleCases = []struct {
+	name   string
+	data   []byte
+	errors []FieldError // nil: valid
+}{
+	{"minimal", doc(nil), nil},
+	{"every optional field", doc(map[string]any{"publication_date": "2023-11-20", "issuer": "Poder Legislativo",
+		"title": "Rendición de cuentas", "copete": "Se aprueba…", "source_uri": "gs://bucket/a.pdf", "metadata": map[string]any{"x": 1}}), nil},
+	{"each type", doc(map[string]any{"type": "decreto-ley"}), nil},
+	{"number with slash", doc(map[string]any{"number": "123/025"}), nil},
+	{"leap day", doc(map[string]any{"date": "2024-02-29"}), nil},
+	{"text with tab and newlines", doc(map[string]any{"text": "a\tb\nc\r\n"}), nil},
+
+	{"missing document_id", doc(map[string]any{"document_id": nil}), []FieldError{{"/document_id", "is required"}}},
+	{"missing text", doc(map[string]any{"text": nil}), []FieldError{{"/text", "is required"}}},
+	{"bad document_id", doc(map[string]any{"document_id": "a b"}), []FieldError{{"/document_id", friendly["/document_id"]}}},
+	{"document_id too long", doc(map[string]any{"document_id": long(129)}), []FieldError{{"/document_id", friendly["/document_id"]}}},
+	{"document_id not a string", doc(map[string]any{"document_id": 7}), []FieldError{{"/document_id", "got number, want string"}}},
+	{"unknown type", doc(map[string]any{"type": "Ley"}), []FieldError{{"/type", "value must be one of 'ley', 'decreto', 'decreto-ley', 'resolucion', 'ordenanza', 'reglamento', 'acordada', 'circular', 'otro'"}}},
+	{"number with comma", doc(map[string]any{"number": "20,212"}), []FieldError{{"/number", friendly["/number"]}}},
+	{"number with trailing dot", doc(map[string]any{"number": "20."}), []FieldError{{"/number", friendly["/number"]}}},
+	{"not a calendar date", doc(map[string]any{"date": "2023-02-29"}), []FieldError{{"/date", "2023-02-29 is not a real calendar date in the form YYYY-MM-DD"}}},
+	{"date in another form", doc(map[string]any{"date": "06/11/2023"}), []FieldError{{"/date", "06/11/2023 is not a real calendar date in the form YYYY-MM-DD"}}},
+	{"date in the future", doc(map[string]any{"date": "2027-01-01"}), []FieldError{{"/date", "2027-01-01 is in the future"}}},
+	{"date before the republic", doc(map[string]any{"date": "1810-05-25"}), []FieldError{{"/date", "1810-05-25 is before 1825-08-25, earlier than any national norm"}}},
+	{"published before dated", doc(map[string]any{"publication_date": "2023-11-05"}), []FieldError{{"/publication_date", "2023-11-05 is before the norm's date 2023-11-06"}}},
+	{"published the same day", doc(map[string]any{"publication_date": "2023-11-06"}), nil},
+	{"empty text", doc(map[string]any{"text": ""}), []FieldError{{"/text", "must not be empty"}}},
+	{"blank text", doc(map[string]any{"text": " \n "}), []FieldError{{"/text", "is only white space"}}},
+	{"title too long", doc(map[string]any{"title": long(1001)}), []FieldError{{"/title", "has 1001 characters; at most 1000 are allowed"}}},
+	{"title at the limit, in accented letters", doc(map[string]any{"title": strings.Repeat("á", 1000)}), nil},
+	{"title with spaces around", doc(map[string]any{"title": " Ley "}), []FieldError{{"/title", "has leading or trailing white space"}}},
+	{"copete too long", doc(map[string]any{"copete": long(2001)}), []FieldError{{"/copete", "has 2001 characters; at most 2000 are allowed"}}},
+	{"empty issuer", doc(map[string]any{"issuer": ""}), []FieldError{{"/issuer", "must not be empty"}}},
+	{"ftp source", doc(map[string]any{"source_uri": "ftp://x/y"}), []FieldError{{"/source_uri", friendly["/source_uri"]}}},
+	{"http source", doc(map[string]any{"source_uri": "http://x/y"}), []FieldError{{"/source_uri", friendly["/source_uri"]}}},
+	{"metadata not an object", doc(map[string]any{"metadata": []any{1}}), []FieldError{{"/metadata", "got array, want object"}}},
+	{"unknown field", doc(map[string]any{"autor": "x"}), []FieldError{{"/autor", "is not a field of the document"}}},
+	{"damaged conversion", doc(map[string]any{"text": "Artículo \uFFFD"}), []FieldError{{"/text", "contains U+FFFD (�), the mark of a damaged character conversion"}}},
+	{"escaped control character", []byte(`{"document_id":"a","type":"ley","number":"1","date":"2023-01-01","text":"a\u0007b"}`), []FieldError{{"/text", "has the control character U+0007 at byte 1"}}},
+	{"control character in metadata", doc(map[string]any{"metadata": map[string]any{"k": []any{"ok", "x\u0000"}}}), []FieldError{{"/metadata/k/1", "has the control character U+0000 at byte 1"}}},
+	{"C1 control character", doc(map[string]any{"copete": "a\u0085"}), []FieldError{{"/copete", "has the control character U+0085 at byte 1"}}},
+	{"duplicate key", []byte(`{"document_id":"a","document_id":"b"}`), []FieldError{{"/document_id", `duplicate key "document_id"`}}},
+	{"not an object", []byte(`["ley"]`), []FieldError{{"", "got array, want object"}}},
+	{"all errors at once", doc(map[string]any{"type": "x", "number": "x", "text": ""}), []FieldError{
+		{"/number", friendly["/number"]}, {"/text", "must not be empty"},
+		{"/type", "value must be one of 'ley', 'decreto', 'decreto-ley', 'resolucion', 'ordenanza', 'reglamento', 'acordada', 'circular', 'otro'"}}},
+}
+
+func long(n int) string { return strings.Repeat("a", n) }
+
 func TestValidate_FieldAndSemanticRules(t *testing.T) {
 	v := newValidator(t)
-	long := func(n int) string { return strings.Repeat("a", n) }
-	tests := []struct {
-		name   string
-		data   []byte
-		errors []FieldError // nil: valid
-	}{
-		{"minimal", doc(nil), nil},
-		{"every optional field", doc(map[string]any{"publication_date": "2023-11-20", "issuer": "Poder Legislativo",
-			"title": "Rendición de cuentas", "copete": "Se aprueba…", "source_uri": "gs://bucket/a.pdf", "metadata": map[string]any{"x": 1}}), nil},
-		{"each type", doc(map[string]any{"type": "decreto-ley"}), nil},
-		{"number with slash", doc(map[string]any{"number": "123/025"}), nil},
-		{"leap day", doc(map[string]any{"date": "2024-02-29"}), nil},
-		{"text with tab and newlines", doc(map[string]any{"text": "a\tb\nc\r\n"}), nil},
-
-		{"missing document_id", doc(map[string]any{"document_id": nil}), []FieldError{{"/document_id", "is required"}}},
-		{"missing text", doc(map[string]any{"text": nil}), []FieldError{{"/text", "is required"}}},
-		{"bad document_id", doc(map[string]any{"document_id": "a b"}), []FieldError{{"/document_id", friendly["/document_id"]}}},
-		{"document_id too long", doc(map[string]any{"document_id": long(129)}), []FieldError{{"/document_id", friendly["/document_id"]}}},
-		{"document_id not a string", doc(map[string]any{"document_id": 7}), []FieldError{{"/document_id", "got number, want string"}}},
-		{"unknown type", doc(map[string]any{"type": "Ley"}), []FieldError{{"/type", "value must be one of 'ley', 'decreto', 'decreto-ley', 'resolucion', 'ordenanza', 'reglamento', 'acordada', 'circular', 'otro'"}}},
-		{"number with comma", doc(map[string]any{"number": "20,212"}), []FieldError{{"/number", friendly["/number"]}}},
-		{"number with trailing dot", doc(map[string]any{"number": "20."}), []FieldError{{"/number", friendly["/number"]}}},
-		{"not a calendar date", doc(map[string]any{"date": "2023-02-29"}), []FieldError{{"/date", "2023-02-29 is not a real calendar date in the form YYYY-MM-DD"}}},
-		{"date in another form", doc(map[string]any{"date": "06/11/2023"}), []FieldError{{"/date", "06/11/2023 is not a real calendar date in the form YYYY-MM-DD"}}},
-		{"date in the future", doc(map[string]any{"date": "2027-01-01"}), []FieldError{{"/date", "2027-01-01 is in the future"}}},
-		{"date before the republic", doc(map[string]any{"date": "1810-05-25"}), []FieldError{{"/date", "1810-05-25 is before 1825-08-25, earlier than any national norm"}}},
-		{"published before dated", doc(map[string]any{"publication_date": "2023-11-05"}), []FieldError{{"/publication_date", "2023-11-05 is before the norm's date 2023-11-06"}}},
-		{"published the same day", doc(map[string]any{"publication_date": "2023-11-06"}), nil},
-		{"empty text", doc(map[string]any{"text": ""}), []FieldError{{"/text", "must not be empty"}}},
-		{"blank text", doc(map[string]any{"text": " \n "}), []FieldError{{"/text", "is only white space"}}},
-		{"title too long", doc(map[string]any{"title": long(1001)}), []FieldError{{"/title", "has 1001 characters; at most 1000 are allowed"}}},
-		{"title at the limit, in accented letters", doc(map[string]any{"title": strings.Repeat("á", 1000)}), nil},
-		{"title with spaces around", doc(map[string]any{"title": " Ley "}), []FieldError{{"/title", "has leading or trailing white space"}}},
-		{"copete too long", doc(map[string]any{"copete": long(2001)}), []FieldError{{"/copete", "has 2001 characters; at most 2000 are allowed"}}},
-		{"empty issuer", doc(map[string]any{"issuer": ""}), []FieldError{{"/issuer", "must not be empty"}}},
-		{"ftp source", doc(map[string]any{"source_uri": "ftp://x/y"}), []FieldError{{"/source_uri", friendly["/source_uri"]}}},
-		{"http source", doc(map[string]any{"source_uri": "http://x/y"}), []FieldError{{"/source_uri", friendly["/source_uri"]}}},
-		{"metadata not an object", doc(map[string]any{"metadata": []any{1}}), []FieldError{{"/metadata", "got array, want object"}}},
-		{"unknown field", doc(map[string]any{"autor": "x"}), []FieldError{{"/autor", "is not a field of the document"}}},
-		{"damaged conversion", doc(map[string]any{"text": "Artículo \uFFFD"}), []FieldError{{"/text", "contains U+FFFD (�), the mark of a damaged character conversion"}}},
-		{"escaped control character", []byte(`{"document_id":"a","type":"ley","number":"1","date":"2023-01-01","text":"a\u0007b"}`), []FieldError{{"/text", "has the control character U+0007 at byte 1"}}},
-		{"control character in metadata", doc(map[string]any{"metadata": map[string]any{"k": []any{"ok", "x\u0000"}}}), []FieldError{{"/metadata/k/1", "has the control character U+0000 at byte 1"}}},
-		{"C1 control character", doc(map[string]any{"copete": "a\u0085"}), []FieldError{{"/copete", "has the control character U+0085 at byte 1"}}},
-		{"duplicate key", []byte(`{"document_id":"a","document_id":"b"}`), []FieldError{{"/document_id", `duplicate key "document_id"`}}},
-		{"not an object", []byte(`["ley"]`), []FieldError{{"", "got array, want object"}}},
-		{"all errors at once", doc(map[string]any{"type": "x", "number": "x", "text": ""}), []FieldError{
-			{"/number", friendly["/number"]}, {"/text", "must not be empty"},
-			{"/type", "value must be one of 'ley', 'decreto', 'decreto-ley', 'resolucion', 'ordenanza', 'reglamento', 'acordada', 'circular', 'otro'"}}},
-	}
+	tests := ruleCases
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := v.Validate(tt.data)
@@ -135,7 +144,7 @@ func TestValidate_Corpus(t *testing.T) {
 		t.Run(f, func(t *testing.T) {
 			data, _ := os.ReadFile(f)
 			r := v.Validate(data)
-			if strings.Contains(f, "/valid/") {
+			if strings.Contains(f, "/valid/") || strings.HasPrefix(filepath.Base(f), "valid-") {
 				if !r.Valid {
 					t.Fatalf("errors: %v", r.Errors)
 				}
@@ -208,4 +217,43 @@ func FuzzValidate(f *testing.F) {
 			t.Fatalf("Valid = %v with errors %v", r.Valid, r.Errors)
 		}
 	})
+}
+
+var update = flag.Bool("update", false, "rewrite testdata/generated from ruleCases")
+
+// slug turns a case name into a file name.
+func slug(name string) string {
+	return strings.Trim(regexp.MustCompile(`[^a-z0-9]+`).ReplaceAllString(strings.ToLower(name), "-"), "-")
+}
+
+// TestCorpus_Generated keeps testdata/generated in step with ruleCases:
+// one document per rule, valid ones under valid-*, the others beside
+// their expected errors, for the corpus test and the fuzzer's seeds.
+func TestCorpus_Generated(t *testing.T) {
+	dir := filepath.Join("testdata", "generated")
+	if *update {
+		os.RemoveAll(dir)
+		os.MkdirAll(dir, 0o755)
+	}
+	for _, tc := range ruleCases {
+		base := filepath.Join(dir, slug(tc.name))
+		if tc.errors == nil {
+			base = filepath.Join(dir, "valid-"+slug(tc.name))
+		}
+		var want []byte
+		if tc.errors != nil {
+			want, _ = json.MarshalIndent(tc.errors, "", "  ")
+		}
+		if *update {
+			os.WriteFile(base+".json", tc.data, 0o644)
+			if want != nil {
+				os.WriteFile(base+".errors.json", append(want, '\n'), 0o644)
+			}
+			continue
+		}
+		got, err := os.ReadFile(base + ".json")
+		if err != nil || !bytes.Equal(got, tc.data) {
+			t.Errorf("%s.json is missing or stale: go test ./shared/document -run Corpus -update", base)
+		}
+	}
 }
