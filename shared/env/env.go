@@ -17,6 +17,7 @@ type Error struct {
 	Want string
 }
 
+// Error implements error.
 func (e *Error) Error() string {
 	return fmt.Sprintf("environment variable %s: %s", e.Var, e.Want)
 }

@@ -76,10 +76,12 @@ type UpstreamError struct {
 	Err       error
 }
 
+// Error implements error.
 func (e *UpstreamError) Error() string {
 	return fmt.Sprintf("token source %s: upstream status %d: %v", e.Source, e.Status, e.Err)
 }
 
+// Unwrap returns the cause, for errors.Is and errors.As.
 func (e *UpstreamError) Unwrap() error { return e.Err }
 
 // upstream classifies err from an upstream call.

@@ -35,6 +35,7 @@ type Error struct {
 	OAuthCode string
 }
 
+// Error implements error; it includes the cause, for logs.
 func (e *Error) Error() string {
 	if e.Err != nil {
 		return fmt.Sprintf("%d %s: %v", e.Status, e.Detail, e.Err)
@@ -42,6 +43,7 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%d %s", e.Status, e.Detail)
 }
 
+// Unwrap returns the cause, for errors.Is and errors.As.
 func (e *Error) Unwrap() error { return e.Err }
 
 // Header builds response headers from name, value pairs, with canonical

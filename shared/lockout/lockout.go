@@ -33,6 +33,7 @@ type LockedError struct {
 	RetryAfter time.Duration
 }
 
+// Error implements error.
 func (e *LockedError) Error() string {
 	return fmt.Sprintf("too many failed attempts; retry in %s", e.RetryAfter.Round(time.Second))
 }

@@ -23,6 +23,7 @@ type Error struct {
 	Msg     string
 }
 
+// Error implements error.
 func (e *Error) Error() string {
 	if e.Pointer == "" {
 		return e.Msg

@@ -19,6 +19,7 @@ type Log struct {
 	buf bytes.Buffer
 }
 
+// Write implements io.Writer, safely from many goroutines.
 func (l *Log) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
