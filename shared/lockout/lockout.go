@@ -87,7 +87,12 @@ func (g Guard) Begin(ctx context.Context, p Policy, subject string) (*Ticket, er
 		// next lock-out gets it; the others are refused.
 		var won bool
 		if won, err = g.Store.Claim(ctx, lockKey(subject), lock); err == nil && !won {
-			return nil, g.checkLock(ctx, subject)
+			if err := g.checkLock(ctx, subject); err != nil {
+				return nil, err
+			}
+			// The winner's lock-out ended between its claim and this read:
+			// still refused, briefly, rather than admitted uncounted.
+			return nil, &LockedError{RetryAfter: time.Second}
 		}
 	}
 	if err != nil {
