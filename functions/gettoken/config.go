@@ -23,6 +23,7 @@ type config struct {
 	Margin      time.Duration // GETTOKEN_REFRESH_MARGIN
 	RateLimit   int64         // GETTOKEN_RATE_LIMIT per RateWindow
 	RateWindow  time.Duration // GETTOKEN_RATE_WINDOW
+	CORSOrigins []string      // CORS_ALLOWED_ORIGINS: staff browsers call gettoken after login
 	Policy      *tokenpolicy.Policy
 }
 
@@ -35,6 +36,7 @@ func configFromEnv() (config, error) {
 		Source:      env.String("GETTOKEN_SOURCE", def),
 		KeySecret:   env.String("GETTOKEN_KEY_SECRET", "gettoken-key"),
 		IAMEndpoint: env.String("GETTOKEN_IAM_ENDPOINT", ""),
+		CORSOrigins: env.List("CORS_ALLOWED_ORIGINS"),
 	}
 	var err error
 	if c.MaxLifetime, err = env.Duration("GETTOKEN_MAX_LIFETIME", time.Hour, 10*time.Minute, 12*time.Hour); err != nil {

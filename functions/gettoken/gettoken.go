@@ -32,7 +32,7 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		return httpapi.Handler(s.getToken), nil
+		return s.routes(), nil
 	}))
 }
 
@@ -68,6 +68,16 @@ func newServer(cfg config, auth *session.Authority, src googletoken.Source, now 
 		limits: ratelimit.Limiter{Store: auth.Store, Limit: cfg.RateLimit, Window: cfg.RateWindow, Now: now},
 		now:    now,
 	}
+}
+
+// routes is the function's handler: CORS for the staff's browsers around
+// the token endpoint.
+func (s *server) routes() http.Handler {
+	return httpapi.CORS{
+		Origins:     s.cfg.CORSOrigins,
+		Credentials: s.auth.Config.Cookie != "",
+		Methods:     []string{http.MethodPost},
+	}.Wrap(httpapi.Handler(s.getToken))
 }
 
 const (

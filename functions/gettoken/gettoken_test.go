@@ -19,7 +19,6 @@ import (
 
 	"impo.com.uy/copetes/backend/shared/googletoken"
 	"impo.com.uy/copetes/backend/shared/googletoken/googletest"
-	"impo.com.uy/copetes/backend/shared/httpapi"
 	"impo.com.uy/copetes/backend/shared/logging/logtest"
 	"impo.com.uy/copetes/backend/shared/secrets"
 	"impo.com.uy/copetes/backend/shared/session"
@@ -57,7 +56,8 @@ func newTestServer(t *testing.T, src googletoken.Source, edit func(*config)) *te
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := config{Margin: 5 * time.Minute, RateLimit: 100000, RateWindow: time.Minute, Policy: policy, MaxLifetime: time.Hour}
+	cfg := config{Margin: 5 * time.Minute, RateLimit: 100000, RateWindow: time.Minute, Policy: policy, MaxLifetime: time.Hour,
+		CORSOrigins: []string{"https://portal.impo.test"}}
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -66,7 +66,7 @@ func newTestServer(t *testing.T, src googletoken.Source, edit func(*config)) *te
 	auth := session.NewAuthority(session.Config{Issuer: "https://login.test", Audience: "impo-backend", TTL: time.Hour,
 		Leeway: 30 * time.Second, KeysSecret: "session-keys"}, secretSrc, st, time.Now)
 	s := newServer(cfg, auth, src, time.Now)
-	return &testServer{server: s, auth: auth, handler: httpapi.Handler(s.getToken), dir: dir}
+	return &testServer{server: s, auth: auth, handler: s.routes(), dir: dir}
 }
 
 func (ts *testServer) sessionFor(t *testing.T, sub string, roles ...string) string {
@@ -342,5 +342,25 @@ func TestGetToken_AuditLogHasNoToken(t *testing.T) {
 	if len(lines) != 3 || lines[0]["cache"] != "miss" || lines[1]["cache"] != "hit" || lines[0]["sub"] != "pipeline" ||
 		lines[2]["audience"] != validateAud || len(lines[0]["fingerprint"].(string)) != 8 {
 		t.Fatalf("audit lines = %v", lines)
+	}
+}
+
+func TestGetToken_CORSForTheStaffPortal(t *testing.T) {
+	src, _ := selfSigned(t)
+	ts := newTestServer(t, src, nil)
+	pre := func(origin string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("OPTIONS", "/", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		rec := httptest.NewRecorder()
+		ts.handler.ServeHTTP(rec, req)
+		return rec
+	}
+	if r := pre("https://portal.impo.test"); r.Code != 204 || r.Header().Get("Access-Control-Allow-Origin") != "https://portal.impo.test" ||
+		!strings.Contains(r.Header().Get("Access-Control-Allow-Headers"), "Authorization") {
+		t.Fatalf("preflight from the portal: %d %v", r.Code, r.Header())
+	}
+	if r := pre("https://evil.example"); r.Code != 403 || r.Header().Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("preflight from another origin: %d %v", r.Code, r.Header())
 	}
 }
