@@ -121,13 +121,8 @@ func TestGetToken_ServiceUsesAGoogleAPIWithoutHoldingAKey(t *testing.T) {
 }
 
 func TestGetToken_DevDefaultsFromAFreshCheckout(t *testing.T) {
-	creds := filepath.Join(t.TempDir(), "credenciales")
-	s := startLocal(t, "CREDENTIALS_DIR="+creds)
-	m := devPasswordRE.FindStringSubmatch(s.Stderr.String())
-	if m == nil {
-		t.Fatalf("no dev password printed:\n%s", s.Stderr)
-	}
-	_, body := post(t, s.URL+"/Login/token", "application/json", `{"username":"dev","password":"`+m[1]+`"}`)
+	s, creds, pw := freshCheckout(t)
+	_, body := post(t, s.URL+"/Login/token", "application/json", `{"username":"dev","password":"`+pw+`"}`)
 	status, tok := post(t, s.URL+"/GetToken", "application/json", `{"scopes":["https://www.googleapis.com/auth/cloud-platform"]}`,
 		"Authorization", "Bearer "+body["access_token"].(string))
 	if status != 200 || tok["token_type"] != "Bearer" {

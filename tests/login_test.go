@@ -56,14 +56,22 @@ func verifyWithJWKS(t *testing.T, jwksURL, token string) map[string]any {
 	return claims
 }
 
-func TestFreshCheckout_DevLoginWithPrintedPassword(t *testing.T) {
-	creds := filepath.Join(t.TempDir(), "credenciales")
-	s := startLocal(t, "CREDENTIALS_DIR="+creds)
+// freshCheckout starts the local run on an empty credentials folder, as a
+// newcomer would, and returns it with the dev password it printed.
+func freshCheckout(t *testing.T) (s *localServer, creds, password string) {
+	t.Helper()
+	creds = filepath.Join(t.TempDir(), "credenciales")
+	s = startLocal(t, "CREDENTIALS_DIR="+creds)
 	m := devPasswordRE.FindStringSubmatch(s.Stderr.String())
 	if m == nil {
 		t.Fatalf("no dev password printed:\n%s", s.Stderr)
 	}
-	status, body := post(t, s.URL+"/Login/token", "application/json", `{"username":"dev","password":"`+m[1]+`"}`)
+	return s, creds, m[1]
+}
+
+func TestFreshCheckout_DevLoginWithPrintedPassword(t *testing.T) {
+	s, creds, pw := freshCheckout(t)
+	status, body := post(t, s.URL+"/Login/token", "application/json", `{"username":"dev","password":"`+pw+`"}`)
 	if status != 200 {
 		t.Fatalf("login with the printed password: %d %v", status, body)
 	}
@@ -72,7 +80,7 @@ func TestFreshCheckout_DevLoginWithPrintedPassword(t *testing.T) {
 		t.Errorf("claims = %v", claims)
 	}
 	// The curl line printed for the newcomer carries the same password.
-	if !strings.Contains(s.Stderr.String(), `"password":"`+m[1]+`"`) {
+	if !strings.Contains(s.Stderr.String(), `"password":"`+pw+`"`) {
 		t.Error("the printed curl line does not carry the dev password")
 	}
 	for _, f := range []string{"session-keys", "accounts"} {

@@ -127,20 +127,24 @@ func (s *server) getToken(w http.ResponseWriter, r *http.Request) error {
 
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
+	resp := tokenResponse{TokenType: "Bearer", ExpiresIn: expiresIn}
 	if gt.Kind == googletoken.ID {
-		httpapi.WriteJSON(w, struct {
-			IDToken   string `json:"id_token"`
-			TokenType string `json:"token_type"`
-			ExpiresIn int64  `json:"expires_in"`
-		}{tok.Value, "Bearer", expiresIn})
-		return nil
+		resp.IDToken = tok.Value
+	} else {
+		resp.AccessToken = tok.Value
 	}
-	httpapi.WriteJSON(w, struct {
-		AccessToken string `json:"access_token"`
-		TokenType   string `json:"token_type"`
-		ExpiresIn   int64  `json:"expires_in"`
-	}{tok.Value, "Bearer", expiresIn})
+	httpapi.WriteJSON(w, resp)
 	return nil
+}
+
+// tokenResponse carries an access token or an ID token, never both, in
+// the shape of RFC 6749 §5.1 so that a Go caller wraps it in an
+// oauth2.TokenSource.
+type tokenResponse struct {
+	AccessToken string `json:"access_token,omitempty"`
+	IDToken     string `json:"id_token,omitempty"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
 }
 
 // audit writes the one log line of an issuance: who, what, until when,
