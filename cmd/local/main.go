@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -26,10 +25,14 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
 	_ "impo.com.uy/copetes/backend"
-	"impo.com.uy/copetes/backend/shared/devcreds"
+	"impo.com.uy/copetes/backend/functions/gettoken"
+	"impo.com.uy/copetes/backend/internal/devcreds"
+	"impo.com.uy/copetes/backend/shared/accounts"
 	"impo.com.uy/copetes/backend/shared/entrypoint"
 	"impo.com.uy/copetes/backend/shared/env"
 	"impo.com.uy/copetes/backend/shared/logging"
+	"impo.com.uy/copetes/backend/shared/secrets"
+	"impo.com.uy/copetes/backend/shared/session"
 )
 
 func main() {
@@ -119,35 +122,29 @@ func cloudEventHandler(fn entrypoint.EventFunction) (http.Handler, error) {
 
 // bootstrap creates dev credentials when secrets come from the credentials
 // folder (never when they come from Secret Manager), and returns the dev
-// password when it made one.
+// password when it made one. The secrets' names are the ones the
+// functions will read: each is asked of the package that reads it.
 func bootstrap() (string, error) {
-	def := "dir"
-	if env.String("GOOGLE_CLOUD_PROJECT", "") != "" {
-		def = "secretmanager"
+	sc, err := secrets.ConfigFromEnv()
+	if err != nil || sc.Kind != secrets.KindDir {
+		return "", err
 	}
-	if env.String("SECRETS_SOURCE", def) != "dir" {
-		return "", nil
-	}
-	dir := env.String("CREDENTIALS_DIR", "credenciales")
-	made, err := devcreds.Bootstrap(dir, devcreds.IDs{
-		Keys:        env.String("SESSION_KEYS_SECRET", "session-keys"),
-		Accounts:    env.String("ACCOUNTS_SECRET", "accounts"),
-		GetTokenKey: env.String("GETTOKEN_KEY_SECRET", "gettoken-key"),
+	made, err := devcreds.Bootstrap(sc.Dir, devcreds.IDs{
+		Keys:        session.KeysSecretFromEnv(),
+		Accounts:    accounts.SecretFromEnv(),
+		GetTokenKey: gettoken.KeySecretFromEnv(),
+		Policy:      gettoken.PolicySecretFromEnv(),
 	})
 	if err != nil {
-		return "", fmt.Errorf("dev credentials in %s: %w", dir, err)
+		return "", fmt.Errorf("dev credentials in %s: %w", sc.Dir, err)
 	}
 	if len(made.Files) > 0 {
-		slog.Info("created dev credentials", "dir", dir, "secrets", made.Files)
-	}
-	// The local run's gettoken policy is the dev one, unless one is given.
-	if env.String("GETTOKEN_POLICY", "") == "" && env.String("GETTOKEN_POLICY_FILE", "") == "" {
-		os.Setenv("GETTOKEN_POLICY_FILE", filepath.Join(dir, devcreds.PolicyFile))
+		slog.Info("created dev credentials", "dir", sc.Dir, "secrets", made.Files)
 	}
 	if made.DevPassword != "" {
 		// Shown once, on the terminal, never in a log line.
 		fmt.Fprintf(os.Stderr, "\nCuenta de desarrollo creada en %s/: usuario %q, contraseña %s\n(se muestra una sola vez; para otra, borre el archivo accounts o use cmd/admin)\n",
-			dir, devcreds.DevAccount, made.DevPassword)
+			sc.Dir, devcreds.DevAccount, made.DevPassword)
 	}
 	return made.DevPassword, nil
 }

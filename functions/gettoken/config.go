@@ -2,9 +2,9 @@ package gettoken
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"log/slog"
-	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,9 +14,25 @@ import (
 	"impo.com.uy/copetes/backend/shared/tokenpolicy"
 )
 
+// DefaultKeySecret is the id of the secret holding the service-account key
+// of the key and selfsigned sources (GETTOKEN_KEY_SECRET).
+const DefaultKeySecret = "gettoken-key"
+
+// DefaultPolicySecret is the id of the secret holding the gettoken policy,
+// read when GETTOKEN_POLICY and GETTOKEN_POLICY_FILE are unset.
+const DefaultPolicySecret = "gettoken-policy"
+
+// KeySecretFromEnv names the service-account key's secret:
+// GETTOKEN_KEY_SECRET, or DefaultKeySecret.
+func KeySecretFromEnv() string { return env.String("GETTOKEN_KEY_SECRET", DefaultKeySecret) }
+
+// PolicySecretFromEnv names the policy's secret: GETTOKEN_POLICY_SECRET,
+// or DefaultPolicySecret.
+func PolicySecretFromEnv() string { return env.String("GETTOKEN_POLICY_SECRET", DefaultPolicySecret) }
+
 // config is gettoken's configuration.
 type config struct {
-	Source      string        // GETTOKEN_SOURCE: adc | impersonate:<email> | key | selfsigned
+	Source      string        // GETTOKEN_SOURCE: selfsigned | adc | impersonate:<email> | key
 	KeySecret   string        // GETTOKEN_KEY_SECRET
 	IAMEndpoint string        // GETTOKEN_IAM_ENDPOINT
 	MaxLifetime time.Duration // GETTOKEN_MAX_LIFETIME: the impersonate source's ceiling
@@ -24,17 +40,25 @@ type config struct {
 	RateLimit   int64         // GETTOKEN_RATE_LIMIT per RateWindow
 	RateWindow  time.Duration // GETTOKEN_RATE_WINDOW
 	CORSOrigins []string      // CORS_ALLOWED_ORIGINS: staff browsers call gettoken after login
-	Policy      *tokenpolicy.Policy
+	// Policy is the policy given inline (GETTOKEN_POLICY), fixed for the
+	// life of the instance; nil to read PolicySecret.
+	Policy *tokenpolicy.Policy
+	// PolicySecret names the secret (an id, or an absolute file path)
+	// that holds the policy: GETTOKEN_POLICY_FILE, else
+	// GETTOKEN_POLICY_SECRET (gettoken-policy). It is read like every
+	// other secret, so an edit is seen within the secrets' cache time.
+	// "" with a nil Policy: no policy, every request refused.
+	PolicySecret string
 }
 
 func configFromEnv() (config, error) {
-	def := "selfsigned"
-	if env.String("GOOGLE_CLOUD_PROJECT", "") != "" {
-		def = "adc"
-	}
 	c := config{
-		Source:      env.String("GETTOKEN_SOURCE", def),
-		KeySecret:   env.String("GETTOKEN_KEY_SECRET", "gettoken-key"),
+		// The source is chosen explicitly in production (deploy.sh sets
+		// it); it never follows from another variable such as
+		// GOOGLE_CLOUD_PROJECT, which a local run may set for other
+		// reasons.
+		Source:      env.String("GETTOKEN_SOURCE", "selfsigned"),
+		KeySecret:   KeySecretFromEnv(),
 		IAMEndpoint: env.String("GETTOKEN_IAM_ENDPOINT", ""),
 		CORSOrigins: env.List("CORS_ALLOWED_ORIGINS"),
 	}
@@ -53,30 +77,26 @@ func configFromEnv() (config, error) {
 	if c.RateWindow, err = env.Duration("GETTOKEN_RATE_WINDOW", time.Minute, time.Second, time.Hour); err != nil {
 		return c, err
 	}
-	c.Policy, err = policyFromEnv()
-	return c, err
-}
-
-// policyFromEnv reads the policy from GETTOKEN_POLICY (the JSON itself) or
-// GETTOKEN_POLICY_FILE (a path). Neither is no policy: every request is
-// refused, with a message that says so.
-func policyFromEnv() (*tokenpolicy.Policy, error) {
 	inline, file := env.String("GETTOKEN_POLICY", ""), env.String("GETTOKEN_POLICY_FILE", "")
-	var data []byte
 	switch {
 	case inline != "" && file != "":
-		return nil, &env.Error{Var: "GETTOKEN_POLICY_FILE", Want: "set GETTOKEN_POLICY or GETTOKEN_POLICY_FILE, not both"}
+		return c, &env.Error{Var: "GETTOKEN_POLICY_FILE", Want: "set GETTOKEN_POLICY or GETTOKEN_POLICY_FILE, not both"}
 	case inline != "":
-		data = []byte(inline)
+		c.Policy, err = parsePolicy([]byte(inline))
+		return c, err
 	case file != "":
-		var err error
-		if data, err = os.ReadFile(file); err != nil {
-			return nil, fmt.Errorf("GETTOKEN_POLICY_FILE: %w", err)
+		// A file is a secret named by its absolute path.
+		if c.PolicySecret, err = filepath.Abs(file); err != nil {
+			return c, &env.Error{Var: "GETTOKEN_POLICY_FILE", Want: "a file path"}
 		}
 	default:
-		slog.Warn("gettoken has no policy (GETTOKEN_POLICY or GETTOKEN_POLICY_FILE): every request will be refused")
-		return nil, nil
+		c.PolicySecret = PolicySecretFromEnv()
 	}
+	return c, nil
+}
+
+// parsePolicy reads a policy, warning when it allows anything.
+func parsePolicy(data []byte) (*tokenpolicy.Policy, error) {
 	p, err := tokenpolicy.Parse(data)
 	if err != nil {
 		return nil, err
@@ -85,6 +105,23 @@ func policyFromEnv() (*tokenpolicy.Policy, error) {
 		slog.Warn("gettoken policy allows any scope or audience (\"*\"): fit for local runs only", "roles", w)
 	}
 	return p, nil
+}
+
+// policySource returns how the server gets the current policy. A policy
+// secret that does not exist is no policy: every request is refused, with
+// a message that says so.
+func (c config) policySource(src secrets.Source) func(context.Context) (*tokenpolicy.Policy, error) {
+	if c.Policy != nil || c.PolicySecret == "" {
+		return func(context.Context) (*tokenpolicy.Policy, error) { return c.Policy, nil }
+	}
+	policy := &secrets.Decoded[*tokenpolicy.Policy]{Source: src, Name: c.PolicySecret, Decode: parsePolicy}
+	return func(ctx context.Context) (*tokenpolicy.Policy, error) {
+		p, err := policy.Get(ctx)
+		if errors.Is(err, secrets.ErrNotFound) {
+			return nil, nil
+		}
+		return p, err
+	}
 }
 
 // newSource builds the token source that GETTOKEN_SOURCE names.
@@ -102,5 +139,5 @@ func newSource(c config, src secrets.Source, now func() time.Time) (googletoken.
 		return googletoken.Impersonate{Target: strings.TrimPrefix(c.Source, "impersonate:"),
 			Endpoint: c.IAMEndpoint, MaxLife: c.MaxLifetime}, nil
 	}
-	return nil, &env.Error{Var: "GETTOKEN_SOURCE", Want: "adc, impersonate:<service-account-email>, key or selfsigned"}
+	return nil, &env.Error{Var: "GETTOKEN_SOURCE", Want: "selfsigned, adc, impersonate:<service-account-email> or key"}
 }

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,52 +20,51 @@ import (
 	"impo.com.uy/copetes/backend/shared/entrypoint"
 	"impo.com.uy/copetes/backend/shared/googletoken"
 	"impo.com.uy/copetes/backend/shared/httpapi"
+	"impo.com.uy/copetes/backend/shared/platform"
 	"impo.com.uy/copetes/backend/shared/ratelimit"
 	"impo.com.uy/copetes/backend/shared/secrets"
 	"impo.com.uy/copetes/backend/shared/session"
+	"impo.com.uy/copetes/backend/shared/tokenpolicy"
+	"impo.com.uy/copetes/backend/shared/vending"
 )
 
 func init() {
-	entrypoint.HTTP("GetToken", entrypoint.Lazy("gettoken", func(ctx context.Context) (http.Handler, error) {
-		s, err := newServerFromEnv(ctx)
+	entrypoint.HTTP("GetToken", func(_ context.Context, p *platform.Platform) (http.Handler, error) {
+		cfg, err := configFromEnv()
 		if err != nil {
 			return nil, err
 		}
-		return s.routes(), nil
-	}))
-}
-
-func newServerFromEnv(ctx context.Context) (*server, error) {
-	cfg, err := configFromEnv()
-	if err != nil {
-		return nil, err
-	}
-	auth, err := session.Default(ctx)
-	if err != nil {
-		return nil, err
-	}
-	tokens, err := newSource(cfg, auth.Secrets, time.Now)
-	if err != nil {
-		return nil, err
-	}
-	return newServer(cfg, auth, tokens, time.Now), nil
+		auth, err := session.FromEnv(p.Secrets, p.Store, p.SharedStore)
+		if err != nil {
+			return nil, err
+		}
+		tokens, err := newSource(cfg, p.Secrets, time.Now)
+		if err != nil {
+			return nil, err
+		}
+		return newServer(cfg, p, auth, tokens, time.Now).routes(), nil
+	})
 }
 
 type server struct {
-	cfg    config
-	auth   *session.Authority
-	cache  *googletoken.Cache
-	limits ratelimit.Limiter
-	now    func() time.Time
+	cfg     config
+	auth    *session.Authority
+	policy  func(context.Context) (*tokenpolicy.Policy, error)
+	planner vending.Planner
+	cache   *googletoken.Cache
+	limits  ratelimit.Limiter
+	now     func() time.Time
 }
 
-func newServer(cfg config, auth *session.Authority, src googletoken.Source, now func() time.Time) *server {
+func newServer(cfg config, p *platform.Platform, auth *session.Authority, src googletoken.Source, now func() time.Time) *server {
 	return &server{
-		cfg:    cfg,
-		auth:   auth,
-		cache:  googletoken.NewCache(src, cfg.Margin, now),
-		limits: ratelimit.Limiter{Store: auth.Store, Limit: cfg.RateLimit, Window: cfg.RateWindow, Now: now},
-		now:    now,
+		cfg:     cfg,
+		auth:    auth,
+		policy:  cfg.policySource(p.Secrets),
+		planner: vending.Planner{Source: src, Margin: cfg.Margin},
+		cache:   googletoken.NewCache(src, cfg.Margin, now),
+		limits:  ratelimit.Limiter{Store: p.Store, Limit: cfg.RateLimit, Window: cfg.RateWindow, Now: now},
+		now:     now,
 	}
 }
 
@@ -113,11 +111,11 @@ func (s *server) getToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	gt, key, err := s.plan(caller, req)
+	gt, err := s.plan(r.Context(), caller, req)
 	if err != nil {
 		return err
 	}
-	tok, hit, err := s.cache.Get(r.Context(), key, gt)
+	tok, hit, err := s.cache.Get(r.Context(), gt)
 	if err != nil {
 		return s.mintError(err)
 	}
@@ -212,57 +210,23 @@ func decode(w http.ResponseWriter, r *http.Request) (request, error) {
 	return req, nil
 }
 
-// lifetimeStep is the granularity of the lifetimes the cache keeps apart:
-// a request is served by a token minted for its lifetime rounded down to
-// this step, never for a longer one.
-const lifetimeStep = 5 * time.Minute
-
-// plan checks req against the policy and the source and returns what to
-// mint and the cache key it is shared under.
-func (s *server) plan(caller session.Claims, req request) (googletoken.Request, string, error) {
-	gt := googletoken.Request{Kind: googletoken.Access, Audience: req.Audience}
-	var allowed time.Duration
-	var err error
-	if req.Audience != "" {
-		gt.Kind = googletoken.ID
-		allowed, err = s.cfg.Policy.AllowAudience(caller.Roles, req.Audience)
-	} else {
-		gt.Scopes = slices.Compact(slices.Sorted(slices.Values(req.Scopes)))
-		allowed, err = s.cfg.Policy.AllowScopes(caller.Roles, gt.Scopes)
-	}
+// plan asks the policy what caller may have, and maps a refusal to the
+// client's answer.
+func (s *server) plan(ctx context.Context, caller session.Claims, req request) (googletoken.Request, error) {
+	policy, err := s.policy(ctx)
 	if err != nil {
-		return gt, "", &httpapi.Error{Status: http.StatusForbidden, Detail: err.Error()}
+		return googletoken.Request{}, policyError(err)
 	}
-
-	asked := time.Duration(req.Lifetime) * time.Second
-	if asked > allowed {
-		return gt, "", httpapi.Errorf(http.StatusBadRequest, "lifetime %ds is above the %ds your roles allow", req.Lifetime, int64(allowed/time.Second))
+	gt, err := s.planner.Plan(policy, caller.Roles, vending.Ask{
+		Scopes: req.Scopes, Audience: req.Audience, Lifetime: time.Duration(req.Lifetime) * time.Second})
+	var unservable *vending.UnservableError
+	switch {
+	case errors.Is(err, vending.ErrDenied):
+		return gt, &httpapi.Error{Status: http.StatusForbidden, Detail: err.Error()}
+	case errors.As(err, &unservable):
+		return gt, &httpapi.Error{Status: http.StatusBadRequest, Detail: err.Error()}
 	}
-	fixed, most := s.cache.Source.Lifetime(gt.Kind)
-	if asked == 0 {
-		asked = min(allowed, most)
-	}
-	var class string
-	if fixed {
-		if asked < most {
-			return gt, "", httpapi.Errorf(http.StatusBadRequest,
-				"the %s token source mints tokens that live %s; it cannot make one for %s (the lifetime asked for, or the most your roles allow): use a source that mints to order (impersonate, selfsigned) or allow %s",
-				s.cache.Source.Name(), most, asked, most)
-		}
-		class = "fixed"
-	} else {
-		gt.Lifetime = min(asked, most).Truncate(lifetimeStep)
-		if gt.Lifetime <= s.cfg.Margin {
-			return gt, "", httpapi.Errorf(http.StatusBadRequest, "lifetime must be at least %ds (the refresh margin plus %s)",
-				int64((s.cfg.Margin+lifetimeStep)/time.Second), lifetimeStep)
-		}
-		class = gt.Lifetime.String()
-	}
-	subject := strings.Join(gt.Scopes, " ")
-	if gt.Kind == googletoken.ID {
-		subject = gt.Audience
-	}
-	return gt, string(gt.Kind) + "|" + class + "|" + subject, nil
+	return gt, err
 }
 
 // mintError maps a failure to mint to what the caller can act on.
@@ -279,10 +243,24 @@ func (s *server) mintError(err error) error {
 			Detail: fmt.Sprintf("the token source %s refused to mint (status %d); an operator must check its permissions", ue.Source, ue.Status), Err: err}
 	case errors.Is(err, secrets.ErrUnavailable):
 		return &httpapi.Error{Status: http.StatusServiceUnavailable, RetryAfter: 5 * time.Second, Detail: "cannot read the service-account key right now", Err: err}
-	case errors.Is(err, secrets.ErrNotFound), errors.Is(err, secrets.ErrPermissionDenied), errors.Is(err, secrets.ErrMalformed):
+	case misconfigured(err):
 		return &httpapi.Error{Status: http.StatusInternalServerError, Detail: "gettoken is misconfigured; see the server log", Err: err}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return &httpapi.Error{Status: http.StatusServiceUnavailable, RetryAfter: 5 * time.Second, Detail: "minting the token took too long", Err: err}
 	}
 	return err
+}
+
+// policyError maps a failure to read the policy.
+func policyError(err error) error {
+	if misconfigured(err) {
+		return &httpapi.Error{Status: http.StatusInternalServerError, Detail: "gettoken is misconfigured; see the server log", Err: err}
+	}
+	return &httpapi.Error{Status: http.StatusServiceUnavailable, RetryAfter: 5 * time.Second, Detail: "cannot read the gettoken policy right now", Err: err}
+}
+
+// misconfigured says err is one only an operator can fix: a secret that is
+// missing, unreadable or malformed.
+func misconfigured(err error) bool {
+	return errors.Is(err, secrets.ErrNotFound) || errors.Is(err, secrets.ErrPermissionDenied) || errors.Is(err, secrets.ErrMalformed)
 }

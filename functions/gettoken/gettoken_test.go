@@ -20,6 +20,7 @@ import (
 	"impo.com.uy/copetes/backend/shared/googletoken"
 	"impo.com.uy/copetes/backend/shared/googletoken/googletest"
 	"impo.com.uy/copetes/backend/shared/logging/logtest"
+	"impo.com.uy/copetes/backend/shared/platform"
 	"impo.com.uy/copetes/backend/shared/secrets"
 	"impo.com.uy/copetes/backend/shared/session"
 	"impo.com.uy/copetes/backend/shared/store"
@@ -65,7 +66,7 @@ func newTestServer(t *testing.T, src googletoken.Source, edit func(*config)) *te
 	secretSrc := secrets.NewCache(secrets.Dir{Path: dir}, time.Minute, time.Hour) // as in production
 	auth := session.NewAuthority(session.Config{Issuer: "https://login.test", Audience: "impo-backend", TTL: time.Hour,
 		Leeway: 30 * time.Second, KeysSecret: "session-keys"}, secretSrc, st, time.Now)
-	s := newServer(cfg, auth, src, time.Now)
+	s := newServer(cfg, &platform.Platform{Secrets: secretSrc, Store: st}, auth, src, time.Now)
 	return &testServer{server: s, auth: auth, handler: s.routes(), dir: dir}
 }
 
@@ -362,5 +363,53 @@ func TestGetToken_CORSForTheStaffPortal(t *testing.T) {
 	}
 	if r := pre("https://evil.example"); r.Code != 403 || r.Header().Get("Access-Control-Allow-Origin") != "" {
 		t.Fatalf("preflight from another origin: %d %v", r.Code, r.Header())
+	}
+}
+
+func TestGetToken_PolicySecretEditsNeedNoRestart(t *testing.T) {
+	src, _ := selfSigned(t)
+	ts := newTestServer(t, src, func(c *config) { c.Policy, c.PolicySecret = nil, DefaultPolicySecret })
+	// The same cache as every other secret; no time in it here, so that an
+	// edit is seen at the next request.
+	ts.server.policy = ts.cfg.policySource(secrets.NewCache(secrets.Dir{Path: ts.dir}, 0, time.Hour))
+	ask := `{"scopes":["` + storageRead + `"]}`
+	tok := ts.sessionFor(t, "ana", "reader")
+
+	if r := ts.do(t, "POST", ctJSON, ask, tok); r.Status != 403 || !strings.Contains(r.Raw, "no policy is configured") {
+		t.Fatalf("no policy secret: %d %s, want 403 saying there is no policy", r.Status, r.Raw)
+	}
+	write := func(policy string) {
+		t.Helper()
+		if err := (secrets.Dir{Path: ts.dir}).Write(DefaultPolicySecret, []byte(policy)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(testPolicy)
+	if r := ts.do(t, "POST", ctJSON, ask, tok); r.Status != 200 {
+		t.Fatalf("after the policy was written: %d %s", r.Status, r.Raw)
+	}
+	write(`{"roles":{"pipeline":{"scopes":["` + cloudPlatform + `"]}}}`)
+	if r := ts.do(t, "POST", ctJSON, ask, tok); r.Status != 403 {
+		t.Fatalf("after the reader role was removed: %d %s, want 403", r.Status, r.Raw)
+	}
+	write(`{"roles":`)
+	if r := ts.do(t, "POST", ctJSON, ask, tok); r.Status != 500 || strings.Contains(r.Raw, "roles") {
+		t.Fatalf("a broken policy: %d %s, want 500 that tells nothing of it", r.Status, r.Raw)
+	}
+}
+
+func TestConfig_SourceIgnoresTheProject(t *testing.T) {
+	t.Setenv("GOOGLE_CLOUD_PROJECT", "impo-prod")
+	c, err := configFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Source != "selfsigned" || c.PolicySecret != DefaultPolicySecret {
+		t.Fatalf("with only GOOGLE_CLOUD_PROJECT set: source %q, policy secret %q; want selfsigned and %q",
+			c.Source, c.PolicySecret, DefaultPolicySecret)
+	}
+	t.Setenv("GETTOKEN_POLICY_FILE", "policy.json")
+	if c, err = configFromEnv(); err != nil || !filepath.IsAbs(c.PolicySecret) {
+		t.Fatalf("GETTOKEN_POLICY_FILE=policy.json: secret %q, %v; want an absolute path", c.PolicySecret, err)
 	}
 }

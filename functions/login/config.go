@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"impo.com.uy/copetes/backend/shared/accounts"
 	"impo.com.uy/copetes/backend/shared/env"
 	"impo.com.uy/copetes/backend/shared/lockout"
 	"impo.com.uy/copetes/backend/shared/password"
@@ -26,7 +27,7 @@ type config struct {
 
 func configFromEnv() (config, error) {
 	c := config{
-		AccountsSecret: env.String("ACCOUNTS_SECRET", "accounts"),
+		AccountsSecret: accounts.SecretFromEnv(),
 		CORSOrigins:    env.List("CORS_ALLOWED_ORIGINS"),
 		HashParams:     password.Default,
 	}

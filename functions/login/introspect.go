@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"impo.com.uy/copetes/backend/shared/accounts"
+	"impo.com.uy/copetes/backend/shared/authn"
 	"impo.com.uy/copetes/backend/shared/bearer"
 	"impo.com.uy/copetes/backend/shared/httpapi"
 	"impo.com.uy/copetes/backend/shared/session"
@@ -33,10 +34,13 @@ func (s *server) authenticateCaller(r *http.Request, form httpapi.Form) (caller,
 			return caller{}, err
 		}
 		acct, err := s.authenticate(r, id, secret, accounts.Service)
-		if errors.Is(err, errBadCredentials) {
+		if errors.Is(err, authn.ErrBadCredentials) {
 			return caller{}, refused(accounts.Service, basic)
 		}
-		return caller{acct.Name, acct.Roles}, err
+		if err != nil {
+			return caller{}, authnError(err)
+		}
+		return caller{acct.Name, acct.Roles}, nil
 	}
 	c, err := bearer.Authenticate(r, s.auth.Verifier, s.auth.Config.Cookie)
 	if err != nil {

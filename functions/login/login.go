@@ -11,59 +11,48 @@ import (
 	"time"
 
 	"impo.com.uy/copetes/backend/shared/accounts"
+	"impo.com.uy/copetes/backend/shared/authn"
 	"impo.com.uy/copetes/backend/shared/entrypoint"
 	"impo.com.uy/copetes/backend/shared/httpapi"
 	"impo.com.uy/copetes/backend/shared/lockout"
 	"impo.com.uy/copetes/backend/shared/password"
+	"impo.com.uy/copetes/backend/shared/platform"
 	"impo.com.uy/copetes/backend/shared/secrets"
 	"impo.com.uy/copetes/backend/shared/session"
 )
 
 func init() {
-	entrypoint.HTTP("Login", entrypoint.Lazy("login", func(ctx context.Context) (http.Handler, error) {
-		s, err := newServerFromEnv(ctx)
+	entrypoint.HTTP("Login", func(_ context.Context, p *platform.Platform) (http.Handler, error) {
+		cfg, err := configFromEnv()
 		if err != nil {
 			return nil, err
 		}
-		return s.routes(), nil
-	}))
-}
-
-func newServerFromEnv(ctx context.Context) (*server, error) {
-	cfg, err := configFromEnv()
-	if err != nil {
-		return nil, err
-	}
-	auth, err := session.Default(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return newServer(cfg, auth, time.Now), nil
+		auth, err := session.FromEnv(p.Secrets, p.Store, p.SharedStore)
+		if err != nil {
+			return nil, err
+		}
+		return newServer(cfg, p, auth, time.Now).routes(), nil
+	})
 }
 
 // server holds login's parts; tests build it with newServer.
 type server struct {
-	cfg      config
-	auth     *session.Authority
-	accounts *secrets.Decoded[*accounts.List]
-	guard    lockout.Guard
-	limiter  *password.Limiter
-	now      func() time.Time
-	// matches checks a password; a field so that tests can count calls.
-	matches func(context.Context, password.Hashed, []byte) (bool, error)
+	cfg   config
+	auth  *session.Authority
+	authn *authn.Authenticator
+	now   func() time.Time
 }
 
-func newServer(cfg config, auth *session.Authority, now func() time.Time) *server {
-	s := &server{
-		cfg:      cfg,
-		auth:     auth,
-		accounts: &secrets.Decoded[*accounts.List]{Source: auth.Secrets, Name: cfg.AccountsSecret, Decode: accounts.Parse},
-		guard:    lockout.Guard{Store: auth.Store, Now: now},
-		limiter:  password.NewLimiter(cfg.HashMemoryKiB, cfg.HashWait),
-		now:      now,
+func newServer(cfg config, p *platform.Platform, auth *session.Authority, now func() time.Time) *server {
+	list := &secrets.Decoded[*accounts.List]{Source: p.Secrets, Name: cfg.AccountsSecret, Decode: accounts.Parse}
+	limiter := password.NewLimiter(cfg.HashMemoryKiB, cfg.HashWait)
+	return &server{
+		cfg:  cfg,
+		auth: auth,
+		authn: authn.New(list.Get, lockout.Guard{Store: p.Store, Now: now}, cfg.PerAccount, cfg.PerAddress,
+			limiter.Matches, cfg.HashParams),
+		now: now,
 	}
-	s.matches = s.limiter.Matches
-	return s
 }
 
 // Request bodies are small forms or JSON objects; 16 KiB is generous.
@@ -121,6 +110,24 @@ func unavailable(detail string, err error) *httpapi.Error {
 		return &httpapi.Error{Status: http.StatusInternalServerError, Detail: "login is misconfigured; see the server log", Err: err}
 	}
 	return &httpapi.Error{Status: http.StatusServiceUnavailable, Detail: detail, Err: err, RetryAfter: 5 * time.Second}
+}
+
+// authnError maps what the authenticator refused, other than bad
+// credentials, to the client's answer.
+func authnError(err error) error {
+	var locked *authn.LockedError
+	var down *authn.UnavailableError
+	switch {
+	case errors.As(err, &locked):
+		return &httpapi.Error{Status: http.StatusTooManyRequests, RetryAfter: locked.RetryAfter,
+			Detail: "too many failed attempts; retry later"}
+	case errors.Is(err, authn.ErrBusy):
+		return &httpapi.Error{Status: http.StatusServiceUnavailable, RetryAfter: time.Second,
+			Detail: "too many logins at once; retry in a second", Err: err}
+	case errors.As(err, &down):
+		return unavailable("cannot "+down.What+" right now", err)
+	}
+	return err
 }
 
 func secretsBroken(err error) bool {

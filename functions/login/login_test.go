@@ -24,6 +24,7 @@ import (
 	"impo.com.uy/copetes/backend/shared/lockout"
 	"impo.com.uy/copetes/backend/shared/logging/logtest"
 	"impo.com.uy/copetes/backend/shared/password"
+	"impo.com.uy/copetes/backend/shared/platform"
 	"impo.com.uy/copetes/backend/shared/secrets"
 	"impo.com.uy/copetes/backend/shared/session"
 	"impo.com.uy/copetes/backend/shared/store"
@@ -115,9 +116,9 @@ func newTestServer(t *testing.T, edit func(*config, *session.Config)) *testServe
 	src := secrets.Dir{Path: dir}
 	st := store.NewMemory(clk.Now)
 	ts := &testServer{dir: dir, clock: clk}
-	ts.server = newServer(cfg, session.NewAuthority(scfg, src, st, clk.Now), clk.Now)
-	inner := ts.matches
-	ts.matches = func(ctx context.Context, h password.Hashed, pw []byte) (bool, error) {
+	ts.server = newServer(cfg, &platform.Platform{Secrets: src, Store: st}, session.NewAuthority(scfg, src, st, clk.Now), clk.Now)
+	inner := ts.authn.Matches
+	ts.authn.Matches = func(ctx context.Context, h password.Hashed, pw []byte) (bool, error) {
 		ts.hashes.Add(1)
 		return inner(ctx, h, pw)
 	}
@@ -340,14 +341,15 @@ func TestToken_AddressLimitHonoursTrustedHops(t *testing.T) {
 
 func TestToken_BusyHashingIs503AndCountsNothing(t *testing.T) {
 	ts := newTestServer(t, func(c *config, _ *session.Config) { c.HashWait = 10 * time.Millisecond })
-	ts.matches = func(context.Context, password.Hashed, []byte) (bool, error) { return false, password.ErrBusy }
+	counting := ts.authn.Matches
+	ts.authn.Matches = func(context.Context, password.Hashed, []byte) (bool, error) { return false, password.ErrBusy }
 	for range 10 {
 		r := ts.do("POST", "/token", ctJSON, loginJSON("ana", "x"))
 		if r.Status != 503 || r.Header.Get("Retry-After") == "" {
 			t.Fatalf("busy: %d %v, want 503 with Retry-After", r.Status, r.Header)
 		}
 	}
-	ts.matches = ts.limiter.Matches
+	ts.authn.Matches = counting
 	ts.login(t, "ana", "ana-secret-pw") // ten busy answers locked nothing
 }
 

@@ -1,7 +1,6 @@
 package login
 
 import (
-	"context"
 	"encoding/base64"
 	"errors"
 	"log/slog"
@@ -11,9 +10,8 @@ import (
 	"time"
 
 	"impo.com.uy/copetes/backend/shared/accounts"
+	"impo.com.uy/copetes/backend/shared/authn"
 	"impo.com.uy/copetes/backend/shared/httpapi"
-	"impo.com.uy/copetes/backend/shared/lockout"
-	"impo.com.uy/copetes/backend/shared/password"
 )
 
 // tokenResponse is RFC 6749 §5.1's successful response.
@@ -77,10 +75,10 @@ func (s *server) token(w http.ResponseWriter, r *http.Request) error {
 
 	acct, err := s.authenticate(r, name, secret, kind)
 	if err != nil {
-		if errors.Is(err, errBadCredentials) {
+		if errors.Is(err, authn.ErrBadCredentials) {
 			return refused(kind, basic)
 		}
-		return err
+		return authnError(err)
 	}
 	token, claims, err := s.auth.Issuer.Issue(r.Context(), acct.Name, string(acct.Kind), acct.Roles)
 	if err != nil {
@@ -147,89 +145,9 @@ func refused(kind accounts.Kind, basic bool) error {
 	return &httpapi.Error{Status: http.StatusBadRequest, OAuthCode: "invalid_grant", Detail: "wrong username or password"}
 }
 
-var errBadCredentials = errors.New("bad credentials")
-
-// authenticate checks name and secret for an account of kind. Lock-outs
-// are checked, and the attempt counted, before any hash is computed.
-// Every outcome but success is errBadCredentials, or an *httpapi.Error for
-// 429 and 503.
+// authenticate checks name and secret for an account of kind, from the
+// request's client address.
 func (s *server) authenticate(r *http.Request, name, secret string, kind accounts.Kind) (accounts.Account, error) {
-	ctx := r.Context()
-	addr := httpapi.ClientIP(r, s.cfg.TrustedHops)
-	addrTicket, err := s.guard.Begin(ctx, s.cfg.PerAddress, "login:addr:"+addr)
-	if err != nil {
-		return accounts.Account{}, s.guardError(ctx, err, "address", addr)
-	}
-	normalized := accounts.NormalizeName(name)
-	acctTicket, err := s.guard.Begin(ctx, s.cfg.PerAccount, "login:acct:"+normalized)
-	if err != nil {
-		return accounts.Account{}, s.guardError(ctx, err, "account", "")
-	}
-	list, err := s.accounts.Get(ctx)
-	if err != nil {
-		abandon(ctx, addrTicket, acctTicket)
-		return accounts.Account{}, unavailable("cannot read the accounts right now", err)
-	}
-	acct, hash, found := list.Lookup(normalized)
-	if !found {
-		hash = password.Dummy(s.cfg.HashParams)
-	}
-	ok, err := s.matches(ctx, hash, []byte(secret))
-	if err != nil {
-		abandon(ctx, addrTicket, acctTicket)
-		return accounts.Account{}, &httpapi.Error{Status: http.StatusServiceUnavailable, RetryAfter: time.Second,
-			Detail: "too many logins at once; retry in a second", Err: err}
-	}
-	reason := ""
-	switch {
-	case !found:
-		reason = "unknown account"
-	case !ok:
-		reason = "wrong secret"
-	case acct.Disabled:
-		reason = "account disabled"
-	case acct.Kind != kind:
-		reason = "wrong kind of account for this grant"
-	}
-	if reason != "" {
-		// The name is logged only when it names an account: a mistyped
-		// name may be a password typed into the wrong field.
-		attrs := []any{"reason", reason, "address", addr, "kind", kind}
-		if found {
-			attrs = append(attrs, "account", acct.Name)
-		}
-		slog.InfoContext(ctx, "login refused", attrs...)
-		return accounts.Account{}, errBadCredentials
-	}
-	// A success that could not be recorded only leaves a count behind; the
-	// login itself stands.
-	if err := acctTicket.Succeeded(ctx, true); err != nil {
-		slog.WarnContext(ctx, "could not reset the failure count", "account", acct.Name, "error", err.Error())
-	}
-	if err := addrTicket.Succeeded(ctx, false); err != nil {
-		slog.WarnContext(ctx, "could not uncount a successful login", "address", addr, "error", err.Error())
-	}
-	return acct, nil
-}
-
-func abandon(ctx context.Context, tickets ...*lockout.Ticket) {
-	for _, t := range tickets {
-		if err := t.Abandoned(ctx); err != nil {
-			slog.WarnContext(ctx, "could not uncount an unjudged login attempt", "error", err.Error())
-		}
-	}
-}
-
-func (s *server) guardError(ctx context.Context, err error, what, addr string) error {
-	var le *lockout.LockedError
-	if errors.As(err, &le) {
-		attrs := []any{"locked", what, "retry_after_s", httpapi.RetryAfterSeconds(le.RetryAfter)}
-		if addr != "" {
-			attrs = append(attrs, "address", addr)
-		}
-		slog.WarnContext(ctx, "login locked out", attrs...)
-		return &httpapi.Error{Status: http.StatusTooManyRequests, RetryAfter: le.RetryAfter,
-			Detail: "too many failed attempts; retry later"}
-	}
-	return unavailable("cannot check login attempts right now", err)
+	return s.authn.Authenticate(r.Context(), authn.Attempt{
+		Name: name, Secret: secret, Kind: kind, Address: httpapi.ClientIP(r, s.cfg.TrustedHops)})
 }

@@ -63,7 +63,7 @@ func newRouter(ctx context.Context, v *document.Validator, st store.Store) (*rou
 	if project == "" {
 		return nil, &env.Error{Var: "GOOGLE_CLOUD_PROJECT", Want: "set it, or give the topics as projects/P/topics/T"}
 	}
-	client, err := pubsub.NewClient(context.WithoutCancel(ctx), project)
+	client, err := pubsub.NewClient(ctx, project)
 	if err != nil {
 		return nil, fmt.Errorf("pubsub client: %w", err)
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -18,64 +17,34 @@ import (
 	"impo.com.uy/copetes/backend/shared/document"
 	"impo.com.uy/copetes/backend/shared/entrypoint"
 	"impo.com.uy/copetes/backend/shared/httpapi"
-	"impo.com.uy/copetes/backend/shared/logging"
+	"impo.com.uy/copetes/backend/shared/platform"
 	"impo.com.uy/copetes/backend/shared/routing"
 	"impo.com.uy/copetes/backend/shared/session"
-	"impo.com.uy/copetes/backend/shared/store"
 )
 
 func init() {
-	entrypoint.CloudEvent("Validate", handleEvent)
-	entrypoint.HTTP("ValidateHTTP", entrypoint.Lazy("validate", func(ctx context.Context) (http.Handler, error) {
-		v, err := sharedValidator()
+	entrypoint.CloudEvent("Validate", func(ctx context.Context, p *platform.Platform) (entrypoint.EventHandler, error) {
+		v, err := newValidator()
 		if err != nil {
 			return nil, err
 		}
-		auth, err := session.Default(ctx)
+		r, err := newRouter(ctx, v, p.Store)
+		if err != nil {
+			return nil, err
+		}
+		return eventFace{router: r}.handle, nil
+	})
+	entrypoint.HTTP("ValidateHTTP", func(_ context.Context, p *platform.Platform) (http.Handler, error) {
+		v, err := newValidator()
+		if err != nil {
+			return nil, err
+		}
+		auth, err := session.FromEnv(p.Secrets, p.Store, p.SharedStore)
 		if err != nil {
 			return nil, err
 		}
 		return httpapi.Handler((&httpFace{validator: v, auth: auth}).validate), nil
-	}))
-}
-
-var (
-	validatorOnce sync.Once
-	validator     *document.Validator
-	validatorErr  error
-
-	routerMu sync.Mutex
-	router   *routing.Router
-)
-
-// sharedValidator compiles the schema once for both entry points.
-func sharedValidator() (*document.Validator, error) {
-	validatorOnce.Do(func() { validator, validatorErr = newValidator() })
-	return validator, validatorErr
-}
-
-// getRouter builds the router at the first event (not in init), and again
-// after a failed build.
-func getRouter(ctx context.Context) (*routing.Router, error) {
-	routerMu.Lock()
-	defer routerMu.Unlock()
-	if router != nil {
-		return router, nil
-	}
-	v, err := sharedValidator()
-	if err != nil {
-		return nil, err
-	}
-	st, err := store.Default(ctx)
-	if err != nil {
-		return nil, err
-	}
-	r, err := newRouter(ctx, v, st)
-	if err != nil {
-		return nil, err
-	}
-	router = r
-	return r, nil
+	})
 }
 
 // MessagePublishedType is the Eventarc event type for Pub/Sub messages.
@@ -93,12 +62,16 @@ type messagePublished struct {
 	Subscription string `json:"subscription"`
 }
 
-// handleEvent routes one Pub/Sub message. It returns nil when the message
-// is done with, including when it can never be handled (a malformed
-// event): Pub/Sub would retry that forever. It returns an error only when
-// a retry can help.
-func handleEvent(ctx context.Context, e event.Event) error {
-	logging.Setup()
+// eventFace is the Pub/Sub side of validate.
+type eventFace struct {
+	router *routing.Router
+}
+
+// handle routes one Pub/Sub message. It returns nil when the message is
+// done with, including when it can never be handled (a malformed event):
+// Pub/Sub would retry that forever. It returns an error only when a retry
+// can help.
+func (f eventFace) handle(ctx context.Context, e event.Event) error {
 	if e.Type() != MessagePublishedType {
 		slog.ErrorContext(ctx, "event dropped: not a Pub/Sub message", "type", e.Type(), "id", e.ID(), "source", e.Source())
 		return nil
@@ -112,13 +85,7 @@ func handleEvent(ctx context.Context, e event.Event) error {
 		slog.ErrorContext(ctx, "event dropped: the Pub/Sub message has no messageId", "id", e.ID())
 		return nil
 	}
-	r, err := getRouter(ctx)
-	if err != nil {
-		// Configuration: retrying keeps the message until an operator
-		// fixes it (or the dead-letter topic takes it).
-		return fmt.Errorf("validate is misconfigured: %w", err)
-	}
-	_, _, err = r.Route(ctx, routing.Message{
+	_, _, err := f.router.Route(ctx, routing.Message{
 		ID:          data.Message.MessageID,
 		Data:        data.Message.Data,
 		Attributes:  data.Message.Attributes,

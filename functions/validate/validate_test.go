@@ -31,8 +31,7 @@ const (
 	validDoc = `{"document_id":"ley-20212","type":"ley","number":"20.212","date":"2023-11-06","text":"Artículo 1."}`
 )
 
-// withPubSub runs pstest as the Pub/Sub emulator for the package's router,
-// with the two topics, and resets the router when the test ends.
+// withPubSub runs pstest as the Pub/Sub emulator, with the two topics.
 func withPubSub(t *testing.T) *pstest.Server {
 	t.Helper()
 	srv := pstest.NewServer()
@@ -52,9 +51,22 @@ func withPubSub(t *testing.T) *pstest.Server {
 			t.Fatal(err)
 		}
 	}
-	router = nil
-	t.Cleanup(func() { router = nil })
 	return srv
+}
+
+// newEventHandler builds the Validate entry point from the environment, as
+// a new instance would.
+func newEventHandler(t *testing.T) func(context.Context, event.Event) error {
+	t.Helper()
+	v, err := newValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := newRouter(context.Background(), v, store.NewMemory(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eventFace{router: r}.handle
 }
 
 func onTopic(srv *pstest.Server, topic string) []*pstest.Message {
@@ -89,6 +101,7 @@ func pubsubEvent(t *testing.T, id string, doc []byte) event.Event {
 
 func TestHandleEvent_RoutesOnceToTheRightTopic(t *testing.T) {
 	srv := withPubSub(t)
+	handleEvent := newEventHandler(t)
 	ctx := context.Background()
 	if err := handleEvent(ctx, pubsubEvent(t, "m1", []byte(validDoc))); err != nil {
 		t.Fatal(err)
@@ -111,6 +124,7 @@ func TestHandleEvent_RoutesOnceToTheRightTopic(t *testing.T) {
 
 func TestHandleEvent_DropsEventsThatCanNeverBeHandled(t *testing.T) {
 	srv := withPubSub(t)
+	handleEvent := newEventHandler(t)
 	log := logtest.Capture(t)
 	wrongType := pubsubEvent(t, "x1", []byte(validDoc))
 	wrongType.SetType("google.cloud.storage.object.v1.finalized")
@@ -145,6 +159,7 @@ func TestHandleEvent_DropsEventsThatCanNeverBeHandled(t *testing.T) {
 
 func TestHandleEvent_PublishFailureIsRetried(t *testing.T) {
 	srv := withPubSub(t)
+	handleEvent := newEventHandler(t)
 	ctx := context.Background()
 	// The topic vanishes: publishing fails until it is back.
 	c, _ := pubsub.NewClient(ctx, project)
@@ -154,7 +169,7 @@ func TestHandleEvent_PublishFailureIsRetried(t *testing.T) {
 		t.Fatal("a failed publish returned nil: the message would be lost")
 	}
 	c.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: "projects/" + project + "/topics/valid"})
-	router = nil // a fresh publisher, as a new instance would have
+	handleEvent = newEventHandler(t) // a fresh publisher, as a new instance would have
 	if err := handleEvent(ctx, pubsubEvent(t, "m3", []byte(validDoc))); err != nil {
 		t.Fatalf("redelivery after the topic is back: %v", err)
 	}

@@ -9,9 +9,17 @@ import (
 	"slices"
 	"strings"
 
+	"impo.com.uy/copetes/backend/shared/env"
 	"impo.com.uy/copetes/backend/shared/password"
 	"impo.com.uy/copetes/backend/shared/strictjson"
 )
+
+// DefaultSecret is the id of the accounts secret.
+const DefaultSecret = "accounts"
+
+// SecretFromEnv names the accounts secret: ACCOUNTS_SECRET, or
+// DefaultSecret. login, cmd/local and cmd/admin all ask here.
+func SecretFromEnv() string { return env.String("ACCOUNTS_SECRET", DefaultSecret) }
 
 // Kind says whether an account is a person or a service.
 type Kind string

@@ -1,19 +1,32 @@
 // Package entrypoint registers the functions' entry points with the
-// Functions Framework and remembers them, so that cmd/local can serve
-// every function of the process side by side, each under its own path.
+// Functions Framework, builds each function lazily on its first call, and
+// remembers them, so that cmd/local can serve every function of the
+// process side by side, each under its own path.
+//
+// Its registry is the one piece of process-wide state in the backend: the
+// entry points registered by init, and the platform (secret source and
+// state store) that the functions of one process share.
 package entrypoint
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"impo.com.uy/copetes/backend/shared/httpapi"
 	"impo.com.uy/copetes/backend/shared/logging"
+	"impo.com.uy/copetes/backend/shared/platform"
 )
+
+// EventHandler handles one CloudEvent: nil when the event is done with, an
+// error when a retry can help.
+type EventHandler = func(context.Context, event.Event) error
 
 // Function is a registered HTTP entry point.
 type Function struct {
@@ -21,74 +34,127 @@ type Function struct {
 	Handler http.HandlerFunc
 }
 
-var (
-	mu  sync.Mutex
-	fns []Function
-)
-
-// HTTP registers an HTTP function under name (its --entry-point). Call it
-// from init.
-func HTTP(name string, fn http.HandlerFunc) {
-	functions.HTTP(name, fn)
-	mu.Lock()
-	defer mu.Unlock()
-	fns = append(fns, Function{Name: name, Handler: fn})
-}
-
 // EventFunction is a registered CloudEvent entry point.
 type EventFunction struct {
 	Name string
-	Fn   func(context.Context, event.Event) error
+	Fn   EventHandler
 }
 
-var events []EventFunction
+// registry is what init registered, and the platform its functions share.
+type registry struct {
+	mu       sync.Mutex
+	http     []Function
+	events   []EventFunction
+	platform *platform.Platform // built at the first function's build
+}
 
-// CloudEvent registers a CloudEvent function under name. Call it from init.
-func CloudEvent(name string, fn func(context.Context, event.Event) error) {
+var reg registry
+
+// HTTP registers an HTTP function under name (its --entry-point). build
+// makes its handler at the first request, not in init: every deployed
+// function runs every package's init, and a handler needs secrets, a store
+// and clients that only its own function should create. A failed build
+// answers 500 and is tried again by the next request; its cause goes to
+// the log, never to the client. Call it from init.
+func HTTP(name string, build func(context.Context, *platform.Platform) (http.Handler, error)) {
+	l := &lazy[http.Handler]{name: name, build: build}
+	fn := func(w http.ResponseWriter, r *http.Request) {
+		h, err := l.get(r.Context())
+		if err != nil {
+			httpapi.WriteProblem(w, r, &httpapi.Error{Status: http.StatusInternalServerError,
+				Detail: name + " is misconfigured; see the server log", Err: err})
+			return
+		}
+		h.ServeHTTP(w, r)
+	}
+	functions.HTTP(name, fn)
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	reg.http = append(reg.http, Function{Name: name, Handler: fn})
+}
+
+// CloudEvent registers a CloudEvent function under name, built like an
+// HTTP one. A failed build is an error for the event, so that Pub/Sub
+// keeps the message until an operator fixes the configuration (or the
+// dead-letter topic takes it). Call it from init.
+func CloudEvent(name string, build func(context.Context, *platform.Platform) (EventHandler, error)) {
+	l := &lazy[EventHandler]{name: name, build: build}
+	fn := func(ctx context.Context, e event.Event) error {
+		h, err := l.get(ctx)
+		if err != nil {
+			slog.ErrorContext(ctx, "function is misconfigured", "function", name, "error", err.Error())
+			return fmt.Errorf("%s is misconfigured: %w", name, err)
+		}
+		return h(ctx, e)
+	}
 	functions.CloudEvent(name, fn)
-	mu.Lock()
-	defer mu.Unlock()
-	events = append(events, EventFunction{Name: name, Fn: fn})
-}
-
-// CloudEventFunctions returns the CloudEvent functions registered so far.
-func CloudEventFunctions() []EventFunction {
-	mu.Lock()
-	defer mu.Unlock()
-	return append([]EventFunction(nil), events...)
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	reg.events = append(reg.events, EventFunction{Name: name, Fn: fn})
 }
 
 // HTTPFunctions returns the HTTP functions registered so far.
 func HTTPFunctions() []Function {
-	mu.Lock()
-	defer mu.Unlock()
-	return append([]Function(nil), fns...)
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	return append([]Function(nil), reg.http...)
 }
 
-// Lazy returns an entry point that builds its handler on the first
-// request, not in init: every deployed function runs every package's
-// init, and a handler needs secrets, a store and clients that only its
-// own function should create. A failed build answers 500 and is retried
-// by the next request; its cause goes to the log, never to the client.
-func Lazy(name string, build func(context.Context) (http.Handler, error)) http.HandlerFunc {
-	var (
-		mu sync.Mutex
-		h  http.Handler
-	)
-	return func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		if h == nil {
-			logging.Setup()
-			built, err := build(r.Context())
-			if err != nil {
-				mu.Unlock()
-				httpapi.WriteProblem(w, r, &httpapi.Error{Status: http.StatusInternalServerError,
-					Detail: name + " is misconfigured; see the server log", Err: err})
-				return
-			}
-			h = built
+// CloudEventFunctions returns the CloudEvent functions registered so far.
+func CloudEventFunctions() []EventFunction {
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	return append([]EventFunction(nil), reg.events...)
+}
+
+// processPlatform returns the process's platform, building it on first
+// use; a failed build is tried again by the next caller.
+func processPlatform(ctx context.Context) (*platform.Platform, error) {
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	if reg.platform == nil {
+		p, err := platform.FromEnv(ctx)
+		if err != nil {
+			return nil, err
 		}
-		mu.Unlock()
-		h.ServeHTTP(w, r)
+		reg.platform = p
 	}
+	return reg.platform, nil
+}
+
+// lazy builds a handler once it is first needed. Once built, a call costs
+// one atomic load; until then, callers queue behind one build at a time.
+type lazy[H any] struct {
+	name  string
+	build func(context.Context, *platform.Platform) (H, error)
+	mu    sync.Mutex
+	h     atomic.Pointer[H]
+}
+
+func (l *lazy[H]) get(ctx context.Context) (H, error) {
+	if h := l.h.Load(); h != nil {
+		return *h, nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if h := l.h.Load(); h != nil {
+		return *h, nil
+	}
+	var zero H
+	// The clients built here outlive the request that happens to come
+	// first, and keep the context they were made with for their
+	// credentials: it must not be cancelled with that request.
+	ctx = context.WithoutCancel(ctx)
+	logging.Setup()
+	p, err := processPlatform(ctx)
+	if err != nil {
+		return zero, err
+	}
+	h, err := l.build(ctx, p)
+	if err != nil {
+		return zero, err
+	}
+	l.h.Store(&h)
+	slog.InfoContext(ctx, "function ready", "function", l.name)
+	return h, nil
 }

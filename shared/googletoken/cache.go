@@ -3,6 +3,8 @@ package googletoken
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,9 +33,10 @@ func NewCache(src Source, margin time.Duration, now func() time.Time) *Cache {
 	return &Cache{Source: src, Margin: margin, Now: now, Timeout: 15 * time.Second, entries: map[string]Token{}}
 }
 
-// Get returns a token for req, cached under key; hit says whether it came
-// from the cache.
-func (c *Cache) Get(ctx context.Context, key string, req Request) (tok Token, hit bool, err error) {
+// Get returns a token for req; hit says whether it came from the cache.
+// Requests that mint the same token share it.
+func (c *Cache) Get(ctx context.Context, req Request) (tok Token, hit bool, err error) {
+	key := cacheKey(req)
 	if tok, ok := c.lookup(key); ok {
 		return tok, true, nil
 	}
@@ -65,6 +68,19 @@ func (c *Cache) Get(ctx context.Context, key string, req Request) (tok Token, hi
 	case <-ctx.Done():
 		return Token{}, false, ctx.Err()
 	}
+}
+
+// cacheKey says which requests a token serves: the same kind, the same
+// lifetime (0: the source's own) and the same scopes, whatever their order,
+// or the same audience. It is derived from the request alone, so it cannot
+// disagree with what was minted.
+func cacheKey(req Request) string {
+	subject := req.Audience
+	if req.Kind != ID {
+		scopes := slices.Compact(slices.Sorted(slices.Values(req.Scopes)))
+		subject = strings.Join(scopes, " ")
+	}
+	return string(req.Kind) + "|" + req.Lifetime.String() + "|" + subject
 }
 
 func (c *Cache) lookup(key string) (Token, bool) {

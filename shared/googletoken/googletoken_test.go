@@ -214,7 +214,7 @@ func TestCache_ConcurrentColdMissesMakeOneCallPerKey(t *testing.T) {
 			if i%2 == 1 {
 				key = "b"
 			}
-			tok, _, err := cache.Get(context.Background(), key, reqs[key])
+			tok, _, err := cache.Get(context.Background(), reqs[key])
 			if err != nil {
 				t.Error(err)
 				return
@@ -246,19 +246,19 @@ func TestCache_RefreshesOnceAtTheMargin(t *testing.T) {
 	cache := googletoken.NewCache(googletoken.ADC{}, 5*time.Minute, clk.Now)
 	req := googletoken.Request{Kind: googletoken.ID, Audience: "https://validate.run.app"}
 	ctx := context.Background()
-	first, hit, _ := cache.Get(ctx, "k", req)
+	first, hit, _ := cache.Get(ctx, req)
 	if hit {
 		t.Fatal("cold cache reported a hit")
 	}
 	clk.Advance(54 * time.Minute) // 6 min left: still above the margin
-	if tok, hit, _ := cache.Get(ctx, "k", req); !hit || tok != first {
+	if tok, hit, _ := cache.Get(ctx, req); !hit || tok != first {
 		t.Fatal("a token with more than the margin left was not reused")
 	}
 	clk.Advance(2 * time.Minute) // 4 min left: under the margin
 	var wg sync.WaitGroup
 	for range 50 {
 		wg.Go(func() {
-			tok, _, err := cache.Get(ctx, "k", req)
+			tok, _, err := cache.Get(ctx, req)
 			if err != nil || tok == first {
 				t.Errorf("past the margin: %v, same token %v", err, tok == first)
 			}
@@ -276,10 +276,10 @@ func TestCache_OutageGivesAnErrorNeverAStaleToken(t *testing.T) {
 	cache := googletoken.NewCache(googletoken.ADC{}, 5*time.Minute, clk.Now)
 	req := googletoken.Request{Kind: googletoken.Access, Scopes: []string{cloudPlatform}}
 	ctx := context.Background()
-	cache.Get(ctx, "k", req)
+	cache.Get(ctx, req)
 	clk.Advance(56 * time.Minute)
 	md.Fail(503)
-	tok, _, err := cache.Get(ctx, "k", req)
+	tok, _, err := cache.Get(ctx, req)
 	var ue *googletoken.UpstreamError
 	if !errors.As(err, &ue) || !ue.Temporary || tok.Value != "" {
 		t.Fatalf("during an outage: token %q, error %v; want no token and a temporary UpstreamError", tok.Value, err)
@@ -290,8 +290,33 @@ func TestCache_RefusesATokenUnderTheMargin(t *testing.T) {
 	md := googletest.OnCloud(t)
 	md.TTL = 4 * time.Minute
 	cache := googletoken.NewCache(googletoken.ADC{}, 5*time.Minute, time.Now)
-	tok, _, err := cache.Get(context.Background(), "k", googletoken.Request{Kind: googletoken.Access, Scopes: []string{cloudPlatform}})
+	tok, _, err := cache.Get(context.Background(), googletoken.Request{Kind: googletoken.Access, Scopes: []string{cloudPlatform}})
 	if err == nil || tok.Value != "" {
 		t.Fatalf("upstream token with 4 min left was handed out: %q, %v", tok.Value, err)
+	}
+}
+
+func TestCache_KeyFollowsTheRequest(t *testing.T) {
+	md := googletest.OnCloud(t)
+	cache := googletoken.NewCache(googletoken.ADC{}, 5*time.Minute, time.Now)
+	ctx := context.Background()
+	get := func(req googletoken.Request) {
+		t.Helper()
+		if _, _, err := cache.Get(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get(googletoken.Request{Kind: googletoken.Access, Scopes: []string{"https://b", "https://a"}})
+	get(googletoken.Request{Kind: googletoken.Access, Scopes: []string{"https://a", "https://b", "https://a"}})
+	if n := md.Calls(); n != 1 {
+		t.Fatalf("the same scopes in another order made %d upstream calls, want 1", n)
+	}
+	// What differs in the request is another token: a shared key would
+	// hand out a token minted for something else.
+	get(googletoken.Request{Kind: googletoken.Access, Scopes: []string{"https://a"}})
+	get(googletoken.Request{Kind: googletoken.Access, Scopes: []string{"https://a"}, Lifetime: 30 * time.Minute})
+	get(googletoken.Request{Kind: googletoken.ID, Audience: "https://a"})
+	if n := md.Calls(); n != 4 {
+		t.Fatalf("three different requests after the first made %d upstream calls in all, want 4", n)
 	}
 }

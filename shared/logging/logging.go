@@ -10,7 +10,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 
 	"impo.com.uy/copetes/backend/shared/env"
 )
@@ -58,20 +57,17 @@ func severity(l slog.Level) string {
 	return "DEBUG"
 }
 
-var setup sync.Once
-
 // Setup makes a Cloud Logging logger on standard output the slog default,
-// once per process, at the level named by LOG_LEVEL (debug, info, warn,
-// error; default info).
+// at the level named by LOG_LEVEL (debug, info, warn, error; default
+// info). A process calls it when it starts and when it builds a function;
+// calling it again only sets the same logger again.
 func Setup() {
-	setup.Do(func() {
-		var level slog.Level
-		if err := level.UnmarshalText([]byte(env.String("LOG_LEVEL", "info"))); err != nil {
-			level = slog.LevelInfo
-			defer slog.Warn("LOG_LEVEL is not a level (debug, info, warn, error); using info")
-		}
-		slog.SetDefault(New(os.Stdout, level, env.String("GOOGLE_CLOUD_PROJECT", "")))
-	})
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(env.String("LOG_LEVEL", "info"))); err != nil {
+		level = slog.LevelInfo
+		defer slog.Warn("LOG_LEVEL is not a level (debug, info, warn, error); using info")
+	}
+	slog.SetDefault(New(os.Stdout, level, env.String("GOOGLE_CLOUD_PROJECT", "")))
 }
 
 // Trace identifies the trace and span a request belongs to.

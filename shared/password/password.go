@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/crypto/argon2"
@@ -112,27 +111,16 @@ func (h Hashed) Matches(password []byte) bool {
 	return subtle.ConstantTimeCompare(key, h.key) == 1
 }
 
-var (
-	dummyMu sync.Mutex
-	dummies = map[Params]Hashed{}
-)
-
-// Dummy returns a hash of a random password with params p, made once per
-// params. Checking an unknown user's password against it costs what a
-// real check costs, so response time does not tell who exists.
+// Dummy returns a hash of a random password with params p. Checking an
+// unknown user's password against it costs what a real check costs, so
+// response time does not tell who exists. It costs one hash: make it once
+// and keep it.
 func Dummy(p Params) Hashed {
-	dummyMu.Lock()
-	defer dummyMu.Unlock()
-	if h, ok := dummies[p]; ok {
-		return h
-	}
 	secret := make([]byte, 32)
 	rand.Read(secret)
 	salt := make([]byte, saltLen)
 	rand.Read(salt)
-	h := Hashed{Params: p, salt: salt, key: argon2.IDKey(secret, salt, p.Time, p.Memory, p.Threads, keyLen)}
-	dummies[p] = h
-	return h
+	return Hashed{Params: p, salt: salt, key: argon2.IDKey(secret, salt, p.Time, p.Memory, p.Threads, keyLen)}
 }
 
 // ErrBusy: the memory budget stayed full for the whole wait.

@@ -75,15 +75,16 @@ func TestParse_AcceptsStrongerParams(t *testing.T) {
 	}
 }
 
-func TestDummy_NeverMatchesAndIsReused(t *testing.T) {
-	d := Dummy(Default)
+func TestDummy_NeverMatchesAndCostsWhatItsParamsSay(t *testing.T) {
+	p := Params{Memory: 32768, Time: 3, Threads: 1}
+	d := Dummy(p)
 	for _, pw := range []string{"", "password", "admin"} {
 		if d.Matches([]byte(pw)) {
 			t.Errorf("the dummy hash matches %q", pw)
 		}
 	}
-	if d2 := Dummy(Default); string(d2.salt) != string(d.salt) {
-		t.Error("Dummy made a second hash for the same params")
+	if d.Params != p || len(d.key) != keyLen || len(d.salt) != saltLen {
+		t.Errorf("Dummy(%+v) = params %+v, key %d bytes, salt %d bytes", p, d.Params, len(d.key), len(d.salt))
 	}
 }
 

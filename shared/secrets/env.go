@@ -2,21 +2,32 @@ package secrets
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"impo.com.uy/copetes/backend/shared/env"
 )
 
-var (
-	defaultOnce sync.Once
-	defaultSrc  Source
-	defaultErr  error
+// The kinds of secret source.
+const (
+	KindSecretManager = "secretmanager"
+	KindDir           = "dir"
 )
 
-// Default returns the process's secret source, configured from the
-// environment at first use and then shared by every function in the
-// process:
+// DefaultDir is the credentials folder of local runs.
+const DefaultDir = "credenciales"
+
+// Config says where secrets come from and how long they are cached.
+type Config struct {
+	Kind         string        // SECRETS_SOURCE
+	Project      string        // GOOGLE_CLOUD_PROJECT
+	EmulatorHost string        // SECRETMANAGER_EMULATOR_HOST
+	Dir          string        // CREDENTIALS_DIR
+	TTL          time.Duration // SECRETS_CACHE_TTL
+	StaleMax     time.Duration // SECRETS_STALE_MAX
+}
+
+// ConfigFromEnv reads the secret source's configuration; the one place
+// that decides it, for the functions, cmd/local and cmd/admin alike:
 //
 //	SECRETS_SOURCE               secretmanager | dir (default: secretmanager
 //	                             when GOOGLE_CLOUD_PROJECT is set, else dir)
@@ -26,46 +37,49 @@ var (
 //	SECRETS_CACHE_TTL            reuse a value this long (5m; dir: 2s)
 //	SECRETS_STALE_MAX            serve a value this long past its TTL while
 //	                             refreshing fails (1h)
-func Default(ctx context.Context) (Source, error) {
-	defaultOnce.Do(func() { defaultSrc, defaultErr = fromEnv(ctx) })
-	return defaultSrc, defaultErr
-}
-
-func fromEnv(ctx context.Context) (Source, error) {
-	project := env.String("GOOGLE_CLOUD_PROJECT", "")
-	def := "dir"
-	if project != "" {
-		def = "secretmanager"
+func ConfigFromEnv() (Config, error) {
+	c := Config{
+		Project:      env.String("GOOGLE_CLOUD_PROJECT", ""),
+		EmulatorHost: env.String("SECRETMANAGER_EMULATOR_HOST", ""),
+		Dir:          env.String("CREDENTIALS_DIR", DefaultDir),
 	}
-	kind, err := env.OneOf("SECRETS_SOURCE", def, "secretmanager", "dir")
-	if err != nil {
-		return nil, err
+	def := KindDir
+	if c.Project != "" {
+		def = KindSecretManager
 	}
-	var src Source
+	var err error
+	if c.Kind, err = env.OneOf("SECRETS_SOURCE", def, KindSecretManager, KindDir); err != nil {
+		return c, err
+	}
+	if c.Kind == KindSecretManager && c.Project == "" {
+		return c, &env.Error{Var: "GOOGLE_CLOUD_PROJECT", Want: "set it to the project of the secrets when SECRETS_SOURCE=secretmanager"}
+	}
 	ttl := 5 * time.Minute
-	if kind == "dir" {
+	if c.Kind == KindDir {
 		// Files are cheap to read, and an operator who edits one expects
 		// the local server to see it at once.
 		ttl = 2 * time.Second
-		src = Dir{Path: env.String("CREDENTIALS_DIR", "credenciales")}
-	} else {
-		if project == "" {
-			return nil, &env.Error{Var: "GOOGLE_CLOUD_PROJECT", Want: "set it to the project of the secrets when SECRETS_SOURCE=secretmanager"}
-		}
-		// The client is created without blocking; the connection is made
-		// by the first call.
-		sm, err := NewSecretManager(context.WithoutCancel(ctx), project, env.String("SECRETMANAGER_EMULATOR_HOST", ""))
+	}
+	if c.TTL, err = env.Duration("SECRETS_CACHE_TTL", ttl, 0, 24*time.Hour); err != nil {
+		return c, err
+	}
+	if c.StaleMax, err = env.Duration("SECRETS_STALE_MAX", time.Hour, 0, 7*24*time.Hour); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// Open returns the cached source c describes. The Secret Manager client
+// keeps ctx for its credentials, so ctx must not end with a request; the
+// connection itself is made by the first call.
+func Open(ctx context.Context, c Config) (Source, error) {
+	var src Source = Dir{Path: c.Dir}
+	if c.Kind == KindSecretManager {
+		sm, err := NewSecretManager(ctx, c.Project, c.EmulatorHost)
 		if err != nil {
 			return nil, err
 		}
 		src = sm
 	}
-	if ttl, err = env.Duration("SECRETS_CACHE_TTL", ttl, 0, 24*time.Hour); err != nil {
-		return nil, err
-	}
-	stale, err := env.Duration("SECRETS_STALE_MAX", time.Hour, 0, 7*24*time.Hour)
-	if err != nil {
-		return nil, err
-	}
-	return NewCache(src, ttl, stale), nil
+	return NewCache(src, c.TTL, c.StaleMax), nil
 }

@@ -2,8 +2,6 @@ package session
 
 import (
 	"context"
-	"fmt"
-	"sync"
 	"time"
 
 	"impo.com.uy/copetes/backend/shared/env"
@@ -28,12 +26,21 @@ type Config struct {
 	JWKSTTL time.Duration // SESSION_JWKS_TTL
 }
 
-// ConfigFromEnv reads Config from the environment.
-func ConfigFromEnv() (Config, error) {
+// DefaultKeysSecret is the id of the signing-key secret.
+const DefaultKeysSecret = "session-keys"
+
+// KeysSecretFromEnv names the signing-key secret: SESSION_KEYS_SECRET, or
+// DefaultKeysSecret. login, cmd/local and cmd/admin all ask here.
+func KeysSecretFromEnv() string { return env.String("SESSION_KEYS_SECRET", DefaultKeysSecret) }
+
+// ConfigFromEnv reads Config from the environment. sharedStore says that
+// revocations live in a store every instance sees, where a per-process
+// "not revoked" cache is worth bounding (see REVOCATION_CACHE_TTL).
+func ConfigFromEnv(sharedStore bool) (Config, error) {
 	c := Config{
 		Issuer:     env.String("SESSION_ISSUER", "impo-copetes-login"),
 		Audience:   env.String("SESSION_AUDIENCE", "impo-copetes-backend"),
-		KeysSecret: env.String("SESSION_KEYS_SECRET", "session-keys"),
+		KeysSecret: KeysSecretFromEnv(),
 		Cookie:     env.String("SESSION_COOKIE", ""),
 	}
 	var err error
@@ -44,7 +51,7 @@ func ConfigFromEnv() (Config, error) {
 		return c, err
 	}
 	def := time.Duration(0) // one process: nothing to wait for
-	if env.String("STATE_STORE", "memory") == "firestore" {
+	if sharedStore {
 		def = 10 * time.Second
 	}
 	if c.RevocationCache, err = env.Duration("REVOCATION_CACHE_TTL", def, 0, 5*time.Minute); err != nil {
@@ -65,22 +72,19 @@ func ConfigFromEnv() (Config, error) {
 // session tokens in one process.
 type Authority struct {
 	Config      Config
-	Secrets     secrets.Source // where the keys came from, for the function's other secrets
-	Store       store.Store    // where revocations live, for the function's other state
 	Keys        *secrets.Decoded[*KeySet]
 	Issuer      *Issuer
 	Verifier    *Verifier
 	Revocations Revocations
 }
 
-// NewAuthority wires an Authority over a secret source and a store.
+// NewAuthority wires an Authority: the signing keys come from src, the
+// revocations live in st.
 func NewAuthority(cfg Config, src secrets.Source, st store.Store, now func() time.Time) *Authority {
 	keys := &secrets.Decoded[*KeySet]{Source: src, Name: cfg.KeysSecret, Decode: ParseKeySet}
 	rev := NewRevocations(st, cfg.RevocationCache, now)
 	return &Authority{
 		Config:      cfg,
-		Secrets:     src,
-		Store:       st,
 		Keys:        keys,
 		Revocations: rev,
 		Issuer: &Issuer{
@@ -91,6 +95,16 @@ func NewAuthority(cfg Config, src secrets.Source, st store.Store, now func() tim
 			Issuer: cfg.Issuer, Audience: cfg.Audience, Leeway: cfg.Leeway, Revocations: rev, Now: now,
 		},
 	}
+}
+
+// FromEnv reads the session configuration and wires an Authority over the
+// process's secrets and store.
+func FromEnv(src secrets.Source, st store.Store, sharedStore bool) (*Authority, error) {
+	cfg, err := ConfigFromEnv(sharedStore)
+	if err != nil {
+		return nil, err
+	}
+	return NewAuthority(cfg, src, st, time.Now), nil
 }
 
 // verificationKeys reads the public keys from the published JWKS when
@@ -106,34 +120,4 @@ func verificationKeys(cfg Config, keys *secrets.Decoded[*KeySet]) func(context.C
 		}
 		return ks.PublicKeys(), nil
 	}
-}
-
-var (
-	defaultOnce sync.Once
-	defaultAuth *Authority
-	defaultErr  error
-)
-
-// Default returns the process's Authority, from the environment and the
-// process's secret source and store, made at first use.
-func Default(ctx context.Context) (*Authority, error) {
-	defaultOnce.Do(func() {
-		cfg, err := ConfigFromEnv()
-		if err != nil {
-			defaultErr = err
-			return
-		}
-		src, err := secrets.Default(ctx)
-		if err != nil {
-			defaultErr = fmt.Errorf("secrets: %w", err)
-			return
-		}
-		st, err := store.Default(ctx)
-		if err != nil {
-			defaultErr = fmt.Errorf("state store: %w", err)
-			return
-		}
-		defaultAuth = NewAuthority(cfg, src, st, time.Now)
-	})
-	return defaultAuth, defaultErr
 }

@@ -2,20 +2,31 @@ package store
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"impo.com.uy/copetes/backend/shared/env"
 )
 
-var (
-	defaultOnce  sync.Once
-	defaultStore Store
-	defaultErr   error
+// The kinds of store.
+const (
+	KindMemory    = "memory"
+	KindFirestore = "firestore"
 )
 
-// Default returns the process's store, chosen at first use and shared by
-// every function in the process:
+// Config says which store holds the shared state.
+type Config struct {
+	Kind       string        // STATE_STORE
+	Project    string        // GOOGLE_CLOUD_PROJECT
+	Database   string        // FIRESTORE_DATABASE
+	Collection string        // STATE_COLLECTION
+	Timeout    time.Duration // STATE_STORE_TIMEOUT
+}
+
+// Shared reports whether the state is seen by every instance, not only by
+// this process.
+func (c Config) Shared() bool { return c.Kind != KindMemory }
+
+// ConfigFromEnv reads the store's configuration:
 //
 //	STATE_STORE            memory (default: this process only) | firestore
 //	GOOGLE_CLOUD_PROJECT   the Firestore project
@@ -23,32 +34,35 @@ var (
 //	STATE_COLLECTION       collection of the entries ("backend-state")
 //	STATE_STORE_TIMEOUT    bound on one operation (5s)
 //	FIRESTORE_EMULATOR_HOST  honoured by the client
-func Default(ctx context.Context) (Store, error) {
-	defaultOnce.Do(func() { defaultStore, defaultErr = fromEnv(ctx) })
-	return defaultStore, defaultErr
+func ConfigFromEnv() (Config, error) {
+	c := Config{
+		Project:    env.String("GOOGLE_CLOUD_PROJECT", ""),
+		Database:   env.String("FIRESTORE_DATABASE", "(default)"),
+		Collection: env.String("STATE_COLLECTION", "backend-state"),
+	}
+	var err error
+	if c.Kind, err = env.OneOf("STATE_STORE", KindMemory, KindMemory, KindFirestore); err != nil {
+		return c, err
+	}
+	if c.Kind == KindFirestore && c.Project == "" {
+		return c, &env.Error{Var: "GOOGLE_CLOUD_PROJECT", Want: "set it to the Firestore project when STATE_STORE=firestore"}
+	}
+	if c.Timeout, err = env.Duration("STATE_STORE_TIMEOUT", 5*time.Second, 100*time.Millisecond, time.Minute); err != nil {
+		return c, err
+	}
+	return c, nil
 }
 
-func fromEnv(ctx context.Context) (Store, error) {
-	kind, err := env.OneOf("STATE_STORE", "memory", "memory", "firestore")
-	if err != nil {
-		return nil, err
-	}
-	if kind == "memory" {
+// Open returns the store c describes. The Firestore client keeps ctx for
+// its credentials, so ctx must not end with a request.
+func Open(ctx context.Context, c Config) (Store, error) {
+	if c.Kind == KindMemory {
 		return NewMemory(nil), nil
 	}
-	project := env.String("GOOGLE_CLOUD_PROJECT", "")
-	if project == "" {
-		return nil, &env.Error{Var: "GOOGLE_CLOUD_PROJECT", Want: "set it to the Firestore project when STATE_STORE=firestore"}
-	}
-	timeout, err := env.Duration("STATE_STORE_TIMEOUT", 5*time.Second, 100*time.Millisecond, time.Minute)
+	f, err := NewFirestore(ctx, c.Project, c.Database, c.Collection)
 	if err != nil {
 		return nil, err
 	}
-	f, err := NewFirestore(context.WithoutCancel(ctx), project,
-		env.String("FIRESTORE_DATABASE", "(default)"), env.String("STATE_COLLECTION", "backend-state"))
-	if err != nil {
-		return nil, err
-	}
-	f.Timeout = timeout
+	f.Timeout = c.Timeout
 	return f, nil
 }

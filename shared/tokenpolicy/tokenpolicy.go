@@ -117,7 +117,7 @@ func (p *Policy) AllowAudience(roles []string, audience string) (time.Duration, 
 
 func (p *Policy) allow(roles []string, ok func(Rule) bool, what string) (time.Duration, error) {
 	if p == nil || len(p.Roles) == 0 {
-		return 0, fmt.Errorf("%w: no policy is configured (GETTOKEN_POLICY or GETTOKEN_POLICY_FILE), so every request is refused", ErrDenied)
+		return 0, fmt.Errorf("%w: no policy is configured (GETTOKEN_POLICY, GETTOKEN_POLICY_FILE or the secret gettoken-policy), so every request is refused", ErrDenied)
 	}
 	var best time.Duration
 	for _, role := range roles {

@@ -22,9 +22,6 @@ import (
 // DevAccount is the person account a local run creates.
 const DevAccount = "dev"
 
-// PolicyFile is the local gettoken policy's file in the credentials folder.
-const PolicyFile = "gettoken-policy.json"
-
 // devPolicy lets the dev role obtain any token: for local runs only.
 const devPolicy = `{
   "roles": {
@@ -35,7 +32,7 @@ const devPolicy = `{
 
 // IDs names the secrets Bootstrap writes.
 type IDs struct {
-	Keys, Accounts, GetTokenKey string
+	Keys, Accounts, GetTokenKey, Policy string
 }
 
 // Made says what Bootstrap created.
@@ -109,13 +106,13 @@ func Bootstrap(dir string, ids IDs) (Made, error) {
 		}
 		made.Files = append(made.Files, ids.GetTokenKey)
 	}
-	if ok, err := missing(PolicyFile); err != nil {
+	if ok, err := missing(ids.Policy); err != nil {
 		return made, err
 	} else if ok {
-		if err := os.WriteFile(filepath.Join(dir, PolicyFile), []byte(devPolicy), 0o600); err != nil {
-			return made, err
+		if err := d.Write(ids.Policy, []byte(devPolicy)); err != nil {
+			return made, fmt.Errorf("write %s: %w", ids.Policy, err)
 		}
-		made.Files = append(made.Files, PolicyFile)
+		made.Files = append(made.Files, ids.Policy)
 	}
 	return made, nil
 }

@@ -11,7 +11,7 @@ import (
 	"impo.com.uy/copetes/backend/shared/tokenpolicy"
 )
 
-var ids = IDs{Keys: "session-keys", Accounts: "accounts", GetTokenKey: "gettoken-key"}
+var ids = IDs{Keys: "session-keys", Accounts: "accounts", GetTokenKey: "gettoken-key", Policy: "gettoken-policy"}
 
 func TestBootstrap_CreatesOnceAndNeverOverwrites(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "credenciales")
@@ -39,7 +39,7 @@ func TestBootstrap_CreatesOnceAndNeverOverwrites(t *testing.T) {
 	if _, err := googletoken.ParseKey(saKey); err != nil {
 		t.Fatalf("dev service-account key: %v", err)
 	}
-	policy, _ := os.ReadFile(filepath.Join(dir, PolicyFile))
+	policy, _ := os.ReadFile(filepath.Join(dir, "gettoken-policy"))
 	if p, err := tokenpolicy.Parse(policy); err != nil || len(p.Wildcards()) != 1 {
 		t.Fatalf("dev policy: %v", err)
 	}
