@@ -13,6 +13,11 @@
 // without echo on a terminal, else the first line), never from arguments,
 // which other users of the machine can see. Files are the secrets in
 // CREDENTIALS_DIR (default credenciales).
+//
+// Standard output carries only what a script captures — a generated
+// secret, a hash, the account list, a published version's name — alone, so
+// that SECRETO=$(admin account add … --generate-secret) holds just the
+// secret; what is said to the operator goes to standard error.
 package main
 
 import (
@@ -54,6 +59,8 @@ const usage = `uso:
 
 La contraseña o el secreto se leen de la entrada estándar, nunca de los
 argumentos: printf '%s\n' "$PASSWORD" | admin account add --name ana --roles editor
+Con --generate-secret, la salida estándar es solo el secreto generado:
+  SECRETO=$(admin account add --name pipeline --roles pipeline --service --generate-secret)
 `
 
 func main() {
@@ -194,13 +201,13 @@ func (t *tool) writeKeys(keys []jose.JSONWebKey) error {
 	for i, k := range keys {
 		ids[i] = k.KeyID
 	}
-	fmt.Fprintf(t.out, "%s: %d clave(s), firma %s; todas: %s\n", t.path(t.keysID), len(keys), ids[0], strings.Join(ids, ", "))
+	fmt.Fprintf(t.err, "%s: %d clave(s), firma %s; todas: %s\n", t.path(t.keysID), len(keys), ids[0], strings.Join(ids, ", "))
 	return nil
 }
 
 func (t *tool) keysInit() error {
 	if _, err := os.Stat(t.path(t.keysID)); err == nil {
-		return fmt.Errorf("%s ya existe: use keys rotate", t.path(t.keysID))
+		return fmt.Errorf("%s ya existe: para rotar la clave, use keys add, keys promote y keys retire", t.path(t.keysID))
 	}
 	k, err := session.NewKey()
 	if err != nil {
@@ -310,20 +317,17 @@ func (t *tool) account(sub string, args []string) error {
 			roleList = append(roleList, r)
 		}
 	}
+	var generated string // shown once, after the list is saved
 	setSecret := func(a *accounts.Account) error {
 		var pw []byte
 		if *generate {
-			pw = []byte(rand.Text())
+			generated = rand.Text()
+			pw = []byte(generated)
 		} else if pw, err = t.readSecret("Contraseña de " + n + ": "); err != nil {
 			return err
 		}
-		if a.Hash, err = password.Hash(pw, password.Default); err != nil {
-			return err
-		}
-		if *generate {
-			fmt.Fprintf(t.out, "secreto de %s (se muestra una sola vez): %s\n", n, pw)
-		}
-		return nil
+		a.Hash, err = password.Hash(pw, password.Default)
+		return err
 	}
 
 	switch sub {
@@ -360,7 +364,12 @@ func (t *tool) account(sub string, args []string) error {
 	if err := t.dir.Write(t.acctsID, data); err != nil {
 		return err
 	}
-	fmt.Fprintf(t.out, "%s: cuenta %q (%s); %d cuenta(s)\n", t.path(t.acctsID), n, sub, len(list))
+	fmt.Fprintf(t.err, "%s: cuenta %q (%s); %d cuenta(s)\n", t.path(t.acctsID), n, sub, len(list))
+	if generated != "" {
+		// The secret alone on stdout, so that SECRETO=$(…) captures exactly it.
+		fmt.Fprintf(t.err, "secreto de %s generado: se muestra una sola vez, en la salida estándar\n", n)
+		fmt.Fprintln(t.out, generated)
+	}
 	return nil
 }
 
@@ -408,6 +417,7 @@ func (t *tool) secretPush(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(t.out, "publicado %s como %s\n", *file, name)
+	fmt.Fprintf(t.err, "publicado %s como versión nueva de %s\n", *file, *id)
+	fmt.Fprintln(t.out, name)
 	return nil
 }

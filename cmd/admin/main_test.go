@@ -18,10 +18,18 @@ import (
 // admin runs the tool in dir with stdin, returning stdout or the error.
 func admin(t *testing.T, dir, stdin string, args ...string) (string, error) {
 	t.Helper()
+	out, _, err := adminStreams(t, dir, stdin, args...)
+	return out, err
+}
+
+// adminStreams is admin that also returns what the operator reads on
+// standard error.
+func adminStreams(t *testing.T, dir, stdin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
 	t.Setenv("CREDENTIALS_DIR", dir)
 	var out, errw bytes.Buffer
-	err := run(args, strings.NewReader(stdin), &out, &errw)
-	return out.String(), err
+	err = run(args, strings.NewReader(stdin), &out, &errw)
+	return out.String(), errw.String(), err
 }
 
 func readAccounts(t *testing.T, dir string) *accounts.List {
@@ -59,7 +67,7 @@ func TestAccount_Lifecycle(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{"", []string{"account", "add", "--name", "pipeline", "--roles", "validate", "--service", "--generate-secret"}, ""},
+		{"", []string{"account", "add", "--name", "pipeline", "--roles", "pipeline", "--service", "--generate-secret"}, ""},
 		{"corta\n", []string{"account", "add", "--name", "ana"}, "el mínimo es 12"},
 		{"suficientemente larga\n", []string{"account", "add", "--name", "ana"}, ""},
 		{"suficientemente larga\n", []string{"account", "add", "--name", "ana"}, "ya existe"},
@@ -89,15 +97,38 @@ func TestAccount_Lifecycle(t *testing.T) {
 	}
 }
 
-func TestAccountAdd_GeneratedSecretIsPrintedOnceAndWorks(t *testing.T) {
+// A generated secret is the whole of stdout, so that the README's
+// SECRETO=$(go run ./cmd/admin account add … --generate-secret) captures
+// exactly the secret; the explanation goes to stderr.
+func TestAccount_GeneratedSecretIsAloneOnStdout(t *testing.T) {
 	dir := t.TempDir()
-	out, err := admin(t, dir, "", "account", "add", "--name", "svc", "--service", "--generate-secret")
-	if err != nil {
-		t.Fatal(err)
+	for _, args := range [][]string{
+		{"account", "add", "--name", "svc", "--service", "--roles", "pipeline", "--generate-secret"},
+		{"account", "update", "--name", "svc", "--generate-secret"},
+	} {
+		out, errw, err := adminStreams(t, dir, "", args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		secret, ok := strings.CutSuffix(out, "\n")
+		if !ok || strings.ContainsAny(secret, " \t\n") || len(secret) < 20 {
+			t.Fatalf("admin %v: stdout %q, want the secret alone on one line", args, out)
+		}
+		if _, h, _ := readAccounts(t, dir).Lookup("svc"); !h.Matches([]byte(secret)) {
+			t.Fatalf("admin %v: printed secret does not match the stored hash", args)
+		}
+		if !strings.Contains(errw, "una sola vez") || strings.Contains(errw, secret) {
+			t.Errorf("admin %v: stderr %q, want the explanation without the secret", args, errw)
+		}
 	}
-	secret := strings.TrimSpace(out[strings.Index(out, "): ")+3 : strings.Index(out, "\n")])
-	if _, h, _ := readAccounts(t, dir).Lookup("svc"); !h.Matches([]byte(secret)) {
-		t.Fatalf("printed secret %q does not match the stored hash", secret)
+}
+
+// Commands that only change files say so on stderr: stdout stays empty
+// for a script.
+func TestAccountAdd_StatusGoesToStderr(t *testing.T) {
+	out, errw, err := adminStreams(t, t.TempDir(), "suficientemente larga\n", "account", "add", "--name", "ana")
+	if err != nil || out != "" || !strings.Contains(errw, `cuenta "ana" (add)`) {
+		t.Fatalf("stdout %q, stderr %q, err %v; want an empty stdout and the status on stderr", out, errw, err)
 	}
 }
 
@@ -119,8 +150,9 @@ func TestKeys_InitAddPromoteRetire(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := keyIDs()
-	if _, err := admin(t, dir, "", "keys", "init"); err == nil {
-		t.Fatal("keys init over an existing set succeeded")
+	// Over an existing set, init refuses and names the commands that do exist.
+	if _, err := admin(t, dir, "", "keys", "init"); err == nil || !strings.Contains(err.Error(), "keys add, keys promote y keys retire") {
+		t.Fatalf("keys init over an existing set: %v, want a refusal naming keys add/promote/retire", err)
 	}
 	if _, err := admin(t, dir, "", "keys", "promote"); err == nil {
 		t.Fatal("promote with one key succeeded")
@@ -159,8 +191,8 @@ func TestSecretPush_AddsAVersion(t *testing.T) {
 	t.Setenv("GOOGLE_CLOUD_PROJECT", "impo-test")
 	t.Setenv("SECRETMANAGER_EMULATOR_HOST", srv.Addr)
 	out, err := admin(t, dir, "", "secret", "push", "--secret", "accounts")
-	if err != nil || !strings.Contains(out, "projects/impo-test/secrets/accounts/versions/1") {
-		t.Fatalf("push: %q, %v", out, err)
+	if err != nil || out != "projects/impo-test/secrets/accounts/versions/1\n" {
+		t.Fatalf("push: stdout %q, %v; want the new version's name alone", out, err)
 	}
 	sm, _ := secrets.NewSecretManager(context.Background(), "impo-test", srv.Addr)
 	defer sm.Close()
