@@ -100,7 +100,7 @@ func setup(t *testing.T) (dir, password, clientSecret string) {
 	password = "una contraseña de prueba larga"
 	runAdmin(t, password+"\n", env, "account", "add", "--name", "ana", "--roles", "editor")
 	out := runAdmin(t, "", env, "account", "add", "--name", "pipeline", "--roles", "validate", "--service", "--generate-secret")
-	clientSecret = strings.TrimSpace(out[strings.Index(out, "): ")+3 : strings.Index(out, "\n")])
+	clientSecret = strings.TrimSpace(out)
 	return dir, password, clientSecret
 }
 

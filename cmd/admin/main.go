@@ -81,11 +81,12 @@ type tool struct {
 }
 
 func run(args []string, in io.Reader, out, errw io.Writer) error {
+	// The same names and folder the functions and cmd/local use.
 	t := &tool{
 		in: in, out: out, err: errw,
-		dir:     secrets.Dir{Path: env.String("CREDENTIALS_DIR", "credenciales")},
-		keysID:  env.String("SESSION_KEYS_SECRET", "session-keys"),
-		acctsID: env.String("ACCOUNTS_SECRET", "accounts"),
+		dir:     secrets.Dir{Path: secrets.DirFromEnv()},
+		keysID:  session.KeysSecretFromEnv(),
+		acctsID: accounts.SecretFromEnv(),
 	}
 	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		t.stdinTTY = true

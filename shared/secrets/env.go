@@ -16,6 +16,9 @@ const (
 // DefaultDir is the credentials folder of local runs.
 const DefaultDir = "credenciales"
 
+// DirFromEnv names the credentials folder: CREDENTIALS_DIR, or DefaultDir.
+func DirFromEnv() string { return env.String("CREDENTIALS_DIR", DefaultDir) }
+
 // Config says where secrets come from and how long they are cached.
 type Config struct {
 	Kind         string        // SECRETS_SOURCE
@@ -41,7 +44,7 @@ func ConfigFromEnv() (Config, error) {
 	c := Config{
 		Project:      env.String("GOOGLE_CLOUD_PROJECT", ""),
 		EmulatorHost: env.String("SECRETMANAGER_EMULATOR_HOST", ""),
-		Dir:          env.String("CREDENTIALS_DIR", DefaultDir),
+		Dir:          DirFromEnv(),
 	}
 	def := KindDir
 	if c.Project != "" {
