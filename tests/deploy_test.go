@@ -37,8 +37,14 @@ func repoRoot(t *testing.T) string {
 // from the environment leaking in.
 func deploySh(t *testing.T, env []string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
+	return deployShIn(t, repoRoot(t), env, args...)
+}
+
+// deployShIn runs the deploy.sh of folder dir, as deploySh does.
+func deployShIn(t *testing.T, dir string, env []string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
 	cmd := exec.Command("./deploy.sh", args...)
-	cmd.Dir = repoRoot(t)
+	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 	cmd.Env = append(cmd.Env, env...)
 	var out, errb bytes.Buffer
@@ -349,4 +355,171 @@ func TestDeploy_WithTheRealGcloud(t *testing.T) {
 	if !slices.Contains(names, "backend.go") || !slices.Contains(names, "go.mod") {
 		t.Errorf("the upload lacks the root package: %v", names)
 	}
+}
+
+func writeFile(t *testing.T, name string, data []byte, perm os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name, data, perm); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// functionRow is one row of the function table in deploy.sh.
+type functionRow struct {
+	name, entry, trigger, account, sessions, memory, timeout, min, max, ingress string
+	env                                                                         []string
+}
+
+// functionTable parses the table from the text of deploy.sh.
+func functionTable(t *testing.T, script string) []functionRow {
+	t.Helper()
+	const open, end = "\nfunctions_table='\n", "\n'\n"
+	i := strings.Index(script, open)
+	if i < 0 {
+		t.Fatalf("deploy.sh has no %q", strings.TrimSpace(open))
+	}
+	body := script[i+len(open):]
+	body = body[:strings.Index(body, end)]
+	var rows []functionRow
+	for _, line := range strings.Split(body, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		if len(f) < 10 {
+			t.Fatalf("short table row: %q", line)
+		}
+		rows = append(rows, functionRow{f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10:]})
+	}
+	if len(rows) == 0 {
+		t.Fatal("deploy.sh's function table is empty")
+	}
+	return rows
+}
+
+// TestDeploy_OneTableDrivesEveryFunction: each function of deploy.sh is
+// one row of its table, and the dry run deploys exactly the rows, each
+// with its row's settings.
+func TestDeploy_OneTableDrivesEveryFunction(t *testing.T) {
+	script, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := functionTable(t, string(script))
+	for _, r := range rows {
+		// A function known anywhere but its row would need a second edit.
+		if n := len(regexp.MustCompile(`\b`+regexp.QuoteMeta(r.entry)+`\b`).FindAllIndex(script, -1)); n != 1 {
+			t.Errorf("entry point %s appears %d times in deploy.sh; only its table row may name it", r.entry, n)
+		}
+	}
+
+	out, errs, err := deploySh(t, nil, "--dry-run", "--settings", "tests/testdata/deploy.env")
+	if err != nil {
+		t.Fatalf("deploy.sh --dry-run: %v\n%s", err, errs)
+	}
+	deployed := map[string]string{}
+	var order []string
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 5 && f[3] == "functions" && f[4] == "deploy" {
+			deployed[f[5]] = line
+			order = append(order, f[5])
+		}
+	}
+	var names []string
+	for _, r := range rows {
+		names = append(names, r.name)
+		line := deployed[r.name]
+		want := []string{"--entry-point=" + r.entry, "--service-account=" + r.account + "-fn@impo-test.iam.gserviceaccount.com",
+			"--memory=" + r.memory, "--timeout=" + r.timeout, "--min-instances=" + r.min, "--max-instances=" + r.max,
+			"--ingress-settings=" + r.ingress, "--env-vars-file=.deploy/" + r.name + ".env.yaml"}
+		if r.trigger == "http" {
+			want = append(want, "--trigger-http")
+		} else {
+			want = append(want, "--trigger-topic=", "--retry")
+		}
+		for _, w := range want {
+			if !strings.Contains(line, " "+w) {
+				t.Errorf("%s is deployed without %s from its row:\n%s", r.name, w, line)
+			}
+		}
+	}
+	if diff := cmp.Diff(names, order); diff != "" {
+		t.Errorf("the dry run deploys other functions than the table's rows (-rows +deployed):\n%s", diff)
+	}
+}
+
+// TestDeploy_ANewFunctionIsOneRow adds a row to a copy of deploy.sh and
+// checks that setup and deploy carry all of it, and the rest unchanged.
+func TestDeploy_ANewFunctionIsOneRow(t *testing.T) {
+	script, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := "hello  Hello  topic:HELLO_TOPIC  hello  verify  128Mi  10s  1  3  internal-only  GREETING=SESSION_TTL HELLO_SECRET=secret:hello-key HELLO_OUT=topic:HELLO_OUT_TOPIC"
+	const open = "\nfunctions_table='\n"
+	i := strings.Index(string(script), open)
+	if i < 0 {
+		t.Fatal("deploy.sh has no function table")
+	}
+	j := i + len(open) + strings.Index(string(script[i+len(open):]), "\n'\n")
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "deploy.sh"), []byte(string(script[:j+1])+row+string(script[j:])), 0o755)
+
+	env := []string{"PROJECT=p", "REGION=r", "HELLO_TOPIC=saludos", "HELLO_OUT_TOPIC=saludos-hechos", "HELLO_MEMORY=1Gi"}
+	out, errs, err := deployShIn(t, dir, env, "--dry-run", "setup", "hello")
+	if err != nil {
+		t.Fatalf("deploy.sh with the new row: %v\n%s", err, errs)
+	}
+	sa := "serviceAccount:hello-fn@p.iam.gserviceaccount.com"
+	for _, want := range []string{
+		`iam service-accounts create hello-fn --display-name=IMPO\ hello\ function`,
+		"pubsub topics create saludos\n",
+		"pubsub topics create saludos-hechos\n",
+		"secrets create hello-key --replication-policy=automatic",
+		"secrets add-iam-policy-binding hello-key --member=" + sa + " --role=roles/secretmanager.secretAccessor",
+		"secrets add-iam-policy-binding session-keys --member=" + sa + " --role=roles/secretmanager.secretAccessor",
+		"pubsub topics add-iam-policy-binding saludos-hechos --member=" + sa + " --role=roles/pubsub.publisher",
+		"projects add-iam-policy-binding p --member=" + sa + " --role=roles/datastore.user --condition=None",
+		"projects add-iam-policy-binding p --member=" + sa + " --role=roles/eventarc.eventReceiver --condition=None",
+		"#   GREETING: \"1h\"\n#   HELLO_SECRET: \"hello-key\"\n#   HELLO_OUT: \"saludos-hechos\"\n",
+		"functions deploy hello --gen2 --runtime=go126 --region=r --source=. --entry-point=Hello --trigger-topic=saludos --retry" +
+			" --trigger-service-account=hello-fn@p.iam.gserviceaccount.com --service-account=hello-fn@p.iam.gserviceaccount.com" +
+			" --memory=1Gi --timeout=10s --min-instances=1 --max-instances=3 --ingress-settings=internal-only --env-vars-file=.deploy/hello.env.yaml\n",
+		"functions add-invoker-policy-binding hello --region=r --member=" + sa + "\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the new row did not give %q; dry run:\n%s", want, out)
+		}
+	}
+	if _, errs, err := deployShIn(t, dir, env[:3], "--dry-run", "hello"); err == nil || !strings.Contains(errs, "missing or bad setting: HELLO_OUT_TOPIC") {
+		t.Errorf("a topic setting of the new row, unset: %v %q; want a failure naming HELLO_OUT_TOPIC", err, errs)
+	}
+
+	// The other functions deploy as before.
+	others := []string{"--dry-run", "--settings", "tests/testdata/deploy.env", "login", "gettoken", "validate", "validate-http"}
+	before, errs, err := deploySh(t, nil, others...)
+	if err != nil {
+		t.Fatalf("deploy.sh: %v\n%s", err, errs)
+	}
+	writeFile(t, filepath.Join(dir, "tests/testdata/deploy.env"), mustRead(t, filepath.Join(repoRoot(t), "tests/testdata/deploy.env")), 0o644)
+	writeFile(t, filepath.Join(dir, "tests/testdata/gettoken-policy.json"), mustRead(t, filepath.Join(repoRoot(t), "tests/testdata/gettoken-policy.json")), 0o644)
+	after, errs, err := deployShIn(t, dir, env[2:4], others...)
+	if err != nil {
+		t.Fatalf("deploy.sh with the new row: %v\n%s", err, errs)
+	}
+	if diff := cmp.Diff(before, after); diff != "" {
+		t.Errorf("a new row changed how the other functions deploy (-before +after):\n%s", diff)
+	}
+}
+
+func mustRead(t *testing.T, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
