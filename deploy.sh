@@ -396,7 +396,7 @@ deploy() {
     extra+=(--set-secrets="$(printf '%s,' "${mounts[@]}" | sed 's/,$//')")
   fi
   echo "# $fn: entry point $entry"
-  # The file lives in .deploy/, which neither git nor the upload includes.
+  # The file lives in .deploy/, which neither git nor .gcloudignore lets in.
   local file=".deploy/$fn.env.yaml"
   if $dry_run; then
     printf '# %s would hold:\n' "$file"
@@ -405,7 +405,7 @@ deploy() {
     mkdir -p .deploy
     env_yaml "${env[@]}" >"$file"
   fi
-  run "${gcloud[@]}" functions deploy "$fn" --gen2 --runtime=go126 --region="$REGION" --source=. \
+  run "${gcloud[@]}" functions deploy "$fn" --gen2 --runtime=go126 --region="$REGION" --source="$upload_dir" \
     --entry-point="$entry" "${trigger[@]}" --service-account="$sa_email" \
     --memory="$(fn_setting "$fn" MEMORY "${memories[i]}")" --timeout="$(fn_setting "$fn" TIMEOUT "${timeouts[i]}")" \
     --min-instances="$(fn_setting "$fn" MIN_INSTANCES "${mins[i]}")" \
@@ -417,6 +417,35 @@ deploy() {
   fi
 }
 
+# The upload: exactly the files that .gcloudignore lets through, as gcloud
+# lists them, copied to their own folder. Why not --source=.: gcloud
+# functions deploy zips a folder testing each sub-folder as if it were a
+# file, so an allow-list cannot let a folder back in, and its files are
+# lost; gcloud's listing applies .gcloudignore as git applies .gitignore.
+upload_dir=.deploy/source
+stage_source() {
+  local files f
+  if $dry_run; then
+    printf '# %s would hold the files of: gcloud meta list-files-for-upload .\n' "$upload_dir"
+    return
+  fi
+  files=$("${gcloud[@]}" meta list-files-for-upload .)
+  [[ -n "$files" ]] || { echo "deploy.sh: .gcloudignore lets nothing through" >&2; exit 1; }
+  rm -rf "$upload_dir"
+  while IFS= read -r f; do
+    mkdir -p "$upload_dir/$(dirname "$f")"
+    cp "$f" "$upload_dir/$f"
+  done <<<"$files"
+  printf '# %s holds the %d files of: gcloud meta list-files-for-upload .\n' "$upload_dir" "$(wc -l <<<"$files")"
+}
+
+staged=false
 for t in "${targets[@]}"; do
-  if [[ "$t" == setup ]]; then setup; else deploy "$(row "$t")"; fi
+  if [[ "$t" == setup ]]; then
+    setup
+    continue
+  fi
+  $staged || stage_source
+  staged=true
+  deploy "$(row "$t")"
 done
