@@ -3,10 +3,17 @@
 package architecture
 
 import (
+	"bufio"
+	"fmt"
 	"go/parser"
 	"go/token"
+	"io"
 	"io/fs"
+	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -112,5 +119,99 @@ func TestLayers(t *testing.T) {
 				t.Errorf("%s imports %s: %s", dir, p, broken)
 			}
 		}
+	}
+}
+
+// TestNewFunctionTouchesThreePlaces adds a function the way
+// docs/arquitectura.md says, through a build overlay (its package and the
+// blank import in backend.go; the deploy row is TestDeploy_ANewFunctionIsOneRow's),
+// and checks that cmd/local serves it with no other change.
+func TestNewFunctionTouchesThreePlaces(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	hello := filepath.Join(tmp, "hello.go")
+	writeFile(t, hello, `// Package hello is the smallest function: it says hello.
+package hello
+
+import (
+	"context"
+	"net/http"
+
+	"impo.com.uy/copetes/backend/shared/entrypoint"
+	"impo.com.uy/copetes/backend/shared/platform"
+)
+
+func init() {
+	entrypoint.HTTP("Hello", func(_ context.Context, p *platform.Platform) (http.Handler, error) {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("hola")) }), nil
+	})
+}
+`)
+	backend, err := os.ReadFile(filepath.Join(root, "backend.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const anchor = "\t_ \"impo.com.uy/copetes/backend/functions/gettoken\"\n"
+	if !strings.Contains(string(backend), anchor) {
+		t.Fatal("backend.go no longer imports the functions as the checklist says")
+	}
+	newBackend := filepath.Join(tmp, "backend.go")
+	writeFile(t, newBackend, strings.Replace(string(backend), anchor, anchor+"\t_ \"impo.com.uy/copetes/backend/functions/hello\"\n", 1))
+	overlay := filepath.Join(tmp, "overlay.json")
+	writeFile(t, overlay, fmt.Sprintf(`{"Replace":{%q:%q,%q:%q}}`,
+		filepath.Join(root, "functions/hello/hello.go"), hello, filepath.Join(root, "backend.go"), newBackend))
+
+	bin := filepath.Join(tmp, "local")
+	build := exec.Command("go", "build", "-overlay", overlay, "-o", bin, "./cmd/local")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build with the new function: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "PORT=0", "CREDENTIALS_DIR="+filepath.Join(tmp, "credenciales"),
+		"SECRETS_SOURCE=dir", "STATE_STORE=memory", "FUNCTION_TARGET=")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// cmd/local prints the address it serves once it listens.
+	ready := regexp.MustCompile(`Funciones en (http://\S+): (.*)`)
+	var base, names string
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if m := ready.FindStringSubmatch(sc.Text()); m != nil {
+			base, names = m[1], m[2]
+			break
+		}
+	}
+	go io.Copy(io.Discard, stderr)
+	if base == "" {
+		t.Fatalf("cmd/local never said where it serves: %v", sc.Err())
+	}
+	if !strings.Contains(names, "Hello") {
+		t.Errorf("cmd/local lists %q, without Hello", names)
+	}
+	resp, err := http.Get(base + "/Hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "hola" {
+		t.Fatalf("GET /Hello = %d %q, want 200 hola", resp.StatusCode, body)
+	}
+}
+
+func writeFile(t *testing.T, name, data string) {
+	t.Helper()
+	if err := os.WriteFile(name, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
