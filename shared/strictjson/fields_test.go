@@ -44,11 +44,13 @@ func (*picky) UnmarshalJSON(b []byte) error {
 
 // rich has every shape of field whose JSON name encoding/json decides.
 type rich struct {
-	Name   string           `json:"name"`
-	Skip   string           `json:"-"`
-	Dash   string           `json:"-,"`
-	NoTag  int              //
-	Bad    string           `json:"bad\"name"` // not a valid name: Bad it is
+	Name string `json:"name"`
+	Skip string `json:"-"`
+	//lint:ignore SA5008 the tag is odd on purpose: encoding/json names this field "-"
+	Dash  string `json:"-,"`
+	NoTag int
+	//lint:ignore SA5008 the tag is invalid on purpose: encoding/json uses the Go name, Bad
+	Bad    string           `json:"bad\"name"`
 	Items  []inner          `json:"items"`
 	Pair   [1]inner         `json:"pair"`
 	ByName map[string]inner `json:"by_name"`
