@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the backend, on a fresh machine as on a warm one:
-# formatting, go vet, unit tests beside the code and the end-to-end tests
-# in tests/ (which build and run cmd/local and cmd/admin themselves).
+# formatting, go vet, staticcheck, unit tests beside the code and the
+# end-to-end tests in tests/ (which build and run cmd/local and cmd/admin
+# themselves).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -34,6 +35,11 @@ fi
 
 echo "== go vet"
 go vet ./...
+
+# staticcheck at a pinned version (2026.2.2, which knows Go 1.26), built
+# from the module proxy on first use and cached after.
+echo "== staticcheck"
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 echo "== shellcheck"
 shellcheck deploy.sh test.sh .ci/run

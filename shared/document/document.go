@@ -85,11 +85,13 @@ var printer = message.NewPrinter(language.English)
 func (v *Validator) Validate(data []byte) Result {
 	var r Result
 	if err := strictjson.Check(data); err != nil {
-		se := &strictjson.Error{Msg: err.Error()}
-		errors.As(err, &se)
+		var se *strictjson.Error
+		if !errors.As(err, &se) { // Check reports only *Error: never expected
+			return Result{Malformed: true, Errors: []FieldError{{Message: err.Error()}}}
+		}
 		// A duplicate key is well-formed JSON that breaks a rule; anything
 		// else is not JSON at all.
-		r.Malformed = !strings.Contains(se.Msg, "duplicate key")
+		r.Malformed = se.Kind != strictjson.DuplicateKey
 		r.Errors = []FieldError{{Path: se.Pointer, Message: se.Msg}}
 		return r
 	}

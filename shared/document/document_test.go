@@ -123,6 +123,7 @@ func TestValidate_MalformedBytes(t *testing.T) {
 		"trailing data": {append(doc(nil), []byte(" {}")...), "unexpected data after"},
 		"raw control":   {[]byte("{\"text\":\"a\x01\"}"), "control character"},
 		"empty":         {nil, "empty"},
+		"too deep":      {[]byte(`{"metadata":` + strings.Repeat("[", 1001) + strings.Repeat("]", 1001) + `}`), "nested more than"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -131,6 +132,16 @@ func TestValidate_MalformedBytes(t *testing.T) {
 				t.Fatalf("Validate = %+v, want malformed: %q", r, tt.want)
 			}
 		})
+	}
+}
+
+// TestValidate_DuplicateKeyIsNotMalformed: a duplicate key is JSON that
+// breaks a rule, reported where it is, not as bytes that are not JSON.
+func TestValidate_DuplicateKeyIsNotMalformed(t *testing.T) {
+	r := newValidator(t).Validate([]byte(`{"metadata":{"a":1,"a":2}}`))
+	want := []FieldError{{"/metadata/a", `duplicate key "a"`}}
+	if r.Valid || r.Malformed || !cmp.Equal(r.Errors, want) {
+		t.Fatalf("Validate = %+v, want not malformed, errors %v", r, want)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -19,10 +20,9 @@ import (
 	"time"
 
 	"cloud.google.com/go/compute/metadata"
+	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
-	"golang.org/x/oauth2/jws"
-	"golang.org/x/oauth2/jwt"
 	"google.golang.org/api/googleapi"
 )
 
@@ -113,14 +113,40 @@ func upstream(source string, err error) error {
 // jwtExpiry reads the exp claim of a JWT without verifying it: the token
 // came from the upstream we trust over TLS, and we only need its expiry.
 func jwtExpiry(token string) (time.Time, error) {
-	cs, err := jws.Decode(token)
+	var c struct {
+		Exp int64 `json:"exp"`
+	}
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return time.Time{}, errors.New("read the expiry of an ID token: not a JWS in compact form")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err == nil {
+		err = json.Unmarshal(payload, &c)
+	}
 	if err != nil {
 		return time.Time{}, fmt.Errorf("read the expiry of an ID token: %w", err)
 	}
-	if cs.Exp == 0 {
+	if c.Exp == 0 {
 		return time.Time{}, errors.New("ID token has no exp claim")
 	}
-	return time.Unix(cs.Exp, 0), nil
+	return time.Unix(c.Exp, 0), nil
+}
+
+// claims are those of the JWTs a service-account key signs: the
+// JWT-bearer assertion (RFC 7523 §3) and the self-signed access token.
+// aud is always present, empty in a self-signed token, as the tokens
+// have always been made.
+type claims struct {
+	Iss   string `json:"iss"`
+	Sub   string `json:"sub,omitempty"`
+	Aud   string `json:"aud"`
+	Scope string `json:"scope,omitempty"`
+	Iat   int64  `json:"iat"`
+	Exp   int64  `json:"exp"`
+	// TargetAudience asks Google's token endpoint for an ID token with
+	// this audience instead of an access token.
+	TargetAudience string `json:"target_audience,omitempty"`
 }
 
 // ServiceAccountKey is a parsed Google service-account JSON key.
@@ -162,10 +188,23 @@ func ParseKey(data []byte) (*ServiceAccountKey, error) {
 	return &ServiceAccountKey{JSON: data, Email: cfg.Email, KeyID: cfg.PrivateKeyID, TokenURI: cfg.TokenURL, private: priv}, nil
 }
 
-// jwtConfig is the OAuth2 JWT-bearer configuration of the key (RFC 7523),
-// which exchanges a signed assertion at the key's token_uri.
-func (k *ServiceAccountKey) jwtConfig(scopes ...string) (*jwt.Config, error) {
-	return google.JWTConfigFromJSON(k.JSON, scopes...)
+// sign signs c as a compact RS256 JWT whose header names the key's id
+// (kid), by which Google finds the public key to check it.
+func (k *ServiceAccountKey) sign(c claims) (string, error) {
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: k.private, KeyID: k.KeyID}},
+		(&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		return "", fmt.Errorf("service-account key signer: %w", err)
+	}
+	payload, err := json.Marshal(c)
+	if err != nil {
+		return "", err
+	}
+	sig, err := signer.Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("sign with the service-account key: %w", err)
+	}
+	return sig.CompactSerialize()
 }
 
 // NewServiceAccountKey makes a service-account key in Google's JSON

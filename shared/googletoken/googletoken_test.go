@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/oauth2/jws"
+	"github.com/go-jose/go-jose/v4"
+	"golang.org/x/oauth2"
 
 	"impo.com.uy/copetes/backend/shared/googletoken"
 	"impo.com.uy/copetes/backend/shared/googletoken/googletest"
@@ -33,6 +34,20 @@ func newKey(t *testing.T, tokenURI string) *googletoken.ServiceAccountKey {
 
 func staticKey(k *googletoken.ServiceAccountKey) func(context.Context) (*googletoken.ServiceAccountKey, error) {
 	return func(context.Context) (*googletoken.ServiceAccountKey, error) { return k, nil }
+}
+
+// checkHeader: what the key signs names the key by its id, as Google
+// needs to find the public half, and says it is an RS256 JWT.
+func checkHeader(t *testing.T, token string, key *googletoken.ServiceAccountKey) {
+	t.Helper()
+	sig, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil {
+		t.Fatalf("not an RS256 JWS: %v", err)
+	}
+	h := sig.Signatures[0].Protected
+	if h.KeyID != key.KeyID || h.Algorithm != "RS256" || h.ExtraHeaders["typ"] != "JWT" {
+		t.Errorf("header: kid %q, alg %q, typ %v; want kid %q, RS256, JWT", h.KeyID, h.Algorithm, h.ExtraHeaders["typ"], key.KeyID)
+	}
 }
 
 func checkExpiry(t *testing.T, tok googletoken.Token, want time.Duration) {
@@ -83,6 +98,11 @@ func TestKey_JWTBearerExchangeAtTheKeysTokenURI(t *testing.T) {
 	if claims["iss"] != key.Email || claims["aud"] != te.URL || claims["scope"] != cloudPlatform {
 		t.Errorf("assertion claims = %v", claims)
 	}
+	iat, _ := claims["iat"].(float64)
+	if claims["sub"] != nil || claims["exp"] != iat+3600 || time.Since(time.Unix(int64(iat), 0)).Round(time.Second) < 10*time.Second {
+		t.Errorf("assertion claims = %v, want no sub, iat 10 s back, exp an hour after iat", claims)
+	}
+	checkHeader(t, te.LastAssertion(), key)
 	if !strings.HasPrefix(tok.Value, "ya29.key-") {
 		t.Errorf("token = %q", tok.Value)
 	}
@@ -92,7 +112,7 @@ func TestKey_JWTBearerExchangeAtTheKeysTokenURI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, claims := te.LastRequest(); claims["target_audience"] != "https://validate.run.app" {
+	if _, claims := te.LastRequest(); claims["target_audience"] != "https://validate.run.app" || claims["scope"] != nil {
 		t.Errorf("ID assertion claims = %v", claims)
 	}
 	checkExpiry(t, tok, time.Hour)
@@ -107,6 +127,19 @@ func TestKey_RejectedAssertionIsAPermanentUpstreamError(t *testing.T) {
 	var ue *googletoken.UpstreamError
 	if !errors.As(err, &ue) || ue.Status != 400 || ue.Temporary {
 		t.Fatalf("Mint with a key the endpoint does not trust: %v, want a permanent 400 UpstreamError", err)
+	}
+}
+
+func TestKey_TokenEndpointOutageIsTemporary(t *testing.T) {
+	te := googletest.StartTokenEndpoint(t)
+	key := newKey(t, te.URL)
+	te.Trust(key.Email, key.PublicKey())
+	te.Fail(503)
+	_, err := googletoken.Key{Key: staticKey(key)}.Mint(context.Background(), googletoken.Request{Kind: googletoken.ID, Audience: "https://validate.run.app"})
+	var ue *googletoken.UpstreamError
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &ue) || ue.Status != 503 || !ue.Temporary || !errors.As(err, &re) {
+		t.Fatalf("Mint while the token endpoint answers 503: %v, want a temporary 503 UpstreamError caused by a RetrieveError", err)
 	}
 }
 
@@ -149,12 +182,16 @@ func TestSelfSigned_VerifiesWithTheKeyAndCarriesTheScope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := jws.Verify(tok.Value, key.PublicKey()); err != nil {
+	if err := googletest.VerifyRS256(tok.Value, key.PublicKey()); err != nil {
 		t.Fatalf("self-signed token does not verify with the key: %v", err)
 	}
+	checkHeader(t, tok.Value, key)
 	claims, _ := googletest.DecodeClaims(tok.Value)
 	if claims["iss"] != key.Email || claims["scope"] != cloudPlatform+" https://www.googleapis.com/auth/devstorage.read_only" {
 		t.Errorf("claims = %v", claims)
+	}
+	if claims["sub"] != key.Email || claims["aud"] != "" || claims["exp"].(float64)-claims["iat"].(float64) != 20*60 {
+		t.Errorf("claims = %v, want sub the key's email, aud empty, 20 minutes from iat to exp", claims)
 	}
 	checkExpiry(t, tok, 20*time.Minute)
 	if _, err := src.Mint(context.Background(), googletoken.Request{Kind: googletoken.ID, Audience: "x"}); !errors.Is(err, googletoken.ErrUnsupported) {

@@ -251,7 +251,8 @@ func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 
 // DecodeJSON reads a JSON body of at most limit bytes into v, strictly:
 // Content-Type application/json (else 415), valid UTF-8, one value, no
-// duplicate keys, no unknown fields (else 400 saying which).
+// duplicate keys, no unknown fields (else 400 saying which, whose Err is
+// the *strictjson.Error).
 func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 	if MediaType(r) != "application/json" {
 		return UnsupportedMediaType(r, "application/json")
@@ -261,7 +262,8 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 		return err
 	}
 	if err := strictjson.Decode(body, v); err != nil {
-		return Errorf(http.StatusBadRequest, "invalid JSON body: %v", err)
+		// The cause stays reachable, so a caller can branch on its Kind.
+		return &Error{Status: http.StatusBadRequest, Detail: fmt.Sprintf("invalid JSON body: %v", err), Err: err}
 	}
 	return nil
 }

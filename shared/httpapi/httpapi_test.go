@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"impo.com.uy/copetes/backend/shared/strictjson"
 )
 
 func TestHandler_PanicBecomes500Problem(t *testing.T) {
@@ -93,12 +95,15 @@ func TestDecodeJSON(t *testing.T) {
 		name, ct, body string
 		limit          int64
 		wantStatus     int
+		kind           strictjson.Kind // of the cause, for a 400
 	}{
-		{"ok", "application/json", `{"name":"a"}`, 100, 0},
-		{"ok with charset", "application/json; charset=UTF-8", `{"name":"a"}`, 100, 0},
-		{"wrong type", "text/plain", `{"name":"a"}`, 100, 415},
-		{"too large", "application/json", `{"name":"aaaaaaaaaaaa"}`, 10, 413},
-		{"unknown field", "application/json", `{"nome":"a"}`, 100, 400},
+		{"ok", "application/json", `{"name":"a"}`, 100, 0, 0},
+		{"ok with charset", "application/json; charset=UTF-8", `{"name":"a"}`, 100, 0, 0},
+		{"wrong type", "text/plain", `{"name":"a"}`, 100, 415, 0},
+		{"too large", "application/json", `{"name":"aaaaaaaaaaaa"}`, 10, 413, 0},
+		{"unknown field", "application/json", `{"nome":"a"}`, 100, 400, strictjson.UnknownField},
+		{"duplicate key", "application/json", `{"name":"a","name":"b"}`, 100, 400, strictjson.DuplicateKey},
+		{"malformed", "application/json", `{"name":`, 100, 400, strictjson.Truncated},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -112,6 +117,10 @@ func TestDecodeJSON(t *testing.T) {
 				t.Fatalf("DecodeJSON: %v", err)
 			case tt.wantStatus != 0 && (!errors.As(err, &he) || he.Status != tt.wantStatus):
 				t.Fatalf("DecodeJSON error = %v, want status %d", err, tt.wantStatus)
+			}
+			var se *strictjson.Error
+			if tt.kind != 0 && (!errors.As(err, &se) || se.Kind != tt.kind || he.Detail != "invalid JSON body: "+se.Error()) {
+				t.Fatalf("DecodeJSON error = %v, want a cause of kind %v named in the detail", err, tt.kind)
 			}
 		})
 	}

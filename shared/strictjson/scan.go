@@ -22,8 +22,20 @@ type scanner struct {
 
 func (s *scanner) pointer() string { return Pointer(s.path...) }
 
+// syntax reports a character out of place at s.i.
 func (s *scanner) syntax(format string, args ...any) error {
-	return &Error{Msg: fmt.Sprintf("malformed JSON at offset %d: %s", s.i, fmt.Sprintf(format, args...))}
+	return s.malformed(Syntax, format, args...)
+}
+
+// malformed reports a problem of kind at s.i, in the words of a syntax
+// error: to whoever reads the message, the text is not acceptable JSON.
+func (s *scanner) malformed(kind Kind, format string, args ...any) error {
+	return &Error{Kind: kind, Offset: int64(s.i), Msg: fmt.Sprintf("malformed JSON at offset %d: %s", s.i, fmt.Sprintf(format, args...))}
+}
+
+// truncated reports a text that ends before its value does.
+func (s *scanner) truncated() error {
+	return &Error{Kind: Truncated, Offset: int64(len(s.data)), Msg: "JSON text is empty or ends too early"}
 }
 
 func (s *scanner) space() {
@@ -40,7 +52,7 @@ func (s *scanner) space() {
 func (s *scanner) value(depth int) error {
 	s.space()
 	if s.i >= len(s.data) {
-		return &Error{Msg: "JSON text is empty or ends too early"}
+		return s.truncated()
 	}
 	switch c := s.data[s.i]; {
 	case c == '{':
@@ -126,14 +138,14 @@ func (s *scanner) str() (raw []byte, escaped bool, err error) {
 		case c == '\\':
 			escaped = true
 			if s.i+1 >= len(s.data) {
-				return nil, false, &Error{Msg: "JSON text is empty or ends too early"}
+				return nil, false, s.truncated()
 			}
 			switch s.data[s.i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				s.i += 2
 			case 'u':
 				if s.i+6 > len(s.data) {
-					return nil, false, &Error{Msg: "JSON text is empty or ends too early"}
+					return nil, false, s.truncated()
 				}
 				if _, err := strconv.ParseUint(string(s.data[s.i+2:s.i+6]), 16, 16); err != nil {
 					return nil, false, s.syntax("invalid \\u escape")
@@ -148,12 +160,24 @@ func (s *scanner) str() (raw []byte, escaped bool, err error) {
 			s.i++
 		}
 	}
-	return nil, false, &Error{Msg: "JSON text is empty or ends too early"}
+	return nil, false, s.truncated()
+}
+
+// key returns the decoded key whose raw contents s.str just read:
+// "\u0061" and "a" are one key.
+func (s *scanner) key(raw []byte, escaped bool) (string, error) {
+	key := string(raw)
+	if escaped {
+		if err := json.Unmarshal(s.data[s.i-len(raw)-2:s.i], &key); err != nil {
+			return "", s.syntax("invalid key")
+		}
+	}
+	return key, nil
 }
 
 func (s *scanner) object(depth int) error {
 	if depth > maxDepth {
-		return s.syntax("nested more than %d levels deep", maxDepth)
+		return s.malformed(TooDeep, "nested more than %d levels deep", maxDepth)
 	}
 	s.i++ // {
 	s.space()
@@ -165,34 +189,32 @@ func (s *scanner) object(depth int) error {
 	for {
 		s.space()
 		if s.i >= len(s.data) {
-			return &Error{Msg: "JSON text is empty or ends too early"}
+			return s.truncated()
 		}
 		if s.data[s.i] != '"' {
 			return s.syntax("want a string key")
 		}
+		keyAt := s.i
 		raw, escaped, err := s.str()
 		if err != nil {
 			return err
 		}
-		key := string(raw)
-		if escaped {
-			// "\u0061" and "a" are one key: compare decoded keys.
-			if err := json.Unmarshal(s.data[s.i-len(raw)-2:s.i], &key); err != nil {
-				return s.syntax("invalid key")
-			}
+		key, err := s.key(raw, escaped)
+		if err != nil {
+			return err
 		}
 		if seen == nil {
 			seen = map[string]struct{}{}
 		}
 		s.path = append(s.path, key)
 		if _, dup := seen[key]; dup {
-			return &Error{Pointer: s.pointer(), Msg: fmt.Sprintf("duplicate key %q", key)}
+			return &Error{Kind: DuplicateKey, Pointer: s.pointer(), Offset: int64(keyAt), Msg: fmt.Sprintf("duplicate key %q", key)}
 		}
 		seen[key] = struct{}{}
 		s.space()
 		if s.i >= len(s.data) || s.data[s.i] != ':' {
 			if s.i >= len(s.data) {
-				return &Error{Msg: "JSON text is empty or ends too early"}
+				return s.truncated()
 			}
 			return s.syntax("want ':' after a key")
 		}
@@ -203,7 +225,7 @@ func (s *scanner) object(depth int) error {
 		s.path = s.path[:len(s.path)-1]
 		s.space()
 		if s.i >= len(s.data) {
-			return &Error{Msg: "JSON text is empty or ends too early"}
+			return s.truncated()
 		}
 		switch s.data[s.i] {
 		case ',':
@@ -219,7 +241,7 @@ func (s *scanner) object(depth int) error {
 
 func (s *scanner) array(depth int) error {
 	if depth > maxDepth {
-		return s.syntax("nested more than %d levels deep", maxDepth)
+		return s.malformed(TooDeep, "nested more than %d levels deep", maxDepth)
 	}
 	s.i++ // [
 	s.space()
@@ -235,7 +257,7 @@ func (s *scanner) array(depth int) error {
 		s.path = s.path[:len(s.path)-1]
 		s.space()
 		if s.i >= len(s.data) {
-			return &Error{Msg: "JSON text is empty or ends too early"}
+			return s.truncated()
 		}
 		switch s.data[s.i] {
 		case ',':

@@ -38,7 +38,7 @@ func TestCheck_DuplicateKeys(t *testing.T) {
 	for _, tt := range tests {
 		err := Check([]byte(tt.in))
 		var se *Error
-		if !errors.As(err, &se) || se.Pointer != tt.ptr || !strings.Contains(se.Msg, "duplicate key") {
+		if !errors.As(err, &se) || se.Pointer != tt.ptr || !strings.Contains(se.Msg, "duplicate key") || se.Kind != DuplicateKey {
 			t.Errorf("Check(%q) = %v, want a duplicate key at %s", tt.in, err, tt.ptr)
 		}
 	}
@@ -49,7 +49,8 @@ func TestCheck_DuplicateKeys(t *testing.T) {
 
 func TestCheck_DeepNestingIsRefused(t *testing.T) {
 	deep := strings.Repeat("[", maxDepth+1) + strings.Repeat("]", maxDepth+1)
-	if err := Check([]byte(deep)); err == nil || !strings.Contains(err.Error(), "nested more than") {
+	var se *Error
+	if err := Check([]byte(deep)); err == nil || !strings.Contains(err.Error(), "nested more than") || !errors.As(err, &se) || se.Kind != TooDeep {
 		t.Fatalf("Check of %d nested arrays: %v", maxDepth+1, err)
 	}
 	ok := strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth)
@@ -59,7 +60,8 @@ func TestCheck_DeepNestingIsRefused(t *testing.T) {
 }
 
 // FuzzCheck: Check never accepts what encoding/json refuses, and refuses
-// valid JSON only for a duplicate key or deep nesting.
+// valid JSON only for a duplicate key, deep nesting or invalid UTF-8
+// (which encoding/json's Valid lets through).
 func FuzzCheck(f *testing.F) {
 	for _, s := range []string{`{"a":[1,"x",null]}`, `{"a":1,"a":2}`, `"\u00e9"`, `[`, `1e5`, "{\"a\":\"\xff\"}"} {
 		f.Add([]byte(s))
@@ -69,8 +71,12 @@ func FuzzCheck(f *testing.F) {
 		if err == nil && !json.Valid(data) {
 			t.Fatalf("Check accepted %q, which encoding/json refuses", data)
 		}
-		if err != nil && json.Valid(data) && !strings.Contains(err.Error(), "duplicate key") && !strings.Contains(err.Error(), "nested more than") && !strings.Contains(err.Error(), "UTF-8") {
-			t.Fatalf("Check refused valid JSON %q: %v", data, err)
+		var se *Error
+		if err != nil && !errors.As(err, &se) {
+			t.Fatalf("Check(%q) = %v, not an *Error", data, err)
+		}
+		if err != nil && json.Valid(data) && se.Kind != DuplicateKey && se.Kind != TooDeep && se.Kind != InvalidUTF8 {
+			t.Fatalf("Check refused valid JSON %q: %v (%v)", data, err, se.Kind)
 		}
 	})
 }
@@ -95,5 +101,44 @@ func BenchmarkUnmarshalBaseline(b *testing.B) {
 		if err := json.Unmarshal(doc, &v); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestCheck_Kinds: each problem Check finds has its Kind, and the place
+// (pointer and byte offset) a caller needs to show it, whatever the
+// message says.
+func TestCheck_Kinds(t *testing.T) {
+	tests := []struct {
+		name   string
+		in     string
+		kind   Kind
+		ptr    string
+		offset int64
+	}{
+		{"character out of place", `{"a" 1}`, Syntax, "", 5},
+		{"bad escape", `["\x"]`, Syntax, "", 2},
+		{"raw control character", "[\"a\x01\"]", Syntax, "", 3},
+		{"bad literal", `[tru]`, Syntax, "", 1},
+		{"bad number", `[1.]`, Syntax, "", 3},
+		{"empty", ``, Truncated, "", 0},
+		{"ends inside an object", `{"a":`, Truncated, "", 5},
+		{"ends inside a string", `["ab`, Truncated, "", 4},
+		{"invalid UTF-8", "[\"a\xffb\"]", InvalidUTF8, "", 3},
+		{"too deep", strings.Repeat("[", maxDepth+1) + strings.Repeat("]", maxDepth+1), TooDeep, "", maxDepth},
+		{"too deep in an object", `{"a":` + strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth) + `}`, TooDeep, "", 5 + maxDepth - 1},
+		{"trailing data", `{} {}`, TrailingData, "", 3},
+		{"duplicate key", `{"a":1,"b":{"c":1,"c":2}}`, DuplicateKey, "/b/c", 18},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Check([]byte(tt.in))
+			var se *Error
+			if !errors.As(err, &se) {
+				t.Fatalf("Check = %v, want an *Error", err)
+			}
+			if se.Kind != tt.kind || se.Pointer != tt.ptr || se.Offset != tt.offset {
+				t.Errorf("Check = %v: kind %v, pointer %q, offset %d; want %v, %q, %d", err, se.Kind, se.Pointer, se.Offset, tt.kind, tt.ptr, tt.offset)
+			}
+		})
 	}
 }

@@ -15,18 +15,19 @@ func TestDecode(t *testing.T) {
 		name    string
 		in      string
 		wantErr string // substring; "" means success
+		kind    Kind
 	}{
-		{"ok", `{"username":"ana","password":"x"}`, ""},
-		{"invalid UTF-8", "{\"username\":\"an\xffa\"}", "not valid UTF-8 (first bad byte at offset 15)"},
-		{"duplicate key", `{"username":"ana","username":"root"}`, `/username: duplicate key "username"`},
-		{"nested duplicate", `{"a":[{"k":1,"k":2}]}`, `/a/0/k: duplicate key`},
-		{"unknown field", `{"username":"ana","admin":true}`, `unknown field "admin"`},
-		{"trailing data", `{"username":"ana"} {}`, "unexpected data after"},
-		{"empty", ``, "empty or ends too early"},
-		{"truncated", `{"username":`, "ends too early"},
-		{"syntax", `{"username" "ana"}`, "malformed JSON"},
-		{"wrong type", `{"username":1}`, "/username: want a JSON string, got number"},
-		{"not an object", `[1]`, "want a JSON struct, got array"},
+		{"ok", `{"username":"ana","password":"x"}`, "", 0},
+		{"invalid UTF-8", "{\"username\":\"an\xffa\"}", "not valid UTF-8 (first bad byte at offset 15)", InvalidUTF8},
+		{"duplicate key", `{"username":"ana","username":"root"}`, `/username: duplicate key "username"`, DuplicateKey},
+		{"nested duplicate", `{"a":[{"k":1,"k":2}]}`, `/a/0/k: duplicate key`, DuplicateKey},
+		{"unknown field", `{"username":"ana","admin":true}`, `unknown field "admin"`, UnknownField},
+		{"trailing data", `{"username":"ana"} {}`, "unexpected data after", TrailingData},
+		{"empty", ``, "empty or ends too early", Truncated},
+		{"truncated", `{"username":`, "ends too early", Truncated},
+		{"syntax", `{"username" "ana"}`, "malformed JSON", Syntax},
+		{"wrong type", `{"username":1}`, "/username: want a JSON string, got number", WrongType},
+		{"not an object", `[1]`, "want a JSON struct, got array", WrongType},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -44,6 +45,9 @@ func TestDecode(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("Decode error = %q, want it to contain %q", err, tt.wantErr)
+			}
+			if se.Kind != tt.kind {
+				t.Errorf("Decode error %q has kind %v, want %v", err, se.Kind, tt.kind)
 			}
 		})
 	}

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/oauth2/jws"
+	"github.com/go-jose/go-jose/v4"
 )
 
 // Server is one stand-in. Calls counts the token-minting requests it
@@ -77,9 +77,18 @@ func (s *Server) ttl() time.Duration {
 // the way a Google ID token reads to a client that only needs its expiry.
 func IDToken(audience, email string, exp time.Time) string {
 	priv, _ := rsa.GenerateKey(rand.Reader, 1024)
-	tok, _ := jws.Encode(&jws.Header{Algorithm: "RS256", Typ: "JWT"}, &jws.ClaimSet{
-		Iss: "https://accounts.google.com", Aud: audience, Sub: email, Exp: exp.Unix(), Iat: time.Now().Unix(),
-	}, priv)
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: priv}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		panic(err) // a fresh RSA key always makes a signer
+	}
+	payload, _ := json.Marshal(map[string]any{
+		"iss": "https://accounts.google.com", "aud": audience, "sub": email, "exp": exp.Unix(), "iat": time.Now().Unix(),
+	})
+	sig, err := signer.Sign(payload)
+	if err != nil {
+		panic(err)
+	}
+	tok, _ := sig.CompactSerialize()
 	return tok
 }
 
@@ -152,6 +161,25 @@ type TokenEndpoint struct {
 	Server
 	mu      sync.Mutex
 	trusted map[string]*rsa.PublicKey // by client_email
+	last    string                    // the last assertion received
+}
+
+// LastAssertion returns the last assertion received, as sent.
+func (te *TokenEndpoint) LastAssertion() string {
+	te.mu.Lock()
+	defer te.mu.Unlock()
+	return te.last
+}
+
+// VerifyRS256 checks that token is a compact JWS signed with RS256 by the
+// private half of pub, as Google checks what a service-account key signs.
+func VerifyRS256(token string, pub *rsa.PublicKey) error {
+	sig, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil {
+		return err
+	}
+	_, err = sig.Verify(pub)
+	return err
 }
 
 // StartTokenEndpoint serves at URL until the test ends; name URL in the
@@ -193,12 +221,13 @@ func (te *TokenEndpoint) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	te.mu.Lock()
 	pub := te.trusted[fmt.Sprint(claims["iss"])]
+	te.last = assertion
 	te.mu.Unlock()
 	switch {
 	case pub == nil:
 		oauthErr(400, "invalid_grant", "unknown iss")
 		return
-	case jws.Verify(assertion, pub) != nil:
+	case VerifyRS256(assertion, pub) != nil:
 		oauthErr(400, "invalid_grant", "Invalid JWT Signature.")
 		return
 	case claims["aud"] != te.URL:
