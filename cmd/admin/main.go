@@ -92,7 +92,7 @@ func run(args []string, in io.Reader, out, errw io.Writer) error {
 		t.stdinTTY = true
 	}
 	if len(args) < 1 {
-		return errors.New("falta el comando\n" + usage)
+		return errors.New("falta el comando\n" + strings.TrimSpace(usage))
 	}
 	var sub string
 	if len(args) > 1 {
