@@ -1,12 +1,14 @@
 // Package tokenpolicy says which Google tokens each role may obtain from
-// gettoken: per role, the scopes, the ID-token audiences and the longest
-// lifetime. What no role allows is refused.
+// gettoken: per role, the service account the tokens are minted for, the
+// scopes, the ID-token audiences and the longest lifetime. What no role
+// allows is refused.
 package tokenpolicy
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -23,9 +25,14 @@ const DefaultMaxLifetime = time.Hour
 
 // Rule is what one role may obtain.
 type Rule struct {
-	Scopes      []string `json:"scopes"`
-	Audiences   []string `json:"audiences"`
-	MaxLifetime Duration `json:"max_lifetime"`
+	// ServiceAccount is the account whose tokens the role receives (a
+	// "vended" account, never one a function runs as). The impersonate
+	// source requires it; a source with an identity of its own (a key,
+	// local runs) refuses a role that names another account.
+	ServiceAccount string   `json:"service_account"`
+	Scopes         []string `json:"scopes"`
+	Audiences      []string `json:"audiences"`
+	MaxLifetime    Duration `json:"max_lifetime"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("30m").
@@ -58,6 +65,9 @@ func Parse(data []byte) (*Policy, error) {
 		return nil, fmt.Errorf("gettoken policy: %w", err)
 	}
 	for role, r := range p.Roles {
+		if a := r.ServiceAccount; a != "" && !accountRE.MatchString(a) {
+			return nil, fmt.Errorf("gettoken policy: role %q: service_account %q is not a service account email (NAME@PROJECT.iam.gserviceaccount.com)", role, a)
+		}
 		for _, s := range r.Scopes {
 			if s != Any && !strings.HasPrefix(s, "https://") {
 				return nil, fmt.Errorf("gettoken policy: role %q: scope %q is not a URL (https://www.googleapis.com/auth/…) or %q", role, s, Any)
@@ -74,6 +84,35 @@ func Parse(data []byte) (*Policy, error) {
 		}
 	}
 	return &p, nil
+}
+
+// accountRE is a service account's email: user-managed
+// (NAME@PROJECT.iam.gserviceaccount.com) or Google-managed
+// (…@…gserviceaccount.com).
+var accountRE = regexp.MustCompile(`^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z0-9.-]+\.gserviceaccount\.com$`)
+
+// Accounts lists the service accounts the roles name, sorted, once each.
+func (p *Policy) Accounts() []string {
+	var out []string
+	for _, r := range p.Roles {
+		if r.ServiceAccount != "" {
+			out = append(out, r.ServiceAccount)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Unaccounted lists the roles that name no service account, sorted.
+func (p *Policy) Unaccounted() []string {
+	var roles []string
+	for role, r := range p.Roles {
+		if r.ServiceAccount == "" {
+			roles = append(roles, role)
+		}
+	}
+	slices.Sort(roles)
+	return roles
 }
 
 // Wildcards lists the roles that allow Any, so that a caller can warn.
@@ -95,10 +134,20 @@ func allows(list []string, v string) bool {
 	return slices.Contains(list, Any) || slices.Contains(list, v)
 }
 
-// AllowScopes returns the longest lifetime any one of roles allows for all
-// of scopes together, or ErrDenied. A single role must allow the whole
-// request: scopes are not gathered from several roles.
-func (p *Policy) AllowScopes(roles, scopes []string) (time.Duration, error) {
+// Grant is what the policy gives a request: the role that allows it, the
+// account the token is for ("" when the role names none) and the longest
+// lifetime.
+type Grant struct {
+	Role           string
+	ServiceAccount string
+	MaxLifetime    time.Duration
+}
+
+// AllowScopes returns the grant of the one of roles that allows all of
+// scopes together, or ErrDenied. A single role must allow the whole
+// request: scopes are not gathered from several roles. Where several
+// allow it, the longest lifetime wins, then the first role by name.
+func (p *Policy) AllowScopes(roles, scopes []string) (Grant, error) {
 	return p.allow(roles, func(r Rule) bool {
 		for _, s := range scopes {
 			if !allows(r.Scopes, s) {
@@ -109,24 +158,28 @@ func (p *Policy) AllowScopes(roles, scopes []string) (time.Duration, error) {
 	}, fmt.Sprintf("scopes %s", strings.Join(scopes, " ")))
 }
 
-// AllowAudience returns the longest lifetime any of roles allows for an ID
-// token for audience, or ErrDenied.
-func (p *Policy) AllowAudience(roles []string, audience string) (time.Duration, error) {
+// AllowAudience returns the grant of the one of roles that allows an ID
+// token for audience, chosen as AllowScopes does, or ErrDenied.
+func (p *Policy) AllowAudience(roles []string, audience string) (Grant, error) {
 	return p.allow(roles, func(r Rule) bool { return allows(r.Audiences, audience) }, fmt.Sprintf("audience %s", audience))
 }
 
-func (p *Policy) allow(roles []string, ok func(Rule) bool, what string) (time.Duration, error) {
+func (p *Policy) allow(roles []string, ok func(Rule) bool, what string) (Grant, error) {
 	if p == nil || len(p.Roles) == 0 {
-		return 0, fmt.Errorf("%w: no policy is configured (GETTOKEN_POLICY, GETTOKEN_POLICY_FILE or the secret gettoken-policy), so every request is refused", ErrDenied)
+		return Grant{}, fmt.Errorf("%w: no policy is configured (GETTOKEN_POLICY, GETTOKEN_POLICY_FILE or the secret gettoken-policy), so every request is refused", ErrDenied)
 	}
-	var best time.Duration
-	for _, role := range roles {
-		if r, found := p.Roles[role]; found && ok(r) {
-			best = max(best, time.Duration(r.MaxLifetime))
+	var best Grant
+	for _, role := range slices.Sorted(slices.Values(roles)) {
+		r, found := p.Roles[role]
+		if !found || !ok(r) {
+			continue
+		}
+		if life := time.Duration(r.MaxLifetime); life > best.MaxLifetime {
+			best = Grant{Role: role, ServiceAccount: r.ServiceAccount, MaxLifetime: life}
 		}
 	}
-	if best == 0 {
-		return 0, fmt.Errorf("%w: none of the roles [%s] allows %s", ErrDenied, strings.Join(roles, ", "), what)
+	if best.Role == "" {
+		return Grant{}, fmt.Errorf("%w: none of the roles [%s] allows %s", ErrDenied, strings.Join(roles, ", "), what)
 	}
 	return best, nil
 }
