@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"impo.com.uy/copetes/backend/shared/emulators"
+	"impo.com.uy/copetes/backend/internal/emulators"
 )
 
 var bin string // folder of the built commands

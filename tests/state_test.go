@@ -9,7 +9,7 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 
-	"impo.com.uy/copetes/backend/shared/emulators"
+	"impo.com.uy/copetes/backend/internal/emulators"
 )
 
 // firestoreEnv is the environment of a process whose shared state lives in

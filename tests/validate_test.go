@@ -12,7 +12,7 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 
-	"impo.com.uy/copetes/backend/shared/emulators"
+	"impo.com.uy/copetes/backend/internal/emulators"
 )
 
 const e2eProject = "impo-e2e"

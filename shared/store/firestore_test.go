@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"impo.com.uy/copetes/backend/shared/emulators"
+	"impo.com.uy/copetes/backend/internal/emulators"
 	"impo.com.uy/copetes/backend/shared/store"
 	"impo.com.uy/copetes/backend/shared/store/storetest"
 )
