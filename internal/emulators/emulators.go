@@ -5,7 +5,6 @@
 package emulators
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -17,30 +16,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"impo.com.uy/copetes/backend/internal/testbuf"
 )
 
 // Emulator is a running emulator process.
 type Emulator struct {
 	Host string // host:port
 	cmd  *exec.Cmd
-	log  *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	log  *testbuf.Buffer // its output, for the error when it does not start
 }
 
 type entry struct {
@@ -102,7 +86,7 @@ func start(path string, args func(string, int) []string) (*Emulator, error) {
 	}
 	port := lis.Addr().(*net.TCPAddr).Port
 	lis.Close()
-	e := &Emulator{Host: "127.0.0.1:" + strconv.Itoa(port), log: &syncBuffer{}}
+	e := &Emulator{Host: "127.0.0.1:" + strconv.Itoa(port), log: &testbuf.Buffer{}}
 	e.cmd = exec.Command(bin, args("127.0.0.1", port)...)
 	e.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its JVM stops with it
 	e.cmd.Stdout, e.cmd.Stderr = e.log, e.log

@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"impo.com.uy/copetes/backend/internal/testclock"
 	"impo.com.uy/copetes/backend/shared/secrets"
 	"impo.com.uy/copetes/backend/shared/secrets/secretstest"
 )
@@ -141,15 +142,6 @@ func TestDir(t *testing.T) {
 	}
 }
 
-// clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
-
 func TestCache_ConcurrentColdReadsMakeOneCall(t *testing.T) {
 	srv, sm := newSecretManager(t)
 	srv.Put(project, "accounts", []byte("[]"))
@@ -189,7 +181,7 @@ func TestCache_ConcurrentColdReadsMakeOneCall(t *testing.T) {
 func TestCache_RefreshesAfterTTL(t *testing.T) {
 	srv, sm := newSecretManager(t)
 	srv.Put(project, "accounts", []byte("old"))
-	clk := &clock{t: time.Unix(1e9, 0)}
+	clk := testclock.New(time.Unix(1e9, 0))
 	cache := secrets.NewCache(sm, time.Minute, time.Hour)
 	cache.SetClock(clk.Now)
 	ctx := context.Background()
@@ -211,7 +203,7 @@ func TestCache_RefreshesAfterTTL(t *testing.T) {
 func TestCache_ServesStaleWithinBoundThenFails(t *testing.T) {
 	srv, sm := newSecretManager(t)
 	srv.Put(project, "accounts", []byte("cached"))
-	clk := &clock{t: time.Unix(1e9, 0)}
+	clk := testclock.New(time.Unix(1e9, 0))
 	cache := secrets.NewCache(sm, 5*time.Minute, time.Hour)
 	cache.SetClock(clk.Now)
 	ctx := context.Background()
