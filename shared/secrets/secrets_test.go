@@ -142,29 +142,50 @@ func TestDir(t *testing.T) {
 	}
 }
 
+// joinWatch is a reader's context that reports when the cache first asks
+// for its Done channel: the cache does that only while the reader waits
+// on the upstream call, after the reader has joined it.
+type joinWatch struct {
+	context.Context
+	once   sync.Once
+	joined *sync.WaitGroup
+}
+
+func (c *joinWatch) Done() <-chan struct{} {
+	c.once.Do(c.joined.Done)
+	return c.Context.Done()
+}
+
 func TestCache_ConcurrentColdReadsMakeOneCall(t *testing.T) {
 	srv, sm := newSecretManager(t)
+	sm.Timeout = time.Minute // the held call is slow by design, not an outage
 	srv.Put(project, "accounts", []byte("[]"))
 	cache := secrets.NewCache(sm, 5*time.Minute, time.Hour)
 	release := srv.Hold()
 
 	const readers = 100
-	var wg sync.WaitGroup
+	var wg, joined sync.WaitGroup
+	joined.Add(readers)
 	errs := make(chan error, readers)
 	for range readers {
 		wg.Go(func() {
-			v, err := cache.Secret(context.Background(), "accounts")
+			ctx := &joinWatch{Context: context.Background(), joined: &joined}
+			v, err := cache.Secret(ctx, "accounts")
 			if err == nil && string(v) != "[]" {
 				err = errors.New("wrong value " + string(v))
 			}
 			errs <- err
 		})
 	}
-	// Let every reader reach the cache before the one upstream call answers.
-	for srv.AccessCalls() == 0 {
-		time.Sleep(time.Millisecond)
+	// Every reader waits on the one upstream call before it answers.
+	allJoined := make(chan struct{})
+	go func() { joined.Wait(); close(allJoined) }()
+	select {
+	case <-allJoined:
+	case <-time.After(time.Minute): // a guard against a hang, not a timing
+		release()
+		t.Fatal("the readers never all waited on the upstream call: does the cache still wait on ctx.Done?")
 	}
-	time.Sleep(50 * time.Millisecond)
 	release()
 	wg.Wait()
 	close(errs)
