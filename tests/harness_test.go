@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,6 +46,16 @@ func TestMain(m *testing.M) {
 	emulators.Stop()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// names counts the names uniqueName gave out.
+var names atomic.Int64
+
+// uniqueName names what a test creates on an emulator (topics, a
+// Firestore collection), which outlives the test: a second run in the
+// same process (go test -count=2) must start from nothing.
+func uniqueName(t *testing.T) string {
+	return fmt.Sprintf("%s-%d", strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()), names.Add(1))
 }
 
 // localServer is a running cmd/local process.
