@@ -23,7 +23,10 @@ type Firestore struct {
 	// Timeout bounds each operation: the client retries an unreachable
 	// service, and a request should fail clearly instead of waiting.
 	Timeout time.Duration
-	now     func() time.Time
+	// Now is the clock that judges expiry, here on the client: the TTL
+	// policy deletes late (up to a day), so reads cannot wait for it.
+	// Nil means time.Now; tests set a fake clock.
+	Now func() time.Time
 }
 
 // ExpiresField is the field a Firestore TTL policy must name.
@@ -42,11 +45,18 @@ func NewFirestore(ctx context.Context, project, database, collection string) (*F
 	if err != nil {
 		return nil, fmt.Errorf("firestore client: %w", err)
 	}
-	return &Firestore{client: c, collection: collection, Timeout: 5 * time.Second, now: time.Now}, nil
+	return &Firestore{client: c, collection: collection, Timeout: 5 * time.Second, Now: time.Now}, nil
 }
 
 // Close releases the client.
 func (f *Firestore) Close() error { return f.client.Close() }
+
+func (f *Firestore) now() time.Time {
+	if f.Now == nil {
+		return time.Now()
+	}
+	return f.Now()
+}
 
 func (f *Firestore) ref(key string) *firestore.DocumentRef {
 	// Document ids may not hold "/"; escaping keeps every key distinct.
