@@ -17,7 +17,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
-	"impo.com.uy/copetes/backend/shared/secrets/secretstest"
+	"impo.com.uy/copetes/backend/internal/secretstest"
 )
 
 var devPasswordRE = regexp.MustCompile(`usuario "dev", contraseña ([A-Z2-7]+)`)

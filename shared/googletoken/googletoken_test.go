@@ -13,9 +13,9 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
+	"impo.com.uy/copetes/backend/internal/googletest"
 	"impo.com.uy/copetes/backend/internal/testclock"
 	"impo.com.uy/copetes/backend/shared/googletoken"
-	"impo.com.uy/copetes/backend/shared/googletoken/googletest"
 )
 
 const cloudPlatform = "https://www.googleapis.com/auth/cloud-platform"

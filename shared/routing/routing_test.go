@@ -17,9 +17,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"impo.com.uy/copetes/backend/internal/logtest"
 	"impo.com.uy/copetes/backend/internal/testclock"
 	"impo.com.uy/copetes/backend/shared/document"
-	"impo.com.uy/copetes/backend/shared/logging/logtest"
 	"impo.com.uy/copetes/backend/shared/store"
 )
 

@@ -11,9 +11,9 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"impo.com.uy/copetes/backend/internal/secretstest"
 	"impo.com.uy/copetes/backend/internal/testclock"
 	"impo.com.uy/copetes/backend/shared/secrets"
-	"impo.com.uy/copetes/backend/shared/secrets/secretstest"
 )
 
 const project = "impo-test"

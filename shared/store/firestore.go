@@ -83,7 +83,7 @@ func (f *Firestore) read(snap *firestore.DocumentSnapshot, now time.Time) (Entry
 	if !now.Before(d.Expires) {
 		return Entry{}, false, nil
 	}
-	return Entry{Value: d.Value, Expires: d.Expires}, true, nil
+	return Entry(d), true, nil
 }
 
 func notFound(err error) bool { return status.Code(err) == codes.NotFound }
@@ -109,7 +109,7 @@ func (f *Firestore) Add(ctx context.Context, key string, delta int64, ttl time.D
 		}
 		e.Value += delta
 		value = e.Value
-		return tx.Set(ref, doc{e.Value, e.Expires})
+		return tx.Set(ref, doc(e))
 	}, firestore.MaxAttempts(20))
 	if err != nil {
 		return 0, unavailable("add", key, err)
@@ -136,7 +136,7 @@ func (f *Firestore) Get(ctx context.Context, key string) (Entry, bool, error) {
 func (f *Firestore) Put(ctx context.Context, key string, e Entry) error {
 	ctx, cancel := f.ctx(ctx)
 	defer cancel()
-	if _, err := f.ref(key).Set(ctx, doc{e.Value, e.Expires}); err != nil {
+	if _, err := f.ref(key).Set(ctx, doc(e)); err != nil {
 		return unavailable("put", key, err)
 	}
 	return nil
@@ -160,7 +160,7 @@ func (f *Firestore) Claim(ctx context.Context, key string, e Entry) (bool, error
 		} else if live {
 			return errTaken
 		}
-		return tx.Set(ref, doc{e.Value, e.Expires})
+		return tx.Set(ref, doc(e))
 	}, firestore.MaxAttempts(20))
 	switch {
 	case errors.Is(err, errTaken):

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"impo.com.uy/copetes/backend/internal/emulators"
+	"impo.com.uy/copetes/backend/internal/storetest"
 	"impo.com.uy/copetes/backend/shared/store"
-	"impo.com.uy/copetes/backend/shared/store/storetest"
 )
 
 func TestMain(m *testing.M) {

@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"impo.com.uy/copetes/backend/internal/storetest"
 	"impo.com.uy/copetes/backend/shared/store"
-	"impo.com.uy/copetes/backend/shared/store/storetest"
 )
 
 func TestMemory_Conformance(t *testing.T) {
