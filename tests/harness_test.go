@@ -4,7 +4,6 @@
 package tests
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -19,10 +18,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"impo.com.uy/copetes/backend/shared/emulators"
+	"impo.com.uy/copetes/backend/internal/emulators"
+	"impo.com.uy/copetes/backend/internal/testbuf"
 )
 
 var bin string // folder of the built commands
@@ -47,71 +48,98 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// output collects everything a process writes, for the no-secrets check.
-type output struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+// names counts the names uniqueName gave out.
+var names atomic.Int64
 
-func (o *output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.Write(p)
-}
-
-func (o *output) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.String()
+// uniqueName names what a test creates on an emulator (topics, a
+// Firestore collection), which outlives the test: a second run in the
+// same process (go test -count=2) must start from nothing.
+func uniqueName(t *testing.T) string {
+	return fmt.Sprintf("%s-%d", strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()), names.Add(1))
 }
 
 // localServer is a running cmd/local process.
 type localServer struct {
 	URL    string
-	Stdout *output // the log: one JSON object per line
-	Stderr *output // what a person at the terminal sees
+	Stdout *testbuf.Buffer // the log: one JSON object per line
+	Stderr *testbuf.Buffer // what a person at the terminal sees
+
+	cmd    *exec.Cmd
+	copied sync.WaitGroup // the copies of stdout and stderr into the buffers
+	stop   sync.Once
 }
 
-var addrRE = regexp.MustCompile(`"message":"serving functions","address":"(http://[^"]+)"`)
+// startGuard bounds each wait for a process to start or stop. It only
+// turns a hung process into a failure; every test waits for the output
+// or the answer it needs, never for a duration.
+const startGuard = 2 * time.Minute
+
+var (
+	addrRE  = regexp.MustCompile(`"message":"serving functions","address":"(http://[^"]+)"`)
+	readyRE = regexp.MustCompile(`^Funciones en `) // the terminal's ready line, after the dev password
+)
 
 // startLocal runs cmd/local with env on a free port and waits until it
-// serves. The process is stopped when the test ends.
+// serves and has printed its terminal lines (the dev password first). The
+// process is stopped when the test ends.
 func startLocal(t *testing.T, env ...string) *localServer {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(bin, "local"))
 	cmd.Env = append(os.Environ(), "PORT=0", "GOOGLE_CLOUD_PROJECT=", "SECRETS_SOURCE=", "FUNCTION_TARGET=")
 	cmd.Env = append(cmd.Env, env...)
-	s := &localServer{Stdout: &output{}, Stderr: &output{}}
-	pipe, err := cmd.StdoutPipe()
+	s := &localServer{Stdout: &testbuf.Buffer{}, Stderr: &testbuf.Buffer{}, cmd: cmd}
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = s.Stderr
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
-	})
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pipe)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			s.Stdout.Write([]byte(line + "\n"))
-			if m := addrRE.FindStringSubmatch(line); m != nil {
-				ready <- m[1]
-			}
-		}
-	}()
-	select {
-	case s.URL = <-ready:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("cmd/local did not start:\n%s\n%s", s.Stdout, s.Stderr)
+	for _, c := range []struct {
+		from io.Reader
+		to   *testbuf.Buffer
+	}{{stdout, s.Stdout}, {stderr, s.Stderr}} {
+		s.copied.Go(func() {
+			io.Copy(c.to, c.from)
+			c.to.Close() // the process closed it: a wait for more fails at once
+		})
 	}
+	t.Cleanup(func() { s.Stop(t) })
+
+	ctx, cancel := context.WithTimeout(context.Background(), startGuard)
+	defer cancel()
+	m, err := s.Stdout.Line(ctx, addrRE)
+	if err == nil {
+		_, err = s.Stderr.Line(ctx, readyRE)
+	}
+	if err != nil {
+		t.Fatalf("cmd/local did not start (%v):\n%s\n%s", err, s.Stdout, s.Stderr)
+	}
+	s.URL = m[1]
 	return s
+}
+
+// Stop interrupts the process and returns once it has exited and all it
+// wrote is in Stdout and Stderr, for a test that checks its whole output.
+func (s *localServer) Stop(t *testing.T) {
+	t.Helper()
+	s.stop.Do(func() {
+		s.cmd.Process.Signal(os.Interrupt)
+		copied := make(chan struct{})
+		go func() { s.copied.Wait(); close(copied) }()
+		select {
+		case <-copied:
+		case <-time.After(startGuard):
+			t.Errorf("cmd/local did not stop on an interrupt:\n%s", s.Stderr)
+			s.cmd.Process.Kill()
+			<-copied
+		}
+		s.cmd.Wait() // after the copies: Wait closes the pipes
+	})
 }
 
 // startTarget runs cmd/local with FUNCTION_TARGET=target, which serves
@@ -128,25 +156,33 @@ func startTarget(t *testing.T, target string, env ...string) string {
 	cmd := exec.Command(filepath.Join(bin, "local"))
 	cmd.Env = append(os.Environ(), "PORT="+port, "GOOGLE_CLOUD_PROJECT=", "SECRETS_SOURCE=", "FUNCTION_TARGET="+target)
 	cmd.Env = append(cmd.Env, env...)
-	out := &output{}
+	out := &testbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		cmd.Wait()
+		<-exited
 	})
+	// The Functions Framework logs nothing once it listens: ask until it
+	// answers, or until the process gives up.
 	base := "http://127.0.0.1:" + port
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	guard := time.After(startGuard)
+	for {
 		if resp, err := http.Get(base + "/"); err == nil {
 			resp.Body.Close()
 			return base
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("FUNCTION_TARGET=%s did not start:\n%s", target, out)
+		select {
+		case <-exited:
+			t.Fatalf("FUNCTION_TARGET=%s exited:\n%s", target, out)
+		case <-guard:
+			t.Fatalf("FUNCTION_TARGET=%s did not answer:\n%s", target, out)
+		case <-time.After(50 * time.Millisecond): // between attempts; no outcome depends on it
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -17,7 +17,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
-	"impo.com.uy/copetes/backend/shared/secrets/secretstest"
+	"impo.com.uy/copetes/backend/internal/secretstest"
 )
 
 var devPasswordRE = regexp.MustCompile(`usuario "dev", contraseña ([A-Z2-7]+)`)
@@ -62,9 +62,11 @@ func freshCheckout(t *testing.T) (s *localServer, creds, password string) {
 	t.Helper()
 	creds = filepath.Join(t.TempDir(), "credenciales")
 	s = startLocal(t, "CREDENTIALS_DIR="+creds)
-	m := devPasswordRE.FindStringSubmatch(s.Stderr.String())
-	if m == nil {
-		t.Fatalf("no dev password printed:\n%s", s.Stderr)
+	ctx, cancel := context.WithTimeout(context.Background(), startGuard)
+	defer cancel()
+	m, err := s.Stderr.Line(ctx, devPasswordRE)
+	if err != nil {
+		t.Fatalf("no dev password printed (%v):\n%s", err, s.Stderr)
 	}
 	return s, creds, m[1]
 }
@@ -80,6 +82,7 @@ func TestFreshCheckout_DevLoginWithPrintedPassword(t *testing.T) {
 		t.Errorf("claims = %v", claims)
 	}
 	// The curl line printed for the newcomer carries the same password.
+	s.Stop(t) // all it printed is in
 	if !strings.Contains(s.Stderr.String(), `"password":"`+pw+`"`) {
 		t.Error("the printed curl line does not carry the dev password")
 	}

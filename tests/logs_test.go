@@ -28,6 +28,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	post(t, s.URL+"/Login/revoke", form, url.Values{"token": {token}}.Encode(), "Authorization", "Bearer "+token)
 	post(t, s.URL+"/Login/introspect", form, url.Values{"token": {token}}.Encode(), "Authorization", "Bearer "+token)
 
+	s.Stop(t) // all it wrote is in
 	keys, _ := os.ReadFile(filepath.Join(dir, "session-keys"))
 	var set struct{ Keys []struct{ D string } }
 	json.Unmarshal(keys, &set)

@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 
-	"impo.com.uy/copetes/backend/shared/emulators"
+	"impo.com.uy/copetes/backend/internal/emulators"
 )
 
 const e2eProject = "impo-e2e"
@@ -20,9 +23,20 @@ const e2eProject = "impo-e2e"
 // pubsubSetup makes the pipeline's topics and a subscription on each, on
 // the emulator, under names unique to the test.
 type pubsubSetup struct {
-	client *pubsub.Client
-	prefix string
+	client  *pubsub.Client
+	prefix  string
+	topicOf map[string]string // subscription -> its topic
+	markers atomic.Int64
 }
+
+// deliveryGuard bounds a wait for messages. It only turns a message that
+// never comes into a failure: no test learns from it that nothing more
+// will come (pullAll's marker tells that).
+const deliveryGuard = time.Minute
+
+// markerAttr marks the messages that pullAll publishes; every receive
+// drops them.
+const markerAttr = "e2e_marker"
 
 func newPubSub(t *testing.T, host string) *pubsubSetup {
 	t.Helper()
@@ -32,7 +46,7 @@ func newPubSub(t *testing.T, host string) *pubsubSetup {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	p := &pubsubSetup{client: c, prefix: strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))}
+	p := &pubsubSetup{client: c, prefix: strings.ToLower(uniqueName(t)), topicOf: map[string]string{}}
 	for _, name := range []string{"docs", "valid", "invalid"} {
 		p.createTopic(t, name)
 		p.createSubscription(t, name, name)
@@ -61,27 +75,83 @@ func (p *pubsubSetup) createSubscription(t *testing.T, name, topic string) {
 		&pubsubpb.Subscription{Name: p.sub(name), Topic: p.topic(topic), AckDeadlineSeconds: 10}); err != nil {
 		t.Fatal(err)
 	}
+	p.topicOf[name] = topic
 }
 
-// pull receives what sub holds within wait, acking it.
-func (p *pubsubSetup) pull(t *testing.T, sub string, wait time.Duration) []*pubsub.Message {
+// receive takes messages from sub, acking each, until it holds at least
+// n of them and, unless marker is empty, the marker message too. It
+// returns as soon as it has them; a message that arrives later is nacked,
+// and left for the next receive. Marker messages are never returned.
+func (p *pubsubSetup) receive(t *testing.T, sub string, n int, marker string) []*pubsub.Message {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	ctx, cancel := context.WithTimeout(context.Background(), deliveryGuard)
 	defer cancel()
-	var got []*pubsub.Message
-	ch := make(chan *pubsub.Message, 100)
-	err := p.client.Subscriber(p.sub(sub)).Receive(ctx, func(_ context.Context, m *pubsub.Message) {
+	s := p.client.Subscriber(p.sub(sub))
+	// One message at a time, on one stream: the callbacks see the
+	// messages in the order the emulator hands them out.
+	s.ReceiveSettings.MaxOutstandingMessages = 1
+	s.ReceiveSettings.NumGoroutines = 1
+	var (
+		mu        sync.Mutex
+		got       []*pubsub.Message
+		sawMarker = marker == ""
+		complete  bool
+	)
+	err := s.Receive(ctx, func(_ context.Context, m *pubsub.Message) {
+		mu.Lock()
+		defer mu.Unlock()
+		if complete {
+			m.Nack()
+			return
+		}
+		if id, ok := m.Attributes[markerAttr]; ok {
+			sawMarker = sawMarker || id == marker
+		} else {
+			got = append(got, m)
+		}
 		m.Ack()
-		ch <- m
+		if sawMarker && len(got) >= n {
+			complete = true
+			cancel()
+		}
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	close(ch)
-	for m := range ch {
-		got = append(got, m)
+	mu.Lock()
+	defer mu.Unlock()
+	if !complete {
+		t.Fatalf("%s: %d messages (marker seen: %v) when the %s guard ended, want %d", sub, len(got), sawMarker, deliveryGuard, n)
 	}
 	return got
+}
+
+// pull returns the first n messages on sub, as soon as they arrive.
+func (p *pubsubSetup) pull(t *testing.T, sub string, n int) []*pubsub.Message {
+	t.Helper()
+	return p.receive(t, sub, n, "")
+}
+
+// pullAll returns every message on sub, at least want of them: it
+// publishes a marker on sub's topic and receives up to it, so that it
+// never waits for a message that is not coming. Call it once whatever
+// should have been published is published (a delivery answered).
+//
+// It counts on the emulator handing out a subscription's messages in the
+// order they were published, which the official emulator does and the
+// service does not promise. Were one to come after the marker, pullAll
+// would miss it: a duplicate could go unseen, but a correct run never
+// fails.
+func (p *pubsubSetup) pullAll(t *testing.T, sub string, want int) []*pubsub.Message {
+	t.Helper()
+	ctx := context.Background()
+	marker := fmt.Sprintf("%s-%d", sub, p.markers.Add(1))
+	pub := p.client.Publisher(p.topic(p.topicOf[sub]))
+	defer pub.Stop()
+	if _, err := pub.Publish(ctx, &pubsub.Message{Data: []byte("marker"), Attributes: map[string]string{markerAttr: marker}}).Get(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return p.receive(t, sub, want, marker)
 }
 
 // publish puts doc on the docs topic and takes it back from its
@@ -95,13 +165,7 @@ func (p *pubsubSetup) publish(t *testing.T, doc string) *pubsub.Message {
 	if _, err := pub.Publish(ctx, &pubsub.Message{Data: []byte(doc), Attributes: map[string]string{"origen": "pipeline"}}).Get(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for range 10 {
-		if got := p.pull(t, "docs", 2*time.Second); len(got) == 1 {
-			return got[0]
-		}
-	}
-	t.Fatal("the published document never reached its subscription")
-	return nil
+	return p.pull(t, "docs", 1)[0]
 }
 
 // eventarcData is the MessagePublishedData body Eventarc sends.
@@ -168,7 +232,7 @@ func TestValidate_PubSubThroughTheEmulator(t *testing.T) {
 	if st := deliverBinary(t, url, pubsubType, m, ps.eventarcData(m)); st/100 != 2 {
 		t.Fatalf("delivery: status %d\n%s", st, s.Stdout)
 	}
-	valid := ps.pull(t, "valid", 3*time.Second)
+	valid := ps.pullAll(t, "valid", 1)
 	if len(valid) != 1 || string(valid[0].Data) != good || valid[0].Attributes["validation"] != "valid" ||
 		valid[0].Attributes["origen"] != "pipeline" || valid[0].Attributes["source_message_id"] != m.ID {
 		t.Fatalf("valid topic got %d messages: %v", len(valid), valid)
@@ -177,7 +241,7 @@ func TestValidate_PubSubThroughTheEmulator(t *testing.T) {
 	if st := deliverBinary(t, url, pubsubType, m, ps.eventarcData(m)); st/100 != 2 {
 		t.Fatalf("redelivery: status %d", st)
 	}
-	if again := ps.pull(t, "valid", 2*time.Second); len(again) != 0 {
+	if again := ps.pullAll(t, "valid", 0); len(again) != 0 {
 		t.Fatalf("a redelivered message was published again (%d)", len(again))
 	}
 
@@ -186,7 +250,7 @@ func TestValidate_PubSubThroughTheEmulator(t *testing.T) {
 	if st := deliverStructured(t, url, bad, ps.eventarcData(bad)); st/100 != 2 {
 		t.Fatalf("structured delivery: status %d", st)
 	}
-	invalid := ps.pull(t, "invalid", 3*time.Second)
+	invalid := ps.pullAll(t, "invalid", 1)
 	var report struct {
 		MessageID  string `json:"message_id"`
 		DocumentID string `json:"document_id"`
@@ -206,7 +270,7 @@ func TestValidate_PubSubThroughTheEmulator(t *testing.T) {
 	if st := deliverBinary(t, url, "google.cloud.storage.object.v1.finalized", other, ps.eventarcData(other)); st/100 != 2 {
 		t.Fatalf("event of another type: status %d, want 2xx (dropped, not retried)", st)
 	}
-	if n := len(ps.pull(t, "valid", 2*time.Second)); n != 0 {
+	if n := len(ps.pullAll(t, "valid", 0)); n != 0 {
 		t.Fatalf("an event of another type was published (%d)", n)
 	}
 }
@@ -236,7 +300,7 @@ func TestValidate_PublishFailureThenRedeliveryLosesNothing(t *testing.T) {
 		t.Fatalf("redelivery: status %d\n%s", st, s.Stdout)
 	}
 	deliverBinary(t, url, pubsubType, m, ps.eventarcData(m))
-	got := ps.pull(t, "valid-again", 3*time.Second)
+	got := ps.pullAll(t, "valid-again", 1)
 	if len(got) != 1 || string(got[0].Data) != good {
 		t.Fatalf("valid topic got %d messages, want exactly 1", len(got))
 	}

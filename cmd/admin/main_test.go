@@ -8,10 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"impo.com.uy/copetes/backend/internal/secretstest"
 	"impo.com.uy/copetes/backend/shared/accounts"
 	"impo.com.uy/copetes/backend/shared/password"
 	"impo.com.uy/copetes/backend/shared/secrets"
-	"impo.com.uy/copetes/backend/shared/secrets/secretstest"
 	"impo.com.uy/copetes/backend/shared/session"
 )
 

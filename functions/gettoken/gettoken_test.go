@@ -16,9 +16,9 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"impo.com.uy/copetes/backend/internal/googletest"
+	"impo.com.uy/copetes/backend/internal/logtest"
 	"impo.com.uy/copetes/backend/shared/googletoken"
-	"impo.com.uy/copetes/backend/shared/googletoken/googletest"
-	"impo.com.uy/copetes/backend/shared/logging/logtest"
 	"impo.com.uy/copetes/backend/shared/platform"
 	"impo.com.uy/copetes/backend/shared/secrets"
 	"impo.com.uy/copetes/backend/shared/session"

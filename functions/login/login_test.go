@@ -20,9 +20,10 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/google/go-cmp/cmp"
 
+	"impo.com.uy/copetes/backend/internal/logtest"
+	"impo.com.uy/copetes/backend/internal/testclock"
 	"impo.com.uy/copetes/backend/shared/accounts"
 	"impo.com.uy/copetes/backend/shared/lockout"
-	"impo.com.uy/copetes/backend/shared/logging/logtest"
 	"impo.com.uy/copetes/backend/shared/password"
 	"impo.com.uy/copetes/backend/shared/platform"
 	"impo.com.uy/copetes/backend/shared/secrets"
@@ -75,17 +76,9 @@ type testServer struct {
 	*server
 	dir    string
 	hashes atomic.Int64
-	clock  *clock
+	clock  *testclock.Clock
 	http   http.Handler
 }
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 func testConfig() config {
 	policy := lockout.Policy{Threshold: 5, Window: time.Hour, Base: 30 * time.Second, Max: 15 * time.Minute}
@@ -112,7 +105,7 @@ func newTestServer(t *testing.T, edit func(*config, *session.Config)) *testServe
 	if edit != nil {
 		edit(&cfg, &scfg)
 	}
-	clk := &clock{t: time.Now()}
+	clk := testclock.New(time.Now())
 	src := secrets.Dir{Path: dir}
 	st := store.NewMemory(clk.Now)
 	ts := &testServer{dir: dir, clock: clk}

@@ -18,9 +18,9 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/go-jose/go-jose/v4"
 
+	"impo.com.uy/copetes/backend/internal/logtest"
 	"impo.com.uy/copetes/backend/shared/document"
 	"impo.com.uy/copetes/backend/shared/httpapi"
-	"impo.com.uy/copetes/backend/shared/logging/logtest"
 	"impo.com.uy/copetes/backend/shared/secrets"
 	"impo.com.uy/copetes/backend/shared/session"
 	"impo.com.uy/copetes/backend/shared/store"

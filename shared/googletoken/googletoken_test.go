@@ -13,8 +13,9 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
+	"impo.com.uy/copetes/backend/internal/googletest"
+	"impo.com.uy/copetes/backend/internal/testclock"
 	"impo.com.uy/copetes/backend/shared/googletoken"
-	"impo.com.uy/copetes/backend/shared/googletoken/googletest"
 )
 
 const cloudPlatform = "https://www.googleapis.com/auth/cloud-platform"
@@ -226,14 +227,6 @@ func TestParseKey_Rejects(t *testing.T) {
 	}
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 func TestCache_ConcurrentColdMissesMakeOneCallPerKey(t *testing.T) {
 	md := googletest.OnCloud(t)
 	cache := googletoken.NewCache(googletoken.ADC{}, 5*time.Minute, time.Now)
@@ -278,7 +271,7 @@ func TestCache_ConcurrentColdMissesMakeOneCallPerKey(t *testing.T) {
 
 func TestCache_RefreshesOnceAtTheMargin(t *testing.T) {
 	md := googletest.OnCloud(t)
-	clk := &clock{t: time.Now()}
+	clk := testclock.New(time.Now())
 	md.Now = clk.Now // ID tokens carry their expiry: date them on the test's clock
 	cache := googletoken.NewCache(googletoken.ADC{}, 5*time.Minute, clk.Now)
 	req := googletoken.Request{Kind: googletoken.ID, Audience: "https://validate.run.app"}
@@ -309,7 +302,7 @@ func TestCache_RefreshesOnceAtTheMargin(t *testing.T) {
 
 func TestCache_OutageGivesAnErrorNeverAStaleToken(t *testing.T) {
 	md := googletest.OnCloud(t)
-	clk := &clock{t: time.Now()}
+	clk := testclock.New(time.Now())
 	cache := googletoken.NewCache(googletoken.ADC{}, 5*time.Minute, clk.Now)
 	req := googletoken.Request{Kind: googletoken.Access, Scopes: []string{cloudPlatform}}
 	ctx := context.Background()

@@ -8,21 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"impo.com.uy/copetes/backend/internal/testclock"
 	"impo.com.uy/copetes/backend/shared/store"
 )
 
 var policy = Policy{Threshold: 3, Window: time.Hour, Base: 30 * time.Second, Max: 2 * time.Minute}
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
-func newGuard() (Guard, *clock) {
-	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+func newGuard() (Guard, *testclock.Clock) {
+	c := testclock.New(testclock.Start)
 	return Guard{Store: store.NewMemory(c.Now), Now: c.Now}, c
 }
 

@@ -17,8 +17,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"impo.com.uy/copetes/backend/internal/logtest"
+	"impo.com.uy/copetes/backend/internal/testclock"
 	"impo.com.uy/copetes/backend/shared/document"
-	"impo.com.uy/copetes/backend/shared/logging/logtest"
 	"impo.com.uy/copetes/backend/shared/store"
 )
 
@@ -27,7 +28,7 @@ const project = "impo-test"
 type fixture struct {
 	srv    *pstest.Server
 	router *Router
-	now    time.Time
+	clock  *testclock.Clock
 }
 
 // newFixture runs Pub/Sub in process (pstest) with the real client and
@@ -55,9 +56,9 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{srv: srv, now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
-	v.Today = func() time.Time { return f.now }
-	clock := func() time.Time { return f.now }
+	f := &fixture{srv: srv, clock: testclock.New(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))}
+	v.Today = f.clock.Now
+	clock := f.clock.Now
 	f.router = &Router{
 		Validator: v, Store: store.NewMemory(clock),
 		Valid: NewPublisher(client, "valid"), Invalid: NewPublisher(client, "invalid"),
@@ -80,7 +81,7 @@ func (f *fixture) published(topic string) []*pstest.Message {
 const validDoc = `{"document_id":"ley-20212","type":"ley","number":"20.212","date":"2023-11-06","text":"Artículo 1."}`
 
 func (f *fixture) message(id, data string) Message {
-	return Message{ID: id, Data: []byte(data), Attributes: map[string]string{"origen": "pipeline"}, PublishTime: f.now.Add(-time.Minute)}
+	return Message{ID: id, Data: []byte(data), Attributes: map[string]string{"origen": "pipeline"}, PublishTime: f.clock.Now().Add(-time.Minute)}
 }
 
 func TestRoute_ValidGoesUnchangedToValid(t *testing.T) {
@@ -176,7 +177,7 @@ func TestRoute_TooOldIsDroppedWithAWarning(t *testing.T) {
 	f := newFixture(t)
 	log := logtest.Capture(t)
 	m := f.message("m6", validDoc)
-	m.PublishTime = f.now.Add(-25 * time.Hour)
+	m.PublishTime = f.clock.Now().Add(-25 * time.Hour)
 	out, _, err := f.router.Route(context.Background(), m)
 	if err != nil || out != TooOld || len(f.srv.Messages()) != 0 {
 		t.Fatalf("Route = %v, %v, %d published", out, err, len(f.srv.Messages()))

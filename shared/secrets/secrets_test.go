@@ -11,8 +11,9 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"impo.com.uy/copetes/backend/internal/secretstest"
+	"impo.com.uy/copetes/backend/internal/testclock"
 	"impo.com.uy/copetes/backend/shared/secrets"
-	"impo.com.uy/copetes/backend/shared/secrets/secretstest"
 )
 
 const project = "impo-test"
@@ -141,38 +142,50 @@ func TestDir(t *testing.T) {
 	}
 }
 
-// clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
+// joinWatch is a reader's context that reports when the cache first asks
+// for its Done channel: the cache does that only while the reader waits
+// on the upstream call, after the reader has joined it.
+type joinWatch struct {
+	context.Context
+	once   sync.Once
+	joined *sync.WaitGroup
 }
 
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
+func (c *joinWatch) Done() <-chan struct{} {
+	c.once.Do(c.joined.Done)
+	return c.Context.Done()
+}
 
 func TestCache_ConcurrentColdReadsMakeOneCall(t *testing.T) {
 	srv, sm := newSecretManager(t)
+	sm.Timeout = time.Minute // the held call is slow by design, not an outage
 	srv.Put(project, "accounts", []byte("[]"))
 	cache := secrets.NewCache(sm, 5*time.Minute, time.Hour)
 	release := srv.Hold()
 
 	const readers = 100
-	var wg sync.WaitGroup
+	var wg, joined sync.WaitGroup
+	joined.Add(readers)
 	errs := make(chan error, readers)
 	for range readers {
 		wg.Go(func() {
-			v, err := cache.Secret(context.Background(), "accounts")
+			ctx := &joinWatch{Context: context.Background(), joined: &joined}
+			v, err := cache.Secret(ctx, "accounts")
 			if err == nil && string(v) != "[]" {
 				err = errors.New("wrong value " + string(v))
 			}
 			errs <- err
 		})
 	}
-	// Let every reader reach the cache before the one upstream call answers.
-	for srv.AccessCalls() == 0 {
-		time.Sleep(time.Millisecond)
+	// Every reader waits on the one upstream call before it answers.
+	allJoined := make(chan struct{})
+	go func() { joined.Wait(); close(allJoined) }()
+	select {
+	case <-allJoined:
+	case <-time.After(time.Minute): // a guard against a hang, not a timing
+		release()
+		t.Fatal("the readers never all waited on the upstream call: does the cache still wait on ctx.Done?")
 	}
-	time.Sleep(50 * time.Millisecond)
 	release()
 	wg.Wait()
 	close(errs)
@@ -189,7 +202,7 @@ func TestCache_ConcurrentColdReadsMakeOneCall(t *testing.T) {
 func TestCache_RefreshesAfterTTL(t *testing.T) {
 	srv, sm := newSecretManager(t)
 	srv.Put(project, "accounts", []byte("old"))
-	clk := &clock{t: time.Unix(1e9, 0)}
+	clk := testclock.New(time.Unix(1e9, 0))
 	cache := secrets.NewCache(sm, time.Minute, time.Hour)
 	cache.SetClock(clk.Now)
 	ctx := context.Background()
@@ -211,7 +224,7 @@ func TestCache_RefreshesAfterTTL(t *testing.T) {
 func TestCache_ServesStaleWithinBoundThenFails(t *testing.T) {
 	srv, sm := newSecretManager(t)
 	srv.Put(project, "accounts", []byte("cached"))
-	clk := &clock{t: time.Unix(1e9, 0)}
+	clk := testclock.New(time.Unix(1e9, 0))
 	cache := secrets.NewCache(sm, 5*time.Minute, time.Hour)
 	cache.SetClock(clk.Now)
 	ctx := context.Background()

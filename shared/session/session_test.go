@@ -16,6 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/google/go-cmp/cmp"
 
+	"impo.com.uy/copetes/backend/internal/testclock"
 	"impo.com.uy/copetes/backend/shared/store"
 )
 
@@ -29,7 +30,7 @@ type fixture struct {
 	issuer   *Issuer
 	verifier *Verifier
 	store    *store.Memory
-	now      time.Time
+	clock    *testclock.Clock
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -47,8 +48,8 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{keys: ks, priv: k.Key.(ed25519.PrivateKey), kid: k.KeyID, old: old, now: t0}
-	now := func() time.Time { return f.now }
+	f := &fixture{keys: ks, priv: k.Key.(ed25519.PrivateKey), kid: k.KeyID, old: old, clock: testclock.New(t0)}
+	now := f.clock.Now
 	f.store = store.NewMemory(now)
 	f.issuer = &Issuer{
 		Keys:   func(context.Context) (*KeySet, error) { return ks, nil },
@@ -286,7 +287,7 @@ func TestVerify_ASeenTokenIsStillCheckedForWhatChanges(t *testing.T) {
 		reason string
 	}{
 		{"revoked after it was seen", func(f *fixture, c Claims) { f.verifier.Revocations.Revoke(ctx, c) }, "revoked"},
-		{"expired after it was seen", func(f *fixture, _ Claims) { f.now = f.now.Add(time.Hour + time.Minute) }, "expired"},
+		{"expired after it was seen", func(f *fixture, _ Claims) { f.clock.Advance(time.Hour + time.Minute) }, "expired"},
 		{"its key dropped from the set", func(f *fixture, _ Claims) {
 			f.verifier.Keys = func(context.Context) (PublicKeys, error) {
 				return PublicKeys{f.old.KeyID: f.keys.PublicKeys()[f.old.KeyID]}, nil
@@ -314,8 +315,8 @@ func TestVerify_ASeenTokenIsStillCheckedForWhatChanges(t *testing.T) {
 
 func TestRevocations_NotRevokedCacheBoundsTheDelay(t *testing.T) {
 	ctx := context.Background()
-	now := t0
-	clock := func() time.Time { return now }
+	clk := testclock.New(t0)
+	clock := clk.Now
 	st := store.NewMemory(clock)
 	here := NewRevocations(st, 10*time.Second, clock)
 	there := NewRevocations(st, 10*time.Second, clock) // another instance
@@ -327,11 +328,11 @@ func TestRevocations_NotRevokedCacheBoundsTheDelay(t *testing.T) {
 	if r, _ := here.IsRevoked(ctx, "j1"); !r {
 		t.Fatal("the revoking instance does not see its own revocation at once")
 	}
-	now = now.Add(9 * time.Second)
+	clk.Advance(9 * time.Second)
 	if r, _ := there.IsRevoked(ctx, "j1"); r {
 		t.Fatal("the cache did not hold within its bound (the test would prove nothing)")
 	}
-	now = now.Add(time.Second)
+	clk.Advance(time.Second)
 	if r, _ := there.IsRevoked(ctx, "j1"); !r {
 		t.Fatal("another instance still accepts the token past the cache bound")
 	}

@@ -23,7 +23,10 @@ type Firestore struct {
 	// Timeout bounds each operation: the client retries an unreachable
 	// service, and a request should fail clearly instead of waiting.
 	Timeout time.Duration
-	now     func() time.Time
+	// Now is the clock that judges expiry, here on the client: the TTL
+	// policy deletes late (up to a day), so reads cannot wait for it.
+	// Nil means time.Now; tests set a fake clock.
+	Now func() time.Time
 }
 
 // ExpiresField is the field a Firestore TTL policy must name.
@@ -42,11 +45,18 @@ func NewFirestore(ctx context.Context, project, database, collection string) (*F
 	if err != nil {
 		return nil, fmt.Errorf("firestore client: %w", err)
 	}
-	return &Firestore{client: c, collection: collection, Timeout: 5 * time.Second, now: time.Now}, nil
+	return &Firestore{client: c, collection: collection, Timeout: 5 * time.Second, Now: time.Now}, nil
 }
 
 // Close releases the client.
 func (f *Firestore) Close() error { return f.client.Close() }
+
+func (f *Firestore) now() time.Time {
+	if f.Now == nil {
+		return time.Now()
+	}
+	return f.Now()
+}
 
 func (f *Firestore) ref(key string) *firestore.DocumentRef {
 	// Document ids may not hold "/"; escaping keeps every key distinct.
@@ -73,7 +83,7 @@ func (f *Firestore) read(snap *firestore.DocumentSnapshot, now time.Time) (Entry
 	if !now.Before(d.Expires) {
 		return Entry{}, false, nil
 	}
-	return Entry{Value: d.Value, Expires: d.Expires}, true, nil
+	return Entry(d), true, nil
 }
 
 func notFound(err error) bool { return status.Code(err) == codes.NotFound }
@@ -99,7 +109,7 @@ func (f *Firestore) Add(ctx context.Context, key string, delta int64, ttl time.D
 		}
 		e.Value += delta
 		value = e.Value
-		return tx.Set(ref, doc{e.Value, e.Expires})
+		return tx.Set(ref, doc(e))
 	}, firestore.MaxAttempts(20))
 	if err != nil {
 		return 0, unavailable("add", key, err)
@@ -126,7 +136,7 @@ func (f *Firestore) Get(ctx context.Context, key string) (Entry, bool, error) {
 func (f *Firestore) Put(ctx context.Context, key string, e Entry) error {
 	ctx, cancel := f.ctx(ctx)
 	defer cancel()
-	if _, err := f.ref(key).Set(ctx, doc{e.Value, e.Expires}); err != nil {
+	if _, err := f.ref(key).Set(ctx, doc(e)); err != nil {
 		return unavailable("put", key, err)
 	}
 	return nil
@@ -150,7 +160,7 @@ func (f *Firestore) Claim(ctx context.Context, key string, e Entry) (bool, error
 		} else if live {
 			return errTaken
 		}
-		return tx.Set(ref, doc{e.Value, e.Expires})
+		return tx.Set(ref, doc(e))
 	}, firestore.MaxAttempts(20))
 	switch {
 	case errors.Is(err, errTaken):

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"impo.com.uy/copetes/backend/shared/emulators"
+	"impo.com.uy/copetes/backend/internal/emulators"
+	"impo.com.uy/copetes/backend/internal/storetest"
 	"impo.com.uy/copetes/backend/shared/store"
-	"impo.com.uy/copetes/backend/shared/store/storetest"
 )
 
 func TestMain(m *testing.M) {
@@ -41,10 +41,11 @@ func newFirestore(t *testing.T) *store.Firestore {
 
 func TestFirestore_Conformance(t *testing.T) {
 	storetest.Run(t, storetest.Backend{
-		New:     func(t *testing.T) store.Store { return newFirestore(t) },
-		Now:     time.Now,
-		Advance: time.Sleep, // Firestore has no clock to move: wait for real
-		Unit:    100 * time.Millisecond,
+		New: func(t *testing.T, now func() time.Time) store.Store {
+			f := newFirestore(t)
+			f.Now = now // expiry is judged on the client: its clock is the one to move
+			return f
+		},
 		// Transactions on one document serialize, and the emulator
 		// serializes them slowly: ten racers still prove atomicity.
 		Concurrency: 10,
@@ -52,7 +53,10 @@ func TestFirestore_Conformance(t *testing.T) {
 }
 
 func TestFirestore_UnreachableIsUnavailable(t *testing.T) {
-	lis, _ := net.Listen("tcp", "127.0.0.1:0")
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	closed := lis.Addr().String()
 	lis.Close()
 	t.Setenv("FIRESTORE_EMULATOR_HOST", closed)

@@ -3,34 +3,19 @@
 package logtest
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
+	"impo.com.uy/copetes/backend/internal/testbuf"
 	"impo.com.uy/copetes/backend/shared/logging"
 )
 
-// Log is the captured output.
+// Log is the captured output. Its Write and String are testbuf's: safe
+// from many goroutines.
 type Log struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// Write implements io.Writer, safely from many goroutines.
-func (l *Log) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// String is everything logged so far.
-func (l *Log) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
+	testbuf.Buffer
 }
 
 // Lines decodes each JSON line logged so far.

@@ -5,7 +5,6 @@
 package emulators
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -17,31 +16,22 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"impo.com.uy/copetes/backend/internal/testbuf"
 )
 
 // Emulator is a running emulator process.
 type Emulator struct {
-	Host string // host:port
-	cmd  *exec.Cmd
-	log  *syncBuffer
+	Host   string // host:port
+	cmd    *exec.Cmd
+	log    *testbuf.Buffer // its output, for the error when it does not start
+	exited chan struct{}   // closed when the process has ended
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// startGuard bounds the wait for an emulator to accept connections. Two
+// JVMs starting on a loaded machine take long; the bound only turns one
+// that hangs into a failure.
+const startGuard = 5 * time.Minute
 
 type entry struct {
 	once sync.Once
@@ -102,30 +92,36 @@ func start(path string, args func(string, int) []string) (*Emulator, error) {
 	}
 	port := lis.Addr().(*net.TCPAddr).Port
 	lis.Close()
-	e := &Emulator{Host: "127.0.0.1:" + strconv.Itoa(port), log: &syncBuffer{}}
+	e := &Emulator{Host: "127.0.0.1:" + strconv.Itoa(port), log: &testbuf.Buffer{}, exited: make(chan struct{})}
 	e.cmd = exec.Command(bin, args("127.0.0.1", port)...)
 	e.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its JVM stops with it
 	e.cmd.Stdout, e.cmd.Stderr = e.log, e.log
 	if err := e.cmd.Start(); err != nil {
 		return nil, err
 	}
-	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+	go func() { e.cmd.Wait(); close(e.exited) }()
+	// It says nothing machine-readable when it is ready: try to connect
+	// until it accepts, or until it has exited.
+	guard := time.After(startGuard)
+	for {
 		if c, err := net.Dial("tcp", e.Host); err == nil {
 			c.Close()
 			return e, nil
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-e.exited:
+			return nil, fmt.Errorf("emulator %s exited before it accepted connections:\n%s", path, e.log)
+		case <-guard:
 			e.stop()
-			return nil, fmt.Errorf("emulator %s did not start in 90 s:\n%s", path, e.log)
+			return nil, fmt.Errorf("emulator %s did not accept connections in %s:\n%s", path, startGuard, e.log)
+		case <-time.After(200 * time.Millisecond): // between attempts; no outcome depends on it
 		}
 	}
 }
 
 func (e *Emulator) stop() {
-	if e.cmd != nil && e.cmd.Process != nil {
-		syscall.Kill(-e.cmd.Process.Pid, syscall.SIGKILL)
-		e.cmd.Wait()
-	}
+	syscall.Kill(-e.cmd.Process.Pid, syscall.SIGKILL)
+	<-e.exited
 }
 
 // Stop ends every emulator this process started. Call it from TestMain

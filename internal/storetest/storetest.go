@@ -1,0 +1,219 @@
+// Package storetest is the conformance suite every store.Store backend
+// must pass.
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"impo.com.uy/copetes/backend/internal/testclock"
+	"impo.com.uy/copetes/backend/shared/store"
+)
+
+// Backend is the backend under test.
+type Backend struct {
+	// New makes a fresh, empty store for one test that judges expiry by
+	// now. The suite moves that clock forward: no test waits in real time.
+	New func(t *testing.T, now func() time.Time) store.Store
+	// Concurrency is how many goroutines race on one key (default 50).
+	Concurrency int
+}
+
+// Run runs the suite.
+func Run(t *testing.T, b Backend) {
+	ctx := context.Background()
+	racers := b.Concurrency
+	if racers == 0 {
+		racers = 50
+	}
+	// fresh returns an empty store and the clock it reads. The clock
+	// starts at the real time: a backend that also expires entries on its
+	// own (a Firestore TTL policy) never sees them as long past.
+	fresh := func(t *testing.T) (store.Store, *testclock.Clock) {
+		c := testclock.New(time.Now())
+		return b.New(t, c.Now), c
+	}
+	add := func(t *testing.T, s store.Store, key string, delta int64, ttl time.Duration) int64 {
+		t.Helper()
+		v, err := s.Add(ctx, key, delta, ttl)
+		if err != nil {
+			t.Fatalf("Add(%q, %d): %v", key, delta, err)
+		}
+		return v
+	}
+	get := func(t *testing.T, s store.Store, key string) (store.Entry, bool) {
+		t.Helper()
+		e, ok, err := s.Get(ctx, key)
+		if err != nil {
+			t.Fatalf("Get(%q): %v", key, err)
+		}
+		return e, ok
+	}
+	put := func(t *testing.T, s store.Store, key string, e store.Entry) {
+		t.Helper()
+		if err := s.Put(ctx, key, e); err != nil {
+			t.Fatalf("Put(%q): %v", key, err)
+		}
+	}
+	claim := func(t *testing.T, s store.Store, key string, e store.Entry) bool {
+		t.Helper()
+		won, err := s.Claim(ctx, key, e)
+		if err != nil {
+			t.Fatalf("Claim(%q): %v", key, err)
+		}
+		return won
+	}
+
+	t.Run("AddStartsAtZeroAndAccumulates", func(t *testing.T) {
+		s, _ := fresh(t)
+		for i, want := range []int64{1, 2, 5} {
+			delta := int64(1)
+			if i == 2 {
+				delta = 3
+			}
+			if got := add(t, s, "c", delta, time.Hour); got != want {
+				t.Fatalf("Add #%d = %d; want %d", i+1, got, want)
+			}
+		}
+	})
+
+	t.Run("AddKeepsTheFirstExpiry", func(t *testing.T) {
+		s, clock := fresh(t)
+		add(t, s, "c", 1, 10*time.Second)
+		add(t, s, "c", 1, time.Hour)
+		clock.Advance(11 * time.Second)
+		if _, ok := get(t, s, "c"); ok {
+			t.Fatal("counter present past its first expiry; want absent")
+		}
+		if got := add(t, s, "c", 1, 10*time.Second); got != 1 {
+			t.Fatalf("Add after expiry = %d, want a fresh counter at 1", got)
+		}
+	})
+
+	t.Run("ExpiresAtItsInstant", func(t *testing.T) {
+		s, clock := fresh(t)
+		add(t, s, "c", 1, 10*time.Second)
+		clock.Advance(10*time.Second - time.Millisecond)
+		if _, ok := get(t, s, "c"); !ok {
+			t.Fatal("counter absent a millisecond before its expiry")
+		}
+		clock.Advance(time.Millisecond)
+		if _, ok := get(t, s, "c"); ok {
+			t.Fatal("counter present at its expiry: Expires is the moment it stops existing")
+		}
+	})
+
+	t.Run("GetMissing", func(t *testing.T) {
+		s, _ := fresh(t)
+		if _, ok := get(t, s, "nothing"); ok {
+			t.Fatal("Get of a missing key: present")
+		}
+	})
+
+	t.Run("PutGetDelete", func(t *testing.T) {
+		s, clock := fresh(t)
+		exp := clock.Now().Add(time.Hour).Truncate(time.Millisecond)
+		put(t, s, "k", store.Entry{Value: 7, Expires: exp})
+		e, ok := get(t, s, "k")
+		if !ok || e.Value != 7 || !e.Expires.Equal(exp) {
+			t.Fatalf("Get = %+v, %v; want value 7 expiring %v", e, ok, exp)
+		}
+		if err := s.Delete(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := get(t, s, "k"); ok {
+			t.Fatal("entry still present after Delete")
+		}
+		if err := s.Delete(ctx, "k"); err != nil {
+			t.Fatalf("Delete of a missing key: %v", err)
+		}
+	})
+
+	t.Run("PutExpires", func(t *testing.T) {
+		s, clock := fresh(t)
+		put(t, s, "k", store.Entry{Value: 1, Expires: clock.Now().Add(10 * time.Second)})
+		clock.Advance(11 * time.Second)
+		if _, ok := get(t, s, "k"); ok {
+			t.Fatal("entry present past its expiry")
+		}
+	})
+
+	t.Run("ClaimOnceUntilExpiry", func(t *testing.T) {
+		s, clock := fresh(t)
+		e := store.Entry{Value: 1, Expires: clock.Now().Add(10 * time.Second)}
+		if !claim(t, s, "id", e) {
+			t.Fatal("first Claim lost; want true")
+		}
+		if claim(t, s, "id", e) {
+			t.Fatal("second Claim won; want false")
+		}
+		clock.Advance(11 * time.Second)
+		if !claim(t, s, "id", store.Entry{Value: 2, Expires: clock.Now().Add(time.Hour)}) {
+			t.Fatal("Claim after expiry lost; want true")
+		}
+	})
+
+	t.Run("KeysAreIndependent", func(t *testing.T) {
+		s, _ := fresh(t)
+		add(t, s, "a/b", 1, time.Hour)
+		add(t, s, "a:b", 5, time.Hour)
+		if e, _ := get(t, s, "a/b"); e.Value != 1 {
+			t.Fatalf("a/b = %d, want 1: keys collided", e.Value)
+		}
+	})
+
+	t.Run("ConcurrentAddsAllCount", func(t *testing.T) {
+		s, _ := fresh(t)
+		n := int64(racers)
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				if _, err := s.Add(ctx, "c", 1, time.Hour); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if e, _ := get(t, s, "c"); e.Value != n {
+			t.Fatalf("after %d concurrent Adds the counter is %d", n, e.Value)
+		}
+	})
+
+	t.Run("ConcurrentClaimsOneWins", func(t *testing.T) {
+		s, clock := fresh(t)
+		n := racers
+		var wins atomic.Int64
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				won, err := s.Claim(ctx, "msg", store.Entry{Value: int64(i), Expires: clock.Now().Add(time.Hour)})
+				if err != nil {
+					t.Error(err)
+				}
+				if won {
+					wins.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if w := wins.Load(); w != 1 {
+			t.Fatalf("%d concurrent claims: %d won, want exactly 1", n, w)
+		}
+	})
+
+	t.Run("ManyKeys", func(t *testing.T) {
+		s, _ := fresh(t)
+		for i := range 20 {
+			add(t, s, fmt.Sprintf("k%d", i), int64(i), time.Hour)
+		}
+		for i := range 20 {
+			if e, ok := get(t, s, fmt.Sprintf("k%d", i)); !ok || e.Value != int64(i) {
+				t.Fatalf("k%d = %+v, %v", i, e, ok)
+			}
+		}
+	})
+}
