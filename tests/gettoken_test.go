@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
@@ -168,5 +169,57 @@ func TestGetToken_VerifiesWithLoginsPublishedKeys(t *testing.T) {
 		"Authorization", "Bearer "+body["access_token"].(string))
 	if st != 200 || tok["access_token"] == nil {
 		t.Fatalf("GetToken verifying by JWKS: %d %v", st, tok)
+	}
+}
+
+// TestGetToken_EachRoleReceivesItsVendedAccount runs gettoken as deployed
+// (GETTOKEN_SOURCE=impersonate) against the IAM Credentials stand-in: a
+// caller receives tokens of its role's account, never gettoken's own.
+func TestGetToken_EachRoleReceivesItsVendedAccount(t *testing.T) {
+	dir, password, secret := setup(t) // ana (editor) and pipeline (validate)
+	md := googletest.StartMetadata(t) // the runtime identity that calls IAM
+	iam := googletest.StartIAMCredentials(t)
+	const (
+		vendPipeline = "vend-pipeline@impo-test.iam.gserviceaccount.com"
+		vendEditor   = "vend-editor@impo-test.iam.gserviceaccount.com"
+	)
+	iam.Grants = []string{vendPipeline, vendEditor} // what setup grants gettoken-fn
+	policy := `{"roles":{
+		"validate":{"service_account":"` + vendPipeline + `","scopes":["https://www.googleapis.com/auth/cloud-platform"]},
+		"editor":{"service_account":"` + vendEditor + `","scopes":["` + storageRead + `"],"max_lifetime":"30m"}}}`
+	s := startLocal(t, "CREDENTIALS_DIR="+dir, "GETTOKEN_POLICY="+policy, "GETTOKEN_SOURCE=impersonate",
+		"GETTOKEN_IAM_ENDPOINT="+iam.URL+"/", "GCE_METADATA_HOST="+md.Host, "HOME="+t.TempDir(), "GOOGLE_APPLICATION_CREDENTIALS=")
+
+	ctx := context.Background()
+	pipeline, err := (&clientcredentials.Config{ClientID: "pipeline", ClientSecret: secret, TokenURL: s.URL + "/Login/token"}).Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body := post(t, s.URL+"/Login/token", "application/json", `{"username":"ana","password":"`+password+`"}`)
+	ana, _ := body["access_token"].(string)
+
+	tests := []struct {
+		name, session, scope string
+		wantStatus           int
+		wantAccount          string
+	}{
+		{"the pipeline's role", pipeline.AccessToken, "https://www.googleapis.com/auth/cloud-platform", 200, vendPipeline},
+		{"a person's role", ana, storageRead, 200, vendEditor},
+		{"a scope no role of the caller allows", ana, "https://www.googleapis.com/auth/cloud-platform", 403, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, tok := post(t, s.URL+"/GetToken", "application/json", `{"scopes":["`+tt.scope+`"]}`, "Authorization", "Bearer "+tt.session)
+			if status != tt.wantStatus {
+				t.Fatalf("GetToken: %d %v, want %d", status, tok, tt.wantStatus)
+			}
+			if got := googletest.AccessTokenAccount(fmt.Sprint(tok["access_token"])); got != tt.wantAccount {
+				t.Fatalf("token minted as %q, want %q", got, tt.wantAccount)
+			}
+		})
+	}
+	want := []string{"projects/-/serviceAccounts/" + vendPipeline, "projects/-/serviceAccounts/" + vendEditor}
+	if diff := cmp.Diff(want, iam.Names()); diff != "" {
+		t.Errorf("IAM Credentials calls (-want +got):\n%s", diff)
 	}
 }

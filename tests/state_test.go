@@ -1,13 +1,17 @@
 package tests
 
 import (
+	"context"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"cloud.google.com/go/firestore"
 	"cloud.google.com/go/pubsub/v2"
+	"github.com/google/go-cmp/cmp"
 
 	"impo.com.uy/copetes/backend/internal/emulators"
 )
@@ -129,5 +133,79 @@ func TestStoreOutage_FailsClosed(t *testing.T) {
 	m := &pubsub.Message{ID: "outage-1", Data: []byte(`{}`), PublishTime: time.Now()}
 	if st := deliverBinary(t, down.URL+"/Validate", pubsubType, m, ps.eventarcData(m)); st/100 != 5 {
 		t.Errorf("Validate with the store down: %d, want a 5xx so that Pub/Sub retries", st)
+	}
+}
+
+// TestOwnDatabases_EachFunctionWritesOnlyItsOwnState runs login and
+// gettoken as deployed: each with its own Firestore database, and the
+// revocations in a database of their own that login writes and gettoken
+// only reads. What each wrote is then read back, database by database.
+func TestOwnDatabases_EachFunctionWritesOnlyItsOwnState(t *testing.T) {
+	dir, pw, _ := setup(t)
+	env := firestoreEnv(t, dir)
+	collection := ""
+	for _, e := range env {
+		if c, ok := strings.CutPrefix(e, "STATE_COLLECTION="); ok {
+			collection = c
+		}
+	}
+	login := startLocal(t, append(env, "FIRESTORE_DATABASE=login-state", "FIRESTORE_SESSIONS_DATABASE=sessions")...)
+	gettoken := startLocal(t, append(env, "FIRESTORE_DATABASE=gettoken-state", "FIRESTORE_SESSIONS_DATABASE=sessions")...)
+
+	post(t, login.URL+"/Login/token", "application/json", `{"username":"ana","password":"wrong"}`)
+	st, body := post(t, login.URL+"/Login/token", "application/json", `{"username":"ana","password":"`+pw+`"}`)
+	if st != 200 {
+		t.Fatalf("login: %d %v", st, body)
+	}
+	token := body["access_token"].(string)
+	getToken := func() int {
+		st, _ := post(t, gettoken.URL+"/GetToken", "application/json", `{"scopes":["`+storageRead+`"]}`, "Authorization", "Bearer "+token)
+		return st
+	}
+	if st := getToken(); st != 200 {
+		t.Fatalf("GetToken: %d", st)
+	}
+	// A failure leaves an address count behind in login's database.
+	post(t, login.URL+"/Login/token", "application/json", `{"username":"ana","password":"wrong again"}`)
+	if st, _ := post(t, login.URL+"/Login/revoke", "application/x-www-form-urlencoded", url.Values{"token": {token}}.Encode(),
+		"Authorization", "Bearer "+token); st != 200 {
+		t.Fatalf("revoke: %d", st)
+	}
+	if st := getToken(); st != 401 {
+		t.Fatalf("gettoken, reading the sessions database, accepts a token revoked through login: %d", st)
+	}
+
+	t.Setenv("FIRESTORE_EMULATOR_HOST", emulators.Firestore(t).Host)
+	prefixes := func(database string) []string {
+		t.Helper()
+		ctx := context.Background()
+		c, err := firestore.NewClientWithDatabase(ctx, e2eProject, database)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		docs, err := c.Collection(collection).Documents(ctx).GetAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, d := range docs {
+			key, _ := url.PathUnescape(d.Ref.ID)
+			p, _, _ := strings.Cut(key, ":")
+			if !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	for database, want := range map[string][]string{
+		"login-state":    {"fail"},
+		"sessions":       {"revoked"},
+		"gettoken-state": {"rate"},
+	} {
+		if diff := cmp.Diff(want, prefixes(database)); diff != "" {
+			t.Errorf("database %s holds (-want +got):\n%s", database, diff)
+		}
 	}
 }

@@ -3,8 +3,10 @@ package gettoken
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,7 +34,7 @@ func PolicySecretFromEnv() string { return env.String("GETTOKEN_POLICY_SECRET", 
 
 // config is gettoken's configuration.
 type config struct {
-	Source      string        // GETTOKEN_SOURCE: selfsigned | adc | impersonate:<email> | key
+	Source      string        // GETTOKEN_SOURCE: selfsigned | adc | impersonate | key
 	KeySecret   string        // GETTOKEN_KEY_SECRET
 	IAMEndpoint string        // GETTOKEN_IAM_ENDPOINT
 	MaxLifetime time.Duration // GETTOKEN_MAX_LIFETIME: the impersonate source's ceiling
@@ -49,7 +51,17 @@ type config struct {
 	// other secret, so an edit is seen within the secrets' cache time.
 	// "" with a nil Policy: no policy, every request refused.
 	PolicySecret string
+	// Deployed: running on Cloud Run (env.Deployed), where a role must name
+	// its vended account and no role may name RuntimeAccount.
+	Deployed bool
+	// RuntimeAccount is the account gettoken itself runs as (from the
+	// metadata server, when deployed): never one it hands out.
+	RuntimeAccount string
 }
+
+// sources are the values of GETTOKEN_SOURCE; the first two hand out an
+// identity of gettoken's own, so they serve local runs only.
+var sources = []string{"selfsigned", "adc", "impersonate", "key"}
 
 func configFromEnv() (config, error) {
 	c := config{
@@ -58,9 +70,18 @@ func configFromEnv() (config, error) {
 		// GOOGLE_CLOUD_PROJECT, which a local run may set for other
 		// reasons.
 		Source:      env.String("GETTOKEN_SOURCE", "selfsigned"),
+		Deployed:    env.Deployed(),
 		KeySecret:   KeySecretFromEnv(),
 		IAMEndpoint: env.String("GETTOKEN_IAM_ENDPOINT", ""),
 		CORSOrigins: env.List("CORS_ALLOWED_ORIGINS"),
+	}
+	switch {
+	case strings.HasPrefix(c.Source, "impersonate:"):
+		return c, &env.Error{Var: "GETTOKEN_SOURCE", Want: "impersonate, without an account: each policy role names the service account its tokens are for (service_account)"}
+	case !slices.Contains(sources, c.Source):
+		return c, &env.Error{Var: "GETTOKEN_SOURCE", Want: "selfsigned, adc, impersonate or key"}
+	case c.Deployed && (c.Source == "adc" || c.Source == "selfsigned"):
+		return c, &env.Error{Var: "GETTOKEN_SOURCE", Want: c.Source + " hands out gettoken's own identity and serves local runs only: deployed, use impersonate (or key)"}
 	}
 	var err error
 	if c.MaxLifetime, err = env.Duration("GETTOKEN_MAX_LIFETIME", time.Hour, 10*time.Minute, 12*time.Hour); err != nil {
@@ -82,7 +103,7 @@ func configFromEnv() (config, error) {
 	case inline != "" && file != "":
 		return c, &env.Error{Var: "GETTOKEN_POLICY_FILE", Want: "set GETTOKEN_POLICY or GETTOKEN_POLICY_FILE, not both"}
 	case inline != "":
-		c.Policy, err = parsePolicy([]byte(inline))
+		c.Policy, err = tokenpolicy.Parse([]byte(inline))
 		return c, err
 	case file != "":
 		// A file is a secret named by its absolute path.
@@ -95,16 +116,31 @@ func configFromEnv() (config, error) {
 	return c, nil
 }
 
-// parsePolicy reads a policy, warning when it allows anything.
-func parsePolicy(data []byte) (*tokenpolicy.Policy, error) {
+// parsePolicy reads a policy and checks it (checkPolicy).
+func (c config) parsePolicy(data []byte) (*tokenpolicy.Policy, error) {
 	p, err := tokenpolicy.Parse(data)
 	if err != nil {
 		return nil, err
 	}
+	return p, c.checkPolicy(p)
+}
+
+// checkPolicy refuses a policy that would hand out an identity it must
+// not: deployed (or impersonating), every role names its vended account,
+// and none is the account gettoken runs as. It warns of wildcards.
+func (c config) checkPolicy(p *tokenpolicy.Policy) error {
+	if c.Deployed || c.Source == "impersonate" {
+		if roles := p.Unaccounted(); len(roles) > 0 {
+			return fmt.Errorf("gettoken policy: roles %s name no service_account: each role receives tokens for its own vended account", strings.Join(roles, ", "))
+		}
+	}
+	if c.RuntimeAccount != "" && slices.Contains(p.Accounts(), c.RuntimeAccount) {
+		return fmt.Errorf("gettoken policy: a role names %s, the account gettoken runs as: a vended account is never a runtime account", c.RuntimeAccount)
+	}
 	if w := p.Wildcards(); len(w) > 0 {
 		slog.Warn("gettoken policy allows any scope or audience (\"*\"): fit for local runs only", "roles", w)
 	}
-	return p, nil
+	return nil
 }
 
 // policySource returns how the server gets the current policy. A policy
@@ -114,7 +150,7 @@ func (c config) policySource(src secrets.Source) func(context.Context) (*tokenpo
 	if c.Policy != nil || c.PolicySecret == "" {
 		return func(context.Context) (*tokenpolicy.Policy, error) { return c.Policy, nil }
 	}
-	policy := &secrets.Decoded[*tokenpolicy.Policy]{Source: src, Name: c.PolicySecret, Decode: parsePolicy}
+	policy := &secrets.Decoded[*tokenpolicy.Policy]{Source: src, Name: c.PolicySecret, Decode: c.parsePolicy}
 	return func(ctx context.Context) (*tokenpolicy.Policy, error) {
 		p, err := policy.Get(ctx)
 		if errors.Is(err, secrets.ErrNotFound) {
@@ -135,9 +171,8 @@ func newSource(c config, src secrets.Source, now func() time.Time) (googletoken.
 		return googletoken.Key{Key: getKey}, nil
 	case c.Source == "selfsigned":
 		return googletoken.SelfSigned{Key: getKey, Now: now}, nil
-	case strings.HasPrefix(c.Source, "impersonate:") && strings.Contains(c.Source, "@"):
-		return googletoken.Impersonate{Target: strings.TrimPrefix(c.Source, "impersonate:"),
-			Endpoint: c.IAMEndpoint, MaxLife: c.MaxLifetime}, nil
+	case c.Source == "impersonate":
+		return googletoken.Impersonate{Endpoint: c.IAMEndpoint, MaxLife: c.MaxLifetime}, nil
 	}
-	return nil, &env.Error{Var: "GETTOKEN_SOURCE", Want: "selfsigned, adc, impersonate:<service-account-email> or key"}
+	return nil, &env.Error{Var: "GETTOKEN_SOURCE", Want: "selfsigned, adc, impersonate or key"}
 }

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"cloud.google.com/go/compute/metadata"
+
 	"impo.com.uy/copetes/backend/shared/bearer"
 	"impo.com.uy/copetes/backend/shared/entrypoint"
 	"impo.com.uy/copetes/backend/shared/googletoken"
@@ -29,21 +31,36 @@ import (
 )
 
 func init() {
-	entrypoint.HTTP("GetToken", func(_ context.Context, p *platform.Platform) (http.Handler, error) {
-		cfg, err := configFromEnv()
-		if err != nil {
+	entrypoint.HTTP("GetToken", build)
+}
+
+// build makes the GetToken handler from the environment and the process's
+// platform.
+func build(ctx context.Context, p *platform.Platform) (http.Handler, error) {
+	cfg, err := configFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Deployed {
+		// The account gettoken runs as, so that no policy can hand it out.
+		if cfg.RuntimeAccount, err = metadata.EmailWithContext(ctx, "default"); err != nil {
+			return nil, fmt.Errorf("the runtime service account (metadata server): %w", err)
+		}
+	}
+	if cfg.Policy != nil {
+		if err := cfg.checkPolicy(cfg.Policy); err != nil {
 			return nil, err
 		}
-		auth, err := session.FromEnv(p.Secrets, p.Store, p.SharedStore)
-		if err != nil {
-			return nil, err
-		}
-		tokens, err := newSource(cfg, p.Secrets, time.Now)
-		if err != nil {
-			return nil, err
-		}
-		return newServer(cfg, p, auth, tokens, time.Now).routes(), nil
-	})
+	}
+	auth, err := session.VerifierFromEnv(p.Secrets, p.Sessions, p.SharedStore)
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := newSource(cfg, p.Secrets, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	return newServer(cfg, p, auth, tokens, time.Now).routes(), nil
 }
 
 type server struct {
@@ -160,7 +177,7 @@ func (s *server) audit(ctx context.Context, caller session.Claims, gt googletoke
 	}
 	slog.LogAttrs(ctx, slog.LevelInfo, "token issued",
 		slog.String("sub", caller.Subject), slog.Any("roles", caller.Roles), slog.String("kind", string(gt.Kind)), what,
-		slog.String("source", s.cache.Source.Name()), slog.Time("expires", tok.Expiry.UTC()),
+		slog.String("source", s.cache.Source.Name()), slog.String("account", gt.Account), slog.Time("expires", tok.Expiry.UTC()),
 		slog.String("cache", cache), slog.String("fingerprint", hex.EncodeToString(sum[:4])))
 }
 
@@ -233,6 +250,8 @@ func (s *server) plan(ctx context.Context, caller session.Claims, req request) (
 func (s *server) mintError(err error) error {
 	var ue *googletoken.UpstreamError
 	switch {
+	case errors.Is(err, googletoken.ErrIdentity):
+		return &httpapi.Error{Status: http.StatusInternalServerError, Detail: "gettoken is misconfigured; see the server log", Err: err}
 	case errors.Is(err, googletoken.ErrUnsupported):
 		return &httpapi.Error{Status: http.StatusBadRequest, Detail: err.Error()}
 	case errors.As(err, &ue) && ue.Temporary:

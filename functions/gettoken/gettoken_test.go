@@ -3,6 +3,7 @@ package gettoken
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/google/go-cmp/cmp"
 
 	"impo.com.uy/copetes/backend/internal/googletest"
 	"impo.com.uy/copetes/backend/internal/logtest"
@@ -410,5 +412,85 @@ func TestConfig_SourceIgnoresTheProject(t *testing.T) {
 	t.Setenv("GETTOKEN_POLICY_FILE", "policy.json")
 	if c, err = configFromEnv(); err != nil || !filepath.IsAbs(c.PolicySecret) {
 		t.Fatalf("GETTOKEN_POLICY_FILE=policy.json: secret %q, %v; want an absolute path", c.PolicySecret, err)
+	}
+}
+
+// vendedPolicy maps each role to a vended account of its own.
+const vendedPolicy = `{"roles": {
+	"pipeline": {"service_account": "vend-pipeline@impo-test.iam.gserviceaccount.com", "scopes": ["` + cloudPlatform + `"], "audiences": ["` + validateAud + `"]},
+	"reader":   {"service_account": "vend-reader@impo-test.iam.gserviceaccount.com", "scopes": ["` + storageRead + `"], "max_lifetime": "30m"}
+}}`
+
+func TestGetToken_EachRoleGetsItsVendedAccount(t *testing.T) {
+	googletest.OnCloud(t) // the runtime identity that calls IAM
+	iam := googletest.StartIAMCredentials(t)
+	iam.Grants = []string{"vend-pipeline@impo-test.iam.gserviceaccount.com", "vend-reader@impo-test.iam.gserviceaccount.com"}
+	policy, err := tokenpolicy.Parse([]byte(vendedPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := newTestServer(t, googletoken.Impersonate{Endpoint: iam.URL + "/", MaxLife: time.Hour}, func(c *config) {
+		c.Source, c.Policy = "impersonate", policy
+	})
+	pipeline, reader, stranger := ts.sessionFor(t, "ingesta", "pipeline"), ts.sessionFor(t, "ana", "reader"), ts.sessionFor(t, "eva", "editor")
+
+	r := ts.do(t, "POST", ctJSON, `{"scopes":["`+cloudPlatform+`"]}`, pipeline)
+	if r.Status != 200 || googletest.AccessTokenAccount(r.Body["access_token"].(string)) != "vend-pipeline@impo-test.iam.gserviceaccount.com" {
+		t.Fatalf("pipeline: %d %s, want a token minted as vend-pipeline", r.Status, r.Raw)
+	}
+	r = ts.do(t, "POST", ctJSON, `{"scopes":["`+storageRead+`"]}`, reader)
+	if r.Status != 200 || googletest.AccessTokenAccount(r.Body["access_token"].(string)) != "vend-reader@impo-test.iam.gserviceaccount.com" {
+		t.Fatalf("reader: %d %s, want a token minted as vend-reader", r.Status, r.Raw)
+	}
+	r = ts.do(t, "POST", ctJSON, `{"audience":"`+validateAud+`"}`, pipeline)
+	if claims, _ := googletest.DecodeClaims(fmt.Sprint(r.Body["id_token"])); r.Status != 200 || claims["sub"] != "vend-pipeline@impo-test.iam.gserviceaccount.com" {
+		t.Fatalf("pipeline ID token: %d %s, want one for vend-pipeline", r.Status, r.Raw)
+	}
+	if r := ts.do(t, "POST", ctJSON, `{"scopes":["`+storageRead+`"]}`, stranger); r.Status != 403 {
+		t.Fatalf("a role the policy does not map: %d %s, want 403", r.Status, r.Raw)
+	}
+	want := []string{
+		"projects/-/serviceAccounts/vend-pipeline@impo-test.iam.gserviceaccount.com",
+		"projects/-/serviceAccounts/vend-reader@impo-test.iam.gserviceaccount.com",
+		"projects/-/serviceAccounts/vend-pipeline@impo-test.iam.gserviceaccount.com",
+	}
+	if diff := cmp.Diff(want, iam.Names()); diff != "" {
+		t.Errorf("IAM Credentials calls (-want +got):\n%s", diff)
+	}
+}
+
+func TestBuild_DeployedRefusesWhatHandsOutItsOwnIdentity(t *testing.T) {
+	md := googletest.OnCloud(t)
+	dir := t.TempDir()
+	p := &platform.Platform{Secrets: secrets.Dir{Path: dir}, Store: store.NewMemory(nil)}
+	p.Sessions = p.Store
+	t.Setenv("K_SERVICE", "gettoken")
+	t.Setenv("SESSION_JWKS_URL", "https://login.test/jwks")
+	runtime := md.Email
+	tests := []struct {
+		name, source, policy, jwks, want string
+	}{
+		{"adc", "adc", vendedPolicy, "https://login.test/jwks", "GETTOKEN_SOURCE"},
+		{"selfsigned", "selfsigned", vendedPolicy, "https://login.test/jwks", "GETTOKEN_SOURCE"},
+		{"impersonate with a fixed account", "impersonate:x@impo-test.iam.gserviceaccount.com", vendedPolicy, "https://login.test/jwks", "GETTOKEN_SOURCE"},
+		{"a role without an account", "impersonate", `{"roles":{"dev":{"scopes":["` + cloudPlatform + `"]}}}`, "https://login.test/jwks", "name no service_account"},
+		{"a role with the runtime account", "impersonate", `{"roles":{"dev":{"service_account":"` + runtime + `","scopes":["` + cloudPlatform + `"]}}}`, "https://login.test/jwks", "the account gettoken runs as"},
+		{"the signing keys instead of login's JWKS", "impersonate", vendedPolicy, "", "SESSION_JWKS_URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("GETTOKEN_SOURCE", tt.source)
+			t.Setenv("GETTOKEN_POLICY", tt.policy)
+			t.Setenv("SESSION_JWKS_URL", tt.jwks)
+			_, err := build(context.Background(), p)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("build: %v, want a refusal mentioning %q", err, tt.want)
+			}
+		})
+	}
+	t.Setenv("GETTOKEN_SOURCE", "impersonate")
+	t.Setenv("GETTOKEN_POLICY", vendedPolicy)
+	if _, err := build(context.Background(), p); err != nil {
+		t.Fatalf("a safe deployed configuration: %v", err)
 	}
 }

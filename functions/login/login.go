@@ -27,7 +27,7 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		auth, err := session.FromEnv(p.Secrets, p.Store, p.SharedStore)
+		auth, err := session.FromEnv(p.Secrets, p.Sessions, p.SharedStore)
 		if err != nil {
 			return nil, err
 		}

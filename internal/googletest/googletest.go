@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -274,9 +275,33 @@ func DecodeClaims(token string) (map[string]any, error) { return decodeClaims(to
 
 // IAMCredentials speaks the IAM Credentials REST API's generateAccessToken
 // and generateIdToken. It demands a Bearer token (the caller's own
-// identity) and records it.
+// identity) and records it, and the resource name of every call.
 type IAMCredentials struct {
 	Server
+	// Grants, when set, are the accounts the caller holds
+	// roles/iam.serviceAccountTokenCreator on: any other answers 403, as
+	// IAM does.
+	Grants []string
+	names  []string
+}
+
+// Names returns the resource name of every minting call, in order
+// (projects/-/serviceAccounts/EMAIL).
+func (ic *IAMCredentials) Names() []string {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	return append([]string(nil), ic.names...)
+}
+
+// AccessTokenAccount tells which account an access token from this
+// stand-in was minted for ("" if it is not one of its tokens).
+func AccessTokenAccount(token string) string {
+	rest, ok := strings.CutPrefix(token, "ya29.impersonated.")
+	if !ok {
+		return ""
+	}
+	email, _, _ := strings.Cut(rest, "~")
+	return email
 }
 
 // StartIAMCredentials serves until the test ends; use URL+"/" as the
@@ -306,6 +331,14 @@ func (ic *IAMCredentials) serve(w http.ResponseWriter, r *http.Request) {
 		apiErr(400, "bad request")
 		return
 	}
+	ic.mu.Lock()
+	ic.names = append(ic.names, name)
+	granted := ic.Grants == nil || slices.Contains(ic.Grants, email)
+	ic.mu.Unlock()
+	if !granted {
+		apiErr(403, "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).")
+		return
+	}
 	if !ic.record(r, body) {
 		apiErr(int(ic.fail.Load()), "injected failure")
 		return
@@ -319,7 +352,7 @@ func (ic *IAMCredentials) serve(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		writeJSON(w, map[string]any{
-			"accessToken": randomToken("ya29.impersonated-"),
+			"accessToken": randomToken("ya29.impersonated." + email + "~"),
 			"expireTime":  time.Now().Add(life).UTC().Format(time.RFC3339),
 		})
 	case "generateIdToken":

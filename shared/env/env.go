@@ -91,3 +91,10 @@ func OneOf(name, def string, allowed ...string) (string, error) {
 	}
 	return "", &Error{name, "want one of " + strings.Join(allowed, ", ")}
 }
+
+// Deployed reports whether the process runs as a deployed function: Cloud
+// Run, which runs Cloud Functions 2nd gen, sets K_SERVICE. Settings that
+// are fine on a developer's machine and dangerous in production (a token
+// source that hands out the function's own identity, a verifier holding
+// the signing keys) are refused when it is true.
+func Deployed() bool { return os.Getenv("K_SERVICE") != "" }

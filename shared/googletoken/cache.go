@@ -71,7 +71,7 @@ func (c *Cache) Get(ctx context.Context, req Request) (tok Token, hit bool, err 
 }
 
 // cacheKey says which requests a token serves: the same kind, the same
-// lifetime (0: the source's own) and the same scopes, whatever their order,
+// account, the same lifetime (0: the source's own) and the same scopes, whatever their order,
 // or the same audience. It is derived from the request alone, so it cannot
 // disagree with what was minted.
 func cacheKey(req Request) string {
@@ -80,7 +80,7 @@ func cacheKey(req Request) string {
 		scopes := slices.Compact(slices.Sorted(slices.Values(req.Scopes)))
 		subject = strings.Join(scopes, " ")
 	}
-	return string(req.Kind) + "|" + req.Lifetime.String() + "|" + subject
+	return string(req.Kind) + "|" + req.Account + "|" + req.Lifetime.String() + "|" + subject
 }
 
 func (c *Cache) lookup(key string) (Token, bool) {

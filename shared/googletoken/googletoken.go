@@ -43,6 +43,10 @@ type Request struct {
 	Scopes   []string      // Access: sorted
 	Audience string        // ID
 	Lifetime time.Duration // honoured only where Lifetimes says it can be
+	// Account is the service account the token is for. The impersonate
+	// source needs one; a source with an identity of its own (adc, a key)
+	// mints only as itself, and refuses another account with ErrIdentity.
+	Account string
 }
 
 // Token is a minted token and its expiry.
@@ -65,6 +69,12 @@ type Source interface {
 
 // ErrUnsupported: the source cannot mint this kind of token.
 var ErrUnsupported = errors.New("this token source cannot mint that kind of token")
+
+// ErrIdentity: the source cannot mint as the account asked for (a source
+// with an identity of its own asked for another; impersonation without an
+// account; an account the runtime itself runs as). Only an operator can fix
+// it, in the policy or the configuration.
+var ErrIdentity = errors.New("this token source cannot mint as that service account")
 
 // UpstreamError is a failure of the upstream that mints tokens. Temporary
 // says whether a retry may succeed (network failure, 5xx, 429) or needs an

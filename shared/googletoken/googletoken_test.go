@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/oauth2"
 
 	"impo.com.uy/copetes/backend/internal/googletest"
@@ -147,10 +148,12 @@ func TestKey_TokenEndpointOutageIsTemporary(t *testing.T) {
 func TestImpersonate_IAMCredentialsAsTheRuntimeIdentity(t *testing.T) {
 	googletest.OnCloud(t)
 	iam := googletest.StartIAMCredentials(t)
-	src := googletoken.Impersonate{Target: "vertex@impo-test.iam.gserviceaccount.com", Endpoint: iam.URL + "/", MaxLife: time.Hour}
+	const vended = "vend-vertex@impo-test.iam.gserviceaccount.com"
+	iam.Grants = []string{vended}
+	src := googletoken.Impersonate{Endpoint: iam.URL + "/", MaxLife: time.Hour}
 	ctx := context.Background()
 
-	tok, err := src.Mint(ctx, googletoken.Request{Kind: googletoken.Access, Scopes: []string{cloudPlatform}, Lifetime: 15 * time.Minute})
+	tok, err := src.Mint(ctx, googletoken.Request{Kind: googletoken.Access, Scopes: []string{cloudPlatform}, Lifetime: 15 * time.Minute, Account: vended})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,16 +165,59 @@ func TestImpersonate_IAMCredentialsAsTheRuntimeIdentity(t *testing.T) {
 		t.Errorf("lifetime asked = %v, want 900s", body["lifetime"])
 	}
 	checkExpiry(t, tok, 15*time.Minute)
+	if got := googletest.AccessTokenAccount(tok.Value); got != vended {
+		t.Errorf("access token minted as %q, want %s", got, vended)
+	}
 
-	tok, err = src.Mint(ctx, googletoken.Request{Kind: googletoken.ID, Audience: "https://validate.run.app"})
+	tok, err = src.Mint(ctx, googletoken.Request{Kind: googletoken.ID, Audience: "https://validate.run.app", Account: vended})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if claims, _ := googletest.DecodeClaims(tok.Value); claims["sub"] != src.Target {
-		t.Errorf("ID token for %v, want %s", claims["sub"], src.Target)
+	if claims, _ := googletest.DecodeClaims(tok.Value); claims["sub"] != vended {
+		t.Errorf("ID token for %v, want %s", claims["sub"], vended)
 	}
 	if _, body := iam.LastRequest(); body["includeEmail"] != true {
 		t.Errorf("generateIdToken body = %v", body)
+	}
+
+	// IAM refuses an account the runtime holds no grant on: a permanent
+	// failure an operator must look at, never a retry.
+	_, err = src.Mint(ctx, googletoken.Request{Kind: googletoken.Access, Scopes: []string{cloudPlatform}, Lifetime: 15 * time.Minute,
+		Account: "login-fn@impo-test.iam.gserviceaccount.com"})
+	var ue *googletoken.UpstreamError
+	if !errors.As(err, &ue) || ue.Status != 403 || ue.Temporary {
+		t.Fatalf("an account without a grant: %v, want a permanent 403", err)
+	}
+	// Without an account there is nothing to impersonate: the source
+	// never falls back to its own identity.
+	if _, err := src.Mint(ctx, googletoken.Request{Kind: googletoken.Access, Scopes: []string{cloudPlatform}, Lifetime: 15 * time.Minute}); !errors.Is(err, googletoken.ErrIdentity) {
+		t.Fatalf("no account: %v, want ErrIdentity", err)
+	}
+	want := []string{"projects/-/serviceAccounts/" + vended, "projects/-/serviceAccounts/" + vended,
+		"projects/-/serviceAccounts/login-fn@impo-test.iam.gserviceaccount.com"}
+	if diff := cmp.Diff(want, iam.Names()); diff != "" {
+		t.Errorf("IAM calls (-want +got):\n%s", diff)
+	}
+}
+
+func TestSources_WithAnIdentityOfTheirOwnMintOnlyAsIt(t *testing.T) {
+	key := newKey(t, "https://oauth2.googleapis.com/token")
+	other := "vend-other@impo-test.iam.gserviceaccount.com"
+	for name, src := range map[string]googletoken.Source{
+		"adc":        googletoken.ADC{},
+		"key":        googletoken.Key{Key: staticKey(key)},
+		"selfsigned": googletoken.SelfSigned{Key: staticKey(key), Now: time.Now},
+	} {
+		_, err := src.Mint(context.Background(), googletoken.Request{Kind: googletoken.Access, Scopes: []string{cloudPlatform},
+			Lifetime: 20 * time.Minute, Account: other})
+		if !errors.Is(err, googletoken.ErrIdentity) {
+			t.Errorf("%s asked to mint as %s: %v, want ErrIdentity", name, other, err)
+		}
+	}
+	tok, err := googletoken.SelfSigned{Key: staticKey(key), Now: time.Now}.Mint(context.Background(),
+		googletoken.Request{Kind: googletoken.Access, Scopes: []string{cloudPlatform}, Lifetime: 20 * time.Minute, Account: key.Email})
+	if err != nil || tok.Value == "" {
+		t.Fatalf("selfsigned asked to mint as its own key's account: %v", err)
 	}
 }
 

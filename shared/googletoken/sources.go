@@ -36,6 +36,9 @@ func (ADC) Lifetime(Kind) (bool, time.Duration) { return true, hour }
 
 // Mint implements Source.
 func (a ADC) Mint(ctx context.Context, req Request) (Token, error) {
+	if req.Account != "" {
+		return Token{}, fmt.Errorf("%w: adc mints only as the runtime's own account, not %s", ErrIdentity, req.Account)
+	}
 	creds, err := google.FindDefaultCredentials(ctx, req.Scopes...)
 	if err != nil {
 		return Token{}, upstream(a.Name(), err)
@@ -69,17 +72,17 @@ func (a ADC) Mint(ctx context.Context, req Request) (Token, error) {
 	return Token{idt, exp}, nil
 }
 
-// Impersonate mints tokens for another service account through the IAM
-// Credentials API, authenticated as the runtime identity (ADC), which needs
-// roles/iam.serviceAccountTokenCreator on Target.
+// Impersonate mints tokens for the service account each request names
+// (Request.Account: the policy role's vended account) through the IAM
+// Credentials API, authenticated as the runtime identity (ADC), which
+// needs roles/iam.serviceAccountTokenCreator on exactly those accounts.
 type Impersonate struct {
-	Target   string // service-account email
 	Endpoint string // API base URL override ("" for Google's)
 	MaxLife  time.Duration
 }
 
 // Name implements Source.
-func (i Impersonate) Name() string { return "impersonate:" + i.Target }
+func (i Impersonate) Name() string { return "impersonate" }
 
 // Lifetime implements Source: access tokens to order (up to an hour, or
 // up to 12 h where the organization allows it); ID tokens last an hour.
@@ -92,6 +95,9 @@ func (i Impersonate) Lifetime(kind Kind) (bool, time.Duration) {
 
 // Mint implements Source.
 func (i Impersonate) Mint(ctx context.Context, req Request) (Token, error) {
+	if req.Account == "" {
+		return Token{}, fmt.Errorf("%w: impersonate mints only for the service account a policy role names (service_account)", ErrIdentity)
+	}
 	base, err := google.DefaultTokenSource(ctx, "https://www.googleapis.com/auth/cloud-platform")
 	if err != nil {
 		return Token{}, upstream(i.Name(), err)
@@ -104,7 +110,7 @@ func (i Impersonate) Mint(ctx context.Context, req Request) (Token, error) {
 	if err != nil {
 		return Token{}, upstream(i.Name(), err)
 	}
-	name := "projects/-/serviceAccounts/" + i.Target
+	name := "projects/-/serviceAccounts/" + req.Account
 	if req.Kind == Access {
 		resp, err := svc.Projects.ServiceAccounts.GenerateAccessToken(name, &iamcredentials.GenerateAccessTokenRequest{
 			Scope:    req.Scopes,
@@ -149,6 +155,9 @@ func (Key) Lifetime(Kind) (bool, time.Duration) { return true, hour }
 func (k Key) Mint(ctx context.Context, req Request) (Token, error) {
 	key, err := k.Key(ctx)
 	if err != nil {
+		return Token{}, err
+	}
+	if err := key.mintsAs(req.Account); err != nil {
 		return Token{}, err
 	}
 	// Back-dated by 10 s, as Google's own clients do: a clock slightly
@@ -248,6 +257,9 @@ func (s SelfSigned) Mint(ctx context.Context, req Request) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
+	if err := key.mintsAs(req.Account); err != nil {
+		return Token{}, err
+	}
 	now := s.Now()
 	c := claims{
 		Iss:   key.Email,
@@ -261,4 +273,13 @@ func (s SelfSigned) Mint(ctx context.Context, req Request) (Token, error) {
 		return Token{}, fmt.Errorf("sign a self-signed token: %w", err)
 	}
 	return Token{tok, time.Unix(c.Exp, 0)}, nil
+}
+
+// mintsAs refuses an account other than the key's own: a key mints only
+// as itself ("" asks for that).
+func (k *ServiceAccountKey) mintsAs(account string) error {
+	if account != "" && account != k.Email {
+		return fmt.Errorf("%w: the key mints only as %s, not %s", ErrIdentity, k.Email, account)
+	}
+	return nil
 }

@@ -11,10 +11,17 @@ import (
 	"impo.com.uy/copetes/backend/shared/store"
 )
 
-// Platform holds the process's secret source and state store.
+// Platform holds the process's secret source and state stores.
 type Platform struct {
 	Secrets secrets.Source
-	Store   store.Store
+	// Store is the function's own state: lock-outs for login, rate counts
+	// for gettoken, handled messages for validate. No other function
+	// writes it.
+	Store store.Store
+	// Sessions holds the revocations: login writes them, every verifier
+	// reads them. Deployed, each is its own Firestore database, and IAM
+	// gives each function only the access its part needs.
+	Sessions store.Store
 	// SharedStore says the store is seen by every instance (Firestore),
 	// not only by this process (memory): caches of what another instance
 	// may change are then worth bounding.
@@ -37,9 +44,9 @@ func FromEnv(ctx context.Context) (*Platform, error) {
 	if err != nil {
 		return nil, fmt.Errorf("secrets: %w", err)
 	}
-	st, err := store.Open(ctx, stc)
+	own, sessions, err := store.Open(ctx, stc)
 	if err != nil {
 		return nil, fmt.Errorf("state store: %w", err)
 	}
-	return &Platform{Secrets: src, Store: st, SharedStore: stc.Shared()}, nil
+	return &Platform{Secrets: src, Store: own, Sessions: sessions, SharedStore: stc.Shared()}, nil
 }

@@ -97,14 +97,37 @@ func NewAuthority(cfg Config, src secrets.Source, st store.Store, now func() tim
 	}
 }
 
-// FromEnv reads the session configuration and wires an Authority over the
-// process's secrets and store.
-func FromEnv(src secrets.Source, st store.Store, sharedStore bool) (*Authority, error) {
+// FromEnv reads the session configuration and wires the session
+// authority (login) over the process's secrets and the revocations' store.
+func FromEnv(src secrets.Source, revocations store.Store, sharedStore bool) (*Authority, error) {
 	cfg, err := ConfigFromEnv(sharedStore)
 	if err != nil {
 		return nil, err
 	}
-	return NewAuthority(cfg, src, st, time.Now), nil
+	return NewAuthority(cfg, src, revocations, time.Now), nil
+}
+
+// VerifierFromEnv wires an Authority for a function that only verifies
+// sessions (gettoken, validate). Deployed, it must read login's published
+// JWKS: a verifier that held the signing keys would hand them to whoever
+// controls it (and, through gettoken, to any role allowed to read
+// secrets), so it refuses to start without SESSION_JWKS_URL.
+func VerifierFromEnv(src secrets.Source, revocations store.Store, sharedStore bool) (*Authority, error) {
+	cfg, err := ConfigFromEnv(sharedStore)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkVerifierOnly(cfg, env.Deployed()); err != nil {
+		return nil, err
+	}
+	return NewAuthority(cfg, src, revocations, time.Now), nil
+}
+
+func checkVerifierOnly(cfg Config, deployed bool) error {
+	if deployed && cfg.JWKSURL == "" {
+		return &env.Error{Var: "SESSION_JWKS_URL", Want: "set it to login's /jwks: a deployed verifier reads the public keys, never the signing-key secret " + cfg.KeysSecret}
+	}
+	return nil
 }
 
 // verificationKeys reads the public keys from the published JWKS when

@@ -337,3 +337,24 @@ func TestRevocations_NotRevokedCacheBoundsTheDelay(t *testing.T) {
 		t.Fatal("another instance still accepts the token past the cache bound")
 	}
 }
+
+func TestVerifierOnly_DeployedNeedsLoginsJWKS(t *testing.T) {
+	tests := []struct {
+		name     string
+		jwks     string
+		deployed bool
+		ok       bool
+	}{
+		{"local run with the signing keys", "", false, true},
+		{"deployed with login's JWKS", "https://login.test/jwks", true, true},
+		{"deployed with the signing keys", "", true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkVerifierOnly(Config{JWKSURL: tt.jwks, KeysSecret: "session-keys"}, tt.deployed)
+			if (err == nil) != tt.ok {
+				t.Fatalf("checkVerifierOnly = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}

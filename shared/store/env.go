@@ -15,11 +15,14 @@ const (
 
 // Config says which store holds the shared state.
 type Config struct {
-	Kind       string        // STATE_STORE
-	Project    string        // GOOGLE_CLOUD_PROJECT
-	Database   string        // FIRESTORE_DATABASE
-	Collection string        // STATE_COLLECTION
-	Timeout    time.Duration // STATE_STORE_TIMEOUT
+	Kind     string // STATE_STORE
+	Project  string // GOOGLE_CLOUD_PROJECT
+	Database string // FIRESTORE_DATABASE: the function's own state
+	// SessionsDatabase holds the revocations, which login writes and every
+	// verifier reads (FIRESTORE_SESSIONS_DATABASE; default: Database).
+	SessionsDatabase string
+	Collection       string        // STATE_COLLECTION
+	Timeout          time.Duration // STATE_STORE_TIMEOUT
 }
 
 // Shared reports whether the state is seen by every instance, not only by
@@ -30,7 +33,8 @@ func (c Config) Shared() bool { return c.Kind != KindMemory }
 //
 //	STATE_STORE            memory (default: this process only) | firestore
 //	GOOGLE_CLOUD_PROJECT   the Firestore project
-//	FIRESTORE_DATABASE     database id ("(default)")
+//	FIRESTORE_DATABASE     database id of the function's own state ("(default)")
+//	FIRESTORE_SESSIONS_DATABASE  database id of the revocations (FIRESTORE_DATABASE)
 //	STATE_COLLECTION       collection of the entries ("backend-state")
 //	STATE_STORE_TIMEOUT    bound on one operation (5s)
 //	FIRESTORE_EMULATOR_HOST  honoured by the client
@@ -40,6 +44,7 @@ func ConfigFromEnv() (Config, error) {
 		Database:   env.String("FIRESTORE_DATABASE", "(default)"),
 		Collection: env.String("STATE_COLLECTION", "backend-state"),
 	}
+	c.SessionsDatabase = env.String("FIRESTORE_SESSIONS_DATABASE", c.Database)
 	var err error
 	if c.Kind, err = env.OneOf("STATE_STORE", KindMemory, KindMemory, KindFirestore); err != nil {
 		return c, err
@@ -53,16 +58,31 @@ func ConfigFromEnv() (Config, error) {
 	return c, nil
 }
 
-// Open returns the store c describes. The Firestore client keeps ctx for
-// its credentials, so ctx must not end with a request.
-func Open(ctx context.Context, c Config) (Store, error) {
+// Open returns the stores c describes: the function's own, and the one
+// holding revocations (the same store when they are one database, and
+// always in memory). The Firestore clients keep ctx for their
+// credentials, so ctx must not end with a request.
+func Open(ctx context.Context, c Config) (own, sessions Store, err error) {
 	if c.Kind == KindMemory {
-		return NewMemory(nil), nil
+		m := NewMemory(nil)
+		return m, m, nil
 	}
-	f, err := NewFirestore(ctx, c.Project, c.Database, c.Collection)
-	if err != nil {
-		return nil, err
+	open := func(database string) (Store, error) {
+		f, err := NewFirestore(ctx, c.Project, database, c.Collection)
+		if err != nil {
+			return nil, err
+		}
+		f.Timeout = c.Timeout
+		return f, nil
 	}
-	f.Timeout = c.Timeout
-	return f, nil
+	if own, err = open(c.Database); err != nil {
+		return nil, nil, err
+	}
+	if c.SessionsDatabase == c.Database {
+		return own, own, nil
+	}
+	if sessions, err = open(c.SessionsDatabase); err != nil {
+		return nil, nil, err
+	}
+	return own, sessions, nil
 }

@@ -1,7 +1,8 @@
 // Package vending decides which Google token an authenticated caller is
 // given: one of its roles must allow the scopes or the audience under the
-// gettoken policy, and the lifetime asked for must fit both what the role
-// allows and what the token source can mint. It knows nothing of HTTP.
+// gettoken policy, the token is minted as that role's service account, and
+// the lifetime asked for must fit both what the role allows and what the
+// token source can mint. It knows nothing of HTTP.
 package vending
 
 import (
@@ -52,18 +53,20 @@ type Planner struct {
 // an error wrapping ErrDenied, or an *UnservableError.
 func (p Planner) Plan(policy *tokenpolicy.Policy, roles []string, ask Ask) (googletoken.Request, error) {
 	req := googletoken.Request{Kind: googletoken.Access, Audience: ask.Audience}
-	var allowed time.Duration
+	var grant tokenpolicy.Grant
 	var err error
 	if ask.Audience != "" {
 		req.Kind = googletoken.ID
-		allowed, err = policy.AllowAudience(roles, ask.Audience)
+		grant, err = policy.AllowAudience(roles, ask.Audience)
 	} else {
 		req.Scopes = slices.Compact(slices.Sorted(slices.Values(ask.Scopes)))
-		allowed, err = policy.AllowScopes(roles, req.Scopes)
+		grant, err = policy.AllowScopes(roles, req.Scopes)
 	}
 	if err != nil {
 		return req, err
 	}
+	req.Account = grant.ServiceAccount
+	allowed := grant.MaxLifetime
 	if ask.Lifetime > allowed {
 		return req, unservable("lifetime %ds is above the %ds your roles allow", int64(ask.Lifetime/time.Second), int64(allowed/time.Second))
 	}

@@ -18,7 +18,7 @@ const (
 
 func TestPlan(t *testing.T) {
 	policy, err := tokenpolicy.Parse([]byte(`{"roles":{
-		"reader":{"scopes":["` + storage + `"],"audiences":["https://validate"],"max_lifetime":"30m"},
+		"reader":{"service_account":"vend-reader@impo.iam.gserviceaccount.com","scopes":["` + storage + `"],"audiences":["https://validate"],"max_lifetime":"30m"},
 		"admin":{"scopes":["` + storage + `","` + cloud + `"]}}}`))
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +37,7 @@ func TestPlan(t *testing.T) {
 		{"scopes sorted, role's lifetime", toOrder, policy, []string{"admin"}, Ask{Scopes: []string{storage, cloud, storage}},
 			googletoken.Request{Kind: googletoken.Access, Scopes: []string{cloud, storage}, Lifetime: time.Hour}, ""},
 		{"lifetime rounded down to the step", toOrder, policy, []string{"reader"}, Ask{Scopes: []string{storage}, Lifetime: 17 * time.Minute},
-			googletoken.Request{Kind: googletoken.Access, Scopes: []string{storage}, Lifetime: 15 * time.Minute}, ""},
+			googletoken.Request{Kind: googletoken.Access, Scopes: []string{storage}, Lifetime: 15 * time.Minute, Account: "vend-reader@impo.iam.gserviceaccount.com"}, ""},
 		{"the best of the caller's roles", toOrder, policy, []string{"reader", "admin"}, Ask{Scopes: []string{storage}},
 			googletoken.Request{Kind: googletoken.Access, Scopes: []string{storage}, Lifetime: time.Hour}, ""},
 		{"an ID token longer than the role allows", fixed, policy, []string{"reader"}, Ask{Audience: "https://validate", Lifetime: time.Hour},
