@@ -1409,3 +1409,26 @@ func mustRead(t *testing.T, name string) []byte {
 	}
 	return data
 }
+
+// TestDeploy_TheExamplesPass: the example settings and policy, copied as
+// the README says, pass every check of deploy.sh.
+func TestDeploy_TheExamplesPass(t *testing.T) {
+	dir := t.TempDir()
+	root := repoRoot(t)
+	writeFile(t, filepath.Join(dir, "deploy.sh"), mustRead(t, filepath.Join(root, "deploy.sh")), 0o755)
+	writeFile(t, filepath.Join(dir, "deploy.env"), mustRead(t, filepath.Join(root, "deploy.env.example")), 0o644)
+	writeFile(t, filepath.Join(dir, "gettoken-policy.json"), mustRead(t, filepath.Join(root, "gettoken-policy.example.json")), 0o644)
+	out, errs, err := deployShIn(t, dir, nil, "--dry-run", "setup", "gettoken")
+	if err != nil || errs != "" {
+		t.Fatalf("deploy.sh with the examples: %v\n%s", err, errs)
+	}
+	for _, want := range []string{
+		"iam service-accounts create vend-pipeline ",
+		"iam service-accounts add-iam-policy-binding vend-lector@impo-copetes-prod.iam.gserviceaccount.com --member=serviceAccount:gettoken-fn@impo-copetes-prod.iam.gserviceaccount.com --role=roles/iam.serviceAccountTokenCreator\n",
+		"#   GETTOKEN_SOURCE: \"impersonate\"\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in the dry run:\n%s", want, out)
+		}
+	}
+}
