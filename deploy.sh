@@ -2,19 +2,21 @@
 # deploy.sh — deploys IMPO's backend functions to Google Cloud (Cloud
 # Functions 2nd gen) from this checkout, and prepares the project once.
 #
-#   ./deploy.sh [--dry-run] [--settings FILE] setup
+#   ./deploy.sh [--dry-run] [--settings FILE] setup [FUNCTION ...]
 #   ./deploy.sh [--dry-run] [--settings FILE] [FUNCTION ...]
 #
-# The functions are the rows of the table in this script; with none named,
-# all are deployed. Settings come from the environment, or from a settings
-# file (default ./deploy.env if present; see deploy.env.example). --dry-run
-# prints every command, exactly, and runs none. A missing setting stops the
-# script before anything runs.
+# The functions are the rows of the first table in this script, and all
+# that their accounts may do is the second; with no function named, all
+# are deployed, login first. Settings come from the environment, or from a
+# settings file (default ./deploy.env if present; see deploy.env.example).
+# --dry-run prints every command, exactly, and runs none. A missing setting
+# or a dangerous configuration stops the script before anything runs.
 set -euo pipefail
 
 # --- the functions ----------------------------------------------------------
 # One row per deployed function. Setup, deploy and the dry run learn all
-# they know of a function from its row: adding a function is adding a row.
+# they know of a function from its row, and of its account from the grants
+# table below: adding a function is a row here and its grants there.
 #
 #   function  the deployed name. The settings <FUNCTION>_MEMORY, _TIMEOUT,
 #             _MIN_INSTANCES, _MAX_INSTANCES and _INGRESS (upper case, - as
@@ -25,24 +27,80 @@ set -euo pipefail
 #             retries, delivered by Eventarc as the function's account.
 #             Only the trigger calls it: its ingress is the row's, always.
 #   account   runs as <account>-fn@PROJECT, or as the setting <ACCOUNT>_SA.
-#   sessions  sign: reads session-keys. verify: reads session-keys or, once
-#             LOGIN_URL is set, the signer's public JWKS instead.
+#   sessions  sign: holds the signing keys (session-keys); login only.
+#             verify: checks sessions with login's public keys, read from
+#             its JWKS (SESSION_JWKS_URL), and never holds a private key.
+#   state     its own Firestore database (FIRESTORE_DATABASE), which its
+#             account alone may write. Revocations live in the database
+#             $sessions_database (FIRESTORE_SESSIONS_DATABASE): login
+#             writes it, the others only read it.
 #   env       the rest of its environment, in this order:
 #               SETTING            the setting, by its name (left out if empty)
 #               VAR=SETTING        the setting, as VAR
-#               VAR=secret:ID      how to read secret ID; and read access to it
-#               VAR=topic:SETTING  the topic SETTING names; and publisher on it
+#               VAR=secret:ID      how to read secret ID (left out when no
+#                                  grant is in force for it)
+#               VAR=topic:SETTING  the topic SETTING names
 functions_table='
-# function     entry         trigger           account   sessions  memory  timeout  min  max  ingress            env
-login          Login         http              login     sign      512Mi   30s      0    20   all                SESSION_TTL ACCOUNTS_SECRET=secret:accounts CORS_ALLOWED_ORIGINS
-gettoken       GetToken      http              gettoken  verify    256Mi   30s      0    20   all                GETTOKEN_SOURCE GETTOKEN_KEY_SECRET=secret:gettoken-key GETTOKEN_POLICY CORS_ALLOWED_ORIGINS
-validate       Validate      topic:DOCS_TOPIC  validate  verify    512Mi   120s     0    10   internal-only      VALIDATE_VALID_TOPIC=topic:VALID_TOPIC VALIDATE_INVALID_TOPIC=topic:INVALID_TOPIC
-validate-http  ValidateHTTP  http              validate  verify    512Mi   60s      0    10   internal-and-gclb
+# function     entry         trigger           account   sessions  state           memory  timeout  min  max  ingress            env
+login          Login         http              login     sign      login-state     512Mi   30s      0    20   all                SESSION_TTL ACCOUNTS_SECRET=secret:accounts CORS_ALLOWED_ORIGINS
+gettoken       GetToken      http              gettoken  verify    gettoken-state  256Mi   30s      0    20   all                GETTOKEN_SOURCE GETTOKEN_KEY_SECRET=secret:gettoken-key GETTOKEN_POLICY CORS_ALLOWED_ORIGINS
+validate       Validate      topic:DOCS_TOPIC  validate  verify    validate-state  512Mi   120s     0    10   internal-only      VALIDATE_VALID_TOPIC=topic:VALID_TOPIC VALIDATE_INVALID_TOPIC=topic:INVALID_TOPIC
+validate-http  ValidateHTTP  http              validate  verify    validate-state  512Mi   60s      0    10   internal-and-gclb
 '
 
-# The table, one array per column; a row is an index.
-names=() entries=() triggers=() accounts=() sessions=() memories=() timeouts=() mins=() maxes=() ingresses=() envs=()
-while read -r name entry trigger account session memory timeout min max ingress env; do
+# The Firestore database of revoked sessions.
+sessions_database=sessions
+
+# --- what each account may do -------------------------------------------------
+# Every IAM grant that setup makes, and why: nothing else is granted to a
+# function's account (tests/deploy_test.go checks the requests against this
+# table). One row per (account, role, resource):
+#
+#   account   a table account (its runtime service account).
+#   role      the IAM role.
+#   resource  secret:ID        the secret ID
+#             topic:SETTING    the topic SETTING names
+#             database:ID      the Firestore database ID: a project binding
+#                              with the IAM condition
+#                              resource.name=="projects/PROJECT/databases/ID"
+#             project          the whole project (only what IAM offers
+#                              nowhere narrower)
+#             function:NAME    the deployed function NAME (roles/run.invoker,
+#                              granted when NAME is deployed)
+#             vended           each service account that the gettoken
+#                              policy names (service_account), never a
+#                              function's own
+#   when      -                always
+#             SETTING=VALUE    only while the setting has that value
+#             retired          granted by an earlier version: setup removes
+#                              it wherever it still finds it
+#   why       the rest of the line.
+grants_table='
+# account  role                                  resource                 when                         why
+login      roles/secretmanager.secretAccessor    secret:session-keys      -                            signs sessions: the only reader of the private keys
+login      roles/secretmanager.secretAccessor    secret:accounts          -                            checks passwords and service secrets
+login      roles/datastore.user                  database:login-state     -                            counts failed logins and locks out
+login      roles/datastore.user                  database:sessions        -                            writes revocations: the only writer
+gettoken   roles/datastore.user                  database:gettoken-state  -                            limits the rate of each caller
+gettoken   roles/datastore.viewer                database:sessions        -                            reads revocations, cannot undo one
+gettoken   roles/iam.serviceAccountTokenCreator  vended                   GETTOKEN_SOURCE=impersonate  mints tokens as the accounts the policy names, never as itself
+gettoken   roles/secretmanager.secretAccessor    secret:gettoken-key      GETTOKEN_SOURCE=key          mints tokens with this key (a key to rotate; prefer impersonate)
+validate   roles/datastore.user                  database:validate-state  -                            remembers the message ids it handled
+validate   roles/datastore.viewer                database:sessions        -                            reads revocations (validate-http), cannot undo one
+validate   roles/pubsub.publisher                topic:VALID_TOPIC        -                            publishes valid documents
+validate   roles/pubsub.publisher                topic:INVALID_TOPIC      -                            publishes the reports of invalid ones
+validate   roles/eventarc.eventReceiver          project                  -                            its trigger delivers events as it (a project-only role)
+validate   roles/run.invoker                     function:validate        -                            its trigger invokes the function as it
+gettoken   roles/secretmanager.secretAccessor    secret:session-keys      retired                      verified sessions with the private keys
+validate   roles/secretmanager.secretAccessor    secret:session-keys      retired                      verified sessions with the private keys
+login      roles/datastore.user                  project                  retired                      wrote every database of the project
+gettoken   roles/datastore.user                  project                  retired                      wrote every database of the project
+validate   roles/datastore.user                  project                  retired                      wrote every database of the project
+'
+
+# The tables, one array per column; a row is an index.
+names=() entries=() triggers=() accounts=() sessions=() states=() memories=() timeouts=() mins=() maxes=() ingresses=() envs=()
+while read -r name entry trigger account session state memory timeout min max ingress env; do
   [[ -z "$name" || "$name" == \#* ]] && continue
   if [[ " ${names[*]} " == *" $name "* ]]; then
     echo "deploy.sh: function $name has two rows" >&2; exit 2
@@ -51,11 +109,32 @@ while read -r name entry trigger account session memory timeout min max ingress 
     echo "deploy.sh: bad row $name: trigger $trigger, sessions $session" >&2; exit 2 ;;
   esac
   names+=("$name") entries+=("$entry") triggers+=("$trigger") accounts+=("$account") sessions+=("$session")
-  memories+=("$memory") timeouts+=("$timeout") mins+=("$min") maxes+=("$max") ingresses+=("$ingress") envs+=("$env")
+  states+=("$state") memories+=("$memory") timeouts+=("$timeout") mins+=("$min") maxes+=("$max") ingresses+=("$ingress") envs+=("$env")
 done <<<"$functions_table"
 
+g_accounts=() g_roles=() g_resources=() g_whens=() g_whys=()
+while read -r account role resource when why; do
+  [[ -z "$account" || "$account" == \#* ]] && continue
+  bad=""
+  [[ " ${accounts[*]} " == *" $account "* ]] || bad="no function runs as $account"
+  [[ "$role" == roles/?* ]] || bad="role $role"
+  case "$resource" in secret:?* | topic:?* | database:?* | project | vended) ;;
+    function:?*)
+      [[ " ${names[*]} " == *" ${resource#function:} "* ]] || bad="no function ${resource#function:}"
+      [[ "$role" == roles/run.invoker ]] || bad="on a function, only roles/run.invoker"
+      ;;
+    *) bad="resource $resource" ;;
+  esac
+  [[ "$when" =~ ^(-|retired|[A-Z][A-Z0-9_]*=.+)$ ]] || bad="when $when"
+  [[ -n "$why" ]] || bad="it says no why"
+  if [[ -n "$bad" ]]; then
+    echo "deploy.sh: bad grant row $account $role $resource: $bad" >&2; exit 2
+  fi
+  g_accounts+=("$account") g_roles+=("$role") g_resources+=("$resource") g_whens+=("$when") g_whys+=("$why")
+done <<<"$grants_table"
+
 usage() {
-  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
   echo "Functions: ${names[*]}"
   exit "${1:-0}"
 }
@@ -98,16 +177,18 @@ require PROJECT REGION
 : "${DOCS_TOPIC:=documentos}"           # the pipeline publishes documents here
 : "${VALID_TOPIC:=documentos-validos}"
 : "${INVALID_TOPIC:=documentos-invalidos}"
-: "${GETTOKEN_SOURCE:=adc}"             # adc | impersonate:<email> | key
+: "${GETTOKEN_SOURCE:=impersonate}"     # impersonate | key (adc and selfsigned are for local runs only)
 : "${GETTOKEN_POLICY_FILE:=}"           # local file with the gettoken policy (JSON)
 : "${SESSION_ISSUER:=impo-copetes-login}"
 : "${SESSION_AUDIENCE:=impo-copetes-backend}"
 : "${SESSION_TTL:=1h}"
 : "${CORS_ALLOWED_ORIGINS:=}"
-: "${LOGIN_URL:=}"                       # login's URL: the others then verify by its JWKS, without the signing keys
+: "${LOGIN_URL:=}"                       # login's URL; unset, read from the deployed login
 : "${STATE_COLLECTION:=backend-state}"
 case "$SECRETS_MODE" in api | mount) ;; *) missing+=("SECRETS_MODE (api or mount)") ;; esac
-case "$GETTOKEN_SOURCE" in adc | key | impersonate:*@*) ;; *) missing+=("GETTOKEN_SOURCE (adc, key or impersonate:<email>)") ;; esac
+case "$GETTOKEN_SOURCE" in impersonate | key | adc | selfsigned | impersonate:*) ;; *)
+  missing+=("GETTOKEN_SOURCE (impersonate or key)") ;;
+esac
 if [[ -n "$GETTOKEN_POLICY_FILE" && ! -f "$GETTOKEN_POLICY_FILE" ]]; then
   missing+=("GETTOKEN_POLICY_FILE (no file $GETTOKEN_POLICY_FILE)")
 fi
@@ -125,8 +206,8 @@ has() {
   return 1
 }
 
-# Every topic the table names (triggers, then what each row publishes to),
-# by setting, in table order; each must be set.
+# Every topic the tables name (triggers, what each row publishes to, the
+# grants), by setting, in table order; each must be set.
 topics=()
 for i in "${!names[@]}"; do
   refs=()
@@ -138,6 +219,11 @@ for i in "${!names[@]}"; do
   for topic in "${refs[@]}"; do
     has "$topic" "${topics[@]}" || topics+=("$topic")
   done
+done
+for g in "${!g_resources[@]}"; do
+  if [[ "${g_resources[g]}" == topic:* ]] && ! has "${g_resources[g]#topic:}" "${topics[@]}"; then
+    topics+=("${g_resources[g]#topic:}")
+  fi
 done
 require "${topics[@]}"
 
@@ -158,7 +244,7 @@ for t in "${targets[@]}"; do
   fi
 done
 
-# --- the table, read ----------------------------------------------------------
+# --- the tables, read ---------------------------------------------------------
 # stem turns a table name into the stem of its settings: validate-http →
 # VALIDATE_HTTP.
 stem() {
@@ -180,24 +266,6 @@ email() {
   var="$(stem "$1")_SA"
   echo "${!var:-$(sa "$1")}"
 }
-# secret_in_use says whether this project has secret $1: gettoken-key only
-# when tokens are signed with a key of gettoken's own.
-secret_in_use() {
-  [[ "$1" != gettoken-key || "$GETTOKEN_SOURCE" == key ]]
-}
-# reads says whether row $1 reads secret $2.
-reads() {
-  local item items=()
-  if [[ "$2" == session-keys ]]; then
-    [[ "${sessions[$1]}" == sign || -z "$LOGIN_URL" ]]
-    return
-  fi
-  read -ra items <<<"${envs[$1]}"
-  for item in "${items[@]}"; do
-    [[ "$item" == *=secret:"$2" ]] && return 0
-  done
-  return 1
-}
 # row prints the index of function $1.
 row() {
   local i
@@ -205,25 +273,226 @@ row() {
     if [[ "${names[i]}" == "$1" ]]; then echo "$i"; fi
   done
 }
+# active says whether grant $1 is in force with these settings.
+active() {
+  local when=${g_whens[$1]} var
+  case "$when" in
+    -) return 0 ;;
+    retired) return 1 ;;
+  esac
+  var=${when%%=*}
+  [[ "${!var:-}" == "${when#*=}" ]]
+}
+# granted says whether account $1 has an active grant of role $2 (a
+# pattern) on resource $3.
+granted() {
+  local g
+  for g in "${!g_accounts[@]}"; do
+    # shellcheck disable=SC2053 # $2 is a pattern
+    if [[ "${g_accounts[g]}" == "$1" && "${g_roles[g]}" == $2 && "${g_resources[g]}" == "$3" ]] && active "$g"; then
+      return 0
+    fi
+  done
+  return 1
+}
+# listed says whether the grants table has a row, in force or not, for
+# account $1 on resource $2.
+listed() {
+  local g
+  for g in "${!g_accounts[@]}"; do
+    if [[ "${g_accounts[g]}" == "$1" && "${g_resources[g]}" == "$2" && "${g_whens[g]}" != retired ]]; then return 0; fi
+  done
+  return 1
+}
+# secret_in_use says whether secret $1 exists in this configuration: some
+# grant in force names it.
+secret_in_use() {
+  local g
+  for g in "${!g_resources[@]}"; do
+    if [[ "${g_resources[g]}" == "secret:$1" ]] && active "$g"; then return 0; fi
+  done
+  return 1
+}
 
-# The secrets in use, the accounts, and who publishes where, in table order.
-secret_ids=() account_names=() publishers=()
+# The accounts, the secrets in use and the Firestore databases, in table
+# order.
+account_names=() secret_ids=() databases=()
 for i in "${!names[@]}"; do
   has "${accounts[i]}" "${account_names[@]}" || account_names+=("${accounts[i]}")
-  if reads "$i" session-keys && ! has session-keys "${secret_ids[@]}"; then
-    secret_ids+=(session-keys)
+done
+for g in "${!g_resources[@]}"; do
+  active "$g" || continue
+  case "${g_resources[g]}" in
+    secret:*) has "${g_resources[g]#secret:}" "${secret_ids[@]}" || secret_ids+=("${g_resources[g]#secret:}") ;;
+    database:*) has "${g_resources[g]#database:}" "${databases[@]}" || databases+=("${g_resources[g]#database:}") ;;
+  esac
+done
+
+# --- the gettoken policy --------------------------------------------------------
+# Each role names the service account whose tokens it receives
+# (service_account). Read with Python's JSON parser: python3, or the Python
+# that gcloud itself runs on (its packages bundle one).
+policy_reader='
+import json, sys
+
+def no_duplicates(pairs):
+    seen = {}
+    for k, v in pairs:
+        if k in seen:
+            raise ValueError("the key %s appears twice" % json.dumps(k))
+        seen[k] = v
+    return seen
+
+try:
+    with open(sys.argv[1], encoding="utf-8") as f:
+        policy = json.load(f, object_pairs_hook=no_duplicates)
+except (OSError, ValueError) as e:
+    sys.exit("not a JSON policy: %s" % e)
+roles = policy.get("roles") if isinstance(policy, dict) else None
+if not isinstance(roles, dict):
+    sys.exit("no \"roles\" object")
+for name, rule in roles.items():
+    account = rule.get("service_account") if isinstance(rule, dict) else None
+    if not isinstance(account, str) or not account:
+        sys.exit("role %s names no service_account (the account whose tokens it receives)" % json.dumps(name))
+    if not name or any(c.isspace() for c in name + account):
+        sys.exit("role %s: white space in its name or service_account" % json.dumps(name))
+    print(name + "\t" + account)
+'
+vended_roles=() vended_accounts=() # one entry per policy role
+if [[ -n "$GETTOKEN_POLICY_FILE" ]]; then
+  python=$(command -v python3 || gcloud info --format='value(basic.python_location)') || {
+    echo "deploy.sh: reading GETTOKEN_POLICY_FILE needs python3 or the Google Cloud CLI (gcloud), which bundles one" >&2
+    exit 2
+  }
+  if ! policy_lines=$("$python" -c "$policy_reader" "$GETTOKEN_POLICY_FILE" 2>&1); then
+    echo "deploy.sh: refused: GETTOKEN_POLICY_FILE $GETTOKEN_POLICY_FILE: $policy_lines" >&2; exit 2
   fi
+  while IFS=$'\t' read -r role account; do
+    [[ -n "$role" ]] || continue
+    vended_roles+=("$role") vended_accounts+=("$(tr '[:upper:]' '[:lower:]' <<<"$account")")
+  done <<<"$policy_lines"
+fi
+# The vended accounts, each once, in policy order.
+vended=()
+for v in "${vended_accounts[@]}"; do
+  has "$v" "${vended[@]}" || vended+=("$v")
+done
+
+# --- dangerous configurations: refused before anything runs ------------------
+refusals=()
+refuse() { refusals+=("$*"); }
+
+case "$GETTOKEN_SOURCE" in
+  adc | selfsigned)
+    refuse "GETTOKEN_SOURCE=$GETTOKEN_SOURCE is for local runs only: on Google Cloud gettoken would hand out its own identity. Use impersonate: each policy role names the service account whose tokens it receives."
+    ;;
+  impersonate:*)
+    refuse "GETTOKEN_SOURCE=impersonate:<email> is gone: set GETTOKEN_SOURCE=impersonate and name each role's account as service_account in the policy."
+    ;;
+esac
+
+# Only login signs sessions and holds the signing keys; the others verify
+# by its public JWKS.
+for i in "${!names[@]}"; do
+  if [[ "${sessions[i]}" == sign && "${names[i]}" != login ]]; then
+    refuse "function ${names[i]} has sessions=sign: only login may hold the signing keys (session-keys); the others verify by login's JWKS (sessions=verify)."
+  fi
+  if [[ "${names[i]}" != login && " ${envs[i]} " == *=secret:session-keys\ * ]]; then
+    refuse "function ${names[i]} reads the secret session-keys: only login may hold the signing keys."
+  fi
+done
+if [[ " ${names[*]} " != *" login "* || "${sessions[$(row login)]}" != sign ]]; then
+  refuse "no login row with sessions=sign: the others verify sessions by login's JWKS."
+fi
+for g in "${!g_accounts[@]}"; do
+  if [[ "${g_resources[g]}" == secret:session-keys && "${g_accounts[g]}" != login ]] && active "$g"; then
+    refuse "the grants table gives ${g_accounts[g]} ${g_roles[g]} on session-keys: only login may hold the signing keys."
+  fi
+done
+# The runtime accounts are distinct: an override must not make one function
+# run with another's rights (and never with login's keys).
+for a in "${account_names[@]}"; do
+  for b in "${account_names[@]}"; do
+    if [[ "$a" < "$b" && "$(email "$a")" == "$(email "$b")" ]]; then
+      refuse "$a and $b run as the same account $(email "$a"): each function account must be its own ($(stem "$a")_SA, $(stem "$b")_SA)."
+    fi
+  done
+done
+
+# Vended identities are never runtime identities.
+for r in "${!vended_roles[@]}"; do
+  v=${vended_accounts[r]} role=${vended_roles[r]}
+  if [[ ! "$v" =~ ^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z0-9-]+\.iam\.gserviceaccount\.com$ ]]; then
+    refuse "gettoken policy role $role: service_account $v is not a service account that a project made (NAME@PROJECT.iam.gserviceaccount.com); Google's default accounts hold broad roles."
+    continue
+  fi
+  for a in "${account_names[@]}"; do
+    if [[ "$v" == "$(tr '[:upper:]' '[:lower:]' <<<"$(email "$a")")" || "${v%%@*}" == "$a-fn" ]]; then
+      refuse "gettoken policy role $role: service_account $v is the runtime account of a function ($a): gettoken must never vend a function's identity. Give the role an account of its own (for example vend-$role@$PROJECT.iam.gserviceaccount.com)."
+    fi
+  done
+done
+if [[ "$GETTOKEN_SOURCE" == key && ${#vended[@]} -gt 1 ]]; then
+  refuse "GETTOKEN_SOURCE=key mints tokens of the key's one account, but the policy names ${#vended[@]}: ${vended[*]}. Use impersonate."
+fi
+
+# What each function needs is granted, and security state has one writer.
+needs() { # needs FUNCTION ACCOUNT ROLE-PATTERN RESOURCE WHAT
+  granted "$2" "$3" "$4" || refuse "function $1 $5, but the grants table gives $2 no ${3//\*/…} on $4."
+}
+for i in "${!names[@]}"; do
+  fn=${names[i]} a=${accounts[i]}
   read -ra items <<<"${envs[i]}"
   for item in "${items[@]}"; do
     case "$item" in
-      *=secret:*)
-        id=${item#*=secret:}
-        if secret_in_use "$id" && ! has "$id" "${secret_ids[@]}"; then secret_ids+=("$id"); fi
-        ;;
-      *=topic:*) publishers+=("${item#*=topic:} $i") ;;
+      *=secret:*) listed "$a" "secret:${item#*=secret:}" || refuse "function $fn reads secret ${item#*=secret:}, but the grants table gives $a no access to it." ;;
+      *=topic:*) needs "$fn" "$a" roles/pubsub.publisher "topic:${item#*=topic:}" "publishes there" ;;
     esac
   done
+  if [[ "${triggers[i]}" == topic:* ]]; then
+    needs "$fn" "$a" roles/eventarc.eventReceiver project "is triggered by a topic"
+    needs "$fn" "$a" roles/run.invoker "function:$fn" "is triggered by a topic"
+  fi
+  needs "$fn" "$a" roles/datastore.user "database:${states[i]}" "keeps its state there"
+  if [[ "${sessions[i]}" == sign ]]; then
+    needs "$fn" "$a" roles/secretmanager.secretAccessor secret:session-keys "signs sessions"
+    needs "$fn" "$a" roles/datastore.user "database:$sessions_database" "revokes sessions"
+  else
+    needs "$fn" "$a" 'roles/datastore.*' "database:$sessions_database" "checks revocations"
+  fi
 done
+for db in "${databases[@]}"; do
+  writers=()
+  for g in "${!g_accounts[@]}"; do
+    if [[ "${g_resources[g]}" == "database:$db" && "${g_roles[g]}" != roles/datastore.viewer ]] && active "$g" &&
+      ! has "${g_accounts[g]}" "${writers[@]}"; then
+      writers+=("${g_accounts[g]}")
+    fi
+  done
+  if ((${#writers[@]} > 1)); then
+    refuse "the grants table lets ${writers[*]} write the database $db: security state is written only by its owner (the others get roles/datastore.viewer)."
+  fi
+  if [[ "$db" == "$sessions_database" && "${writers[*]}" != login ]]; then
+    refuse "the grants table lets ${writers[*]:-nobody} write the revocations ($db): only login writes them."
+  fi
+done
+for g in "${!g_accounts[@]}"; do
+  if [[ "${g_resources[g]}" == project && "${g_roles[g]}" == roles/datastore.* ]] && active "$g"; then
+    refuse "the grants table gives ${g_accounts[g]} ${g_roles[g]} on the whole project: grant it on database:ID."
+  fi
+done
+
+if ((${#refusals[@]})); then
+  printf 'deploy.sh: refused: %s\n' "${refusals[@]}" >&2
+  exit 2
+fi
+if [[ -z "$GETTOKEN_POLICY_FILE" ]]; then
+  echo "deploy.sh: WARNING: no GETTOKEN_POLICY_FILE: gettoken refuses every request, and setup grants it no account to vend." >&2
+fi
+if [[ "$GETTOKEN_SOURCE" == key ]]; then
+  echo "deploy.sh: WARNING: GETTOKEN_SOURCE=key: the key's service account must not be the runtime account of any function ($(for a in "${account_names[@]}"; do printf '%s ' "$(email "$a")"; done)). deploy.sh cannot read the key; gettoken refuses to start if it is. Prefer impersonate: no key exists." >&2
+fi
 
 # --- running ----------------------------------------------------------------
 # run prints a command, quoted so that it can be pasted, then runs it unless
@@ -246,18 +515,125 @@ exists() {
 
 gcloud=(gcloud --project="$PROJECT" --quiet)
 
+# condition prints the IAM condition that narrows a project binding to
+# the Firestore database $1 (Firestore's documented form).
+condition() {
+  printf 'expression=resource.name=="projects/%s/databases/%s",title=database %s' "$PROJECT" "$1" "$1"
+}
+
+# grant makes grant $1 of the table; function grants wait for the deploy.
+grant() {
+  local g=$1 member role=${g_roles[$1]} res=${g_resources[$1]} v
+  member="serviceAccount:$(email "${g_accounts[g]}")"
+  echo "# ${g_accounts[g]}: ${g_whys[g]}"
+  case "$res" in
+    secret:*) run "${gcloud[@]}" secrets add-iam-policy-binding "${res#secret:}" --member="$member" --role="$role" ;;
+    topic:*)
+      v=${res#topic:}
+      run "${gcloud[@]}" pubsub topics add-iam-policy-binding "${!v}" --member="$member" --role="$role"
+      ;;
+    database:*)
+      run "${gcloud[@]}" projects add-iam-policy-binding "$PROJECT" --member="$member" --role="$role" \
+        --condition="$(condition "${res#database:}")"
+      ;;
+    project) run "${gcloud[@]}" projects add-iam-policy-binding "$PROJECT" --member="$member" --role="$role" --condition=None ;;
+    vended)
+      for v in "${vended[@]}"; do
+        run "${gcloud[@]}" iam service-accounts add-iam-policy-binding "$v" --member="$member" --role="$role"
+      done
+      ;;
+  esac
+}
+
+# bound says whether the IAM policy that get-iam-policy command "${@:3}"
+# reads binds role $1 to member $2 without a condition. The policies read
+# are kept, by command, for the rest of the run.
+declare -A policies=()
+bound() {
+  local role=$1 member=$2 key
+  shift 2
+  key="$*"
+  if [[ -z "${policies[$key]+set}" ]]; then
+    policies[$key]=$("$@" --flatten='bindings[].members' \
+      --format='value[separator="|"](bindings.role,bindings.members,bindings.condition.expression)')
+  fi
+  awk -F'|' -v r="$role" -v m="$member" '$1 == r && $2 == m && $3 == "" { found = 1 } END { exit !found }' <<<"${policies[$key]}"
+}
+
+# unbind removes retired grant $1 where it is still found.
+unbind() {
+  local g=$1 member role=${g_roles[$1]} res=${g_resources[$1]} get remove
+  member="serviceAccount:$(email "${g_accounts[g]}")"
+  case "$res" in
+    secret:*)
+      secret_in_use "${res#secret:}" || return 0
+      get=("${gcloud[@]}" secrets get-iam-policy "${res#secret:}")
+      remove=("${gcloud[@]}" secrets remove-iam-policy-binding "${res#secret:}" --member="$member" --role="$role")
+      ;;
+    project)
+      get=("${gcloud[@]}" projects get-iam-policy "$PROJECT")
+      remove=("${gcloud[@]}" projects remove-iam-policy-binding "$PROJECT" --member="$member" --role="$role" --condition=None)
+      ;;
+    *) echo "deploy.sh: cannot remove a retired grant on $res" >&2; exit 2 ;;
+  esac
+  if $dry_run; then
+    printf '# if still granted (%s):\n' "${g_whys[g]}"
+  elif ! bound "$role" "$member" "${get[@]}"; then
+    return 0
+  else
+    printf '# %s still has it (%s):\n' "${g_accounts[g]}" "${g_whys[g]}"
+  fi
+  run "${remove[@]}"
+}
+
+# warn_unlisted warns of project roles of the function accounts that the
+# grants table does not list: setup does not remove what it did not grant,
+# but a function account holds nothing else.
+warn_unlisted() {
+  local lines role member cond a g ok
+  $dry_run && return 0
+  lines=$("${gcloud[@]}" projects get-iam-policy "$PROJECT" --flatten='bindings[].members' \
+    --format='value[separator="|"](bindings.role,bindings.members,bindings.condition.expression)')
+  while IFS='|' read -r role member cond; do
+    for a in "${account_names[@]}"; do
+      [[ "$member" == "serviceAccount:$(email "$a")" ]] || continue
+      ok=false
+      for g in "${!g_accounts[@]}"; do
+        if [[ "${g_accounts[g]}" != "$a" || "${g_roles[g]}" != "$role" ]] || ! active "$g"; then continue; fi
+        case "${g_resources[g]}" in
+          project) [[ -z "$cond" ]] && ok=true ;;
+          database:*) [[ "$cond" == "resource.name==\"projects/$PROJECT/databases/${g_resources[g]#database:}\"" ]] && ok=true ;;
+        esac
+      done
+      $ok || echo "deploy.sh: WARNING: $member has $role on the project${cond:+ (if $cond)}, which the grants table does not list: remove it unless you know why." >&2
+    done
+  done <<<"$lines"
+}
+
 setup() {
-  local i id account topic pair item items=() granted=()
+  local i g v db topic id account roles
   echo "# APIs"
   run "${gcloud[@]}" services enable cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com \
     artifactregistry.googleapis.com eventarc.googleapis.com pubsub.googleapis.com secretmanager.googleapis.com \
     firestore.googleapis.com iamcredentials.googleapis.com
 
-  echo "# Service accounts, one per function"
+  echo "# Service accounts, one per function, to run as"
   for account in "${account_names[@]}"; do
     exists "${gcloud[@]}" iam service-accounts describe "$(sa "$account")" ||
       run "${gcloud[@]}" iam service-accounts create "$account-fn" --display-name="IMPO $account function"
   done
+  if [[ "$GETTOKEN_SOURCE" == impersonate && ${#vended[@]} -gt 0 ]]; then
+    echo "# Service accounts that gettoken vends (the policy's service_account), those of this project"
+    for v in "${vended[@]}"; do
+      [[ "$v" == *"@$PROJECT.iam.gserviceaccount.com" ]] || continue
+      roles=()
+      for i in "${!vended_accounts[@]}"; do
+        if [[ "${vended_accounts[i]}" == "$v" ]]; then roles+=("${vended_roles[i]}"); fi
+      done
+      exists "${gcloud[@]}" iam service-accounts describe "$v" ||
+        run "${gcloud[@]}" iam service-accounts create "${v%%@*}" --display-name="IMPO gettoken vends it: ${roles[*]}"
+    done
+  fi
 
   echo "# Topics"
   for topic in "${topics[@]}"; do
@@ -270,61 +646,31 @@ setup() {
       run "${gcloud[@]}" secrets create "$id" --replication-policy=automatic
   done
 
-  echo "# Secret Manager accessor on exactly the secrets each function reads"
-  for id in "${secret_ids[@]}"; do
-    for i in "${!names[@]}"; do
-      account=$(email "${accounts[i]}")
-      if reads "$i" "$id" && ! has "$id $account" "${granted[@]}"; then
-        granted+=("$id $account")
-        run "${gcloud[@]}" secrets add-iam-policy-binding "$id" \
-          --member="serviceAccount:$account" --role=roles/secretmanager.secretAccessor
-      fi
-    done
+  echo "# Firestore: one database per owner of state, entries expire by a TTL policy"
+  for db in "${databases[@]}"; do
+    exists "${gcloud[@]}" firestore databases describe --database="$db" ||
+      run "${gcloud[@]}" firestore databases create --database="$db" --location="$REGION" --type=firestore-native \
+        --delete-protection
+    run "${gcloud[@]}" firestore fields ttls update expires --database="$db" --collection-group="$STATE_COLLECTION" \
+      --enable-ttl --async
   done
 
-  echo "# Pub/Sub publisher on exactly the outcome topics"
-  for pair in "${publishers[@]}"; do
-    topic=${pair% *} account=$(email "${accounts[${pair#* }]}")
-    if ! has "$topic $account" "${granted[@]}"; then
-      granted+=("$topic $account")
-      run "${gcloud[@]}" pubsub topics add-iam-policy-binding "${!topic}" \
-        --member="serviceAccount:$account" --role=roles/pubsub.publisher
-    fi
+  echo "# IAM: the grants table, and nothing else"
+  for g in "${!g_accounts[@]}"; do
+    if active "$g" && [[ "${g_resources[g]}" != function:* ]]; then grant "$g"; fi
   done
+}
 
-  echo "# State store: Firestore, with a TTL policy on the expiry field"
-  exists "${gcloud[@]}" firestore databases describe --database="(default)" ||
-    run "${gcloud[@]}" firestore databases create --location="$REGION"
-  run "${gcloud[@]}" firestore fields ttls update expires --collection-group="$STATE_COLLECTION" --enable-ttl --async
-  for i in "${!names[@]}"; do
-    account=$(email "${accounts[i]}")
-    if ! has "datastore $account" "${granted[@]}"; then
-      granted+=("datastore $account")
-      run "${gcloud[@]}" projects add-iam-policy-binding "$PROJECT" \
-        --member="serviceAccount:$account" --role=roles/datastore.user --condition=None
-    fi
+# retire removes what earlier versions granted. It runs last, after the
+# functions named with setup are deployed: the old code keeps its rights
+# until the new code, which needs only the table's, has replaced it.
+retire() {
+  local g
+  echo "# Grants of earlier versions, removed where found"
+  for g in "${!g_accounts[@]}"; do
+    if [[ "${g_whens[g]}" == retired ]]; then unbind "$g"; fi
   done
-
-  if [[ "$GETTOKEN_SOURCE" == impersonate:* ]]; then
-    for i in "${!names[@]}"; do
-      read -ra items <<<"${envs[i]}"
-      for item in "${items[@]}"; do
-        if [[ "${item#*=}" == GETTOKEN_SOURCE ]]; then
-          echo "# ${names[i]} mints tokens for ${GETTOKEN_SOURCE#impersonate:}"
-          run "${gcloud[@]}" iam service-accounts add-iam-policy-binding "${GETTOKEN_SOURCE#impersonate:}" \
-            --member="serviceAccount:$(email "${accounts[i]}")" --role=roles/iam.serviceAccountTokenCreator
-        fi
-      done
-    done
-  fi
-
-  for i in "${!names[@]}"; do
-    if [[ "${triggers[i]}" == topic:* ]]; then
-      echo "# Eventarc: the ${names[i]} trigger runs as its service account, which may invoke the function"
-      run "${gcloud[@]}" projects add-iam-policy-binding "$PROJECT" \
-        --member="serviceAccount:$(email "${accounts[i]}")" --role=roles/eventarc.eventReceiver --condition=None
-    fi
-  done
+  warn_unlisted
 }
 
 # env_yaml prints the function's environment as YAML for --env-vars-file:
@@ -351,18 +697,42 @@ secret_env() {
   fi
 }
 
+# login_url makes LOGIN_URL login's URL, where the verifiers read its
+# public keys: the setting, or the deployed login's (deployed first when
+# it is deployed too). A dry run prints the command and uses a placeholder.
+login_url() {
+  local cmd
+  [[ -n "$LOGIN_URL" ]] && return 0
+  cmd=("${gcloud[@]}" functions describe login --gen2 --region="$REGION" --format='value(serviceConfig.uri)')
+  echo "# The others verify sessions by login's public keys (JWKS), at login's URL:"
+  printf '%q' "${cmd[0]}"
+  printf ' %q' "${cmd[@]:1}"
+  printf '\n'
+  if $dry_run; then
+    LOGIN_URL=https://LOGIN_URL
+    return 0
+  fi
+  LOGIN_URL=$("${cmd[@]}") || LOGIN_URL=""
+  if [[ "$LOGIN_URL" != https://* ]]; then
+    echo "deploy.sh: login is not deployed (no https URL); deploy it first (./deploy.sh login), or set LOGIN_URL" >&2
+    exit 1
+  fi
+}
+
 # deploy deploys the function of table row $1.
 deploy() {
-  local i=$1 fn=${names[$1]} entry=${entries[$1]} sa_email ingress item var src id
+  local i=$1 fn=${names[$1]} entry=${entries[$1]} sa_email ingress item var src id g
   sa_email=$(email "${accounts[i]}")
   local env=("GOOGLE_CLOUD_PROJECT=$PROJECT" "SECRETS_SOURCE=secretmanager" "STATE_STORE=firestore"
+    "FIRESTORE_DATABASE=${states[i]}" "FIRESTORE_SESSIONS_DATABASE=$sessions_database"
     "STATE_COLLECTION=$STATE_COLLECTION" "SESSION_ISSUER=$SESSION_ISSUER" "SESSION_AUDIENCE=$SESSION_AUDIENCE"
     "TRUSTED_PROXY_HOPS=1")
   local mounts=() extra=() trigger=() items=()
-  if reads "$i" session-keys; then
+  if [[ "${sessions[i]}" == sign ]]; then
     env+=("$(secret_env SESSION_KEYS_SECRET session-keys)")
     mounts+=("/mnt/session-keys:/value=session-keys:latest")
   else
+    login_url
     env+=("SESSION_JWKS_URL=${LOGIN_URL%/}/jwks")
   fi
   read -ra items <<<"${envs[i]}"
@@ -371,7 +741,7 @@ deploy() {
     case "$src" in
       secret:*)
         id=${src#secret:}
-        if secret_in_use "$id"; then
+        if granted "${accounts[i]}" '*' "secret:$id"; then
           env+=("$(secret_env "$var" "$id")")
           mounts+=("/mnt/$id:/value=$id:latest")
         fi
@@ -411,10 +781,13 @@ deploy() {
     --min-instances="$(fn_setting "$fn" MIN_INSTANCES "${mins[i]}")" \
     --max-instances="$(fn_setting "$fn" MAX_INSTANCES "${maxes[i]}")" \
     --ingress-settings="$ingress" --env-vars-file="$file" "${extra[@]}"
-  if [[ "${triggers[i]}" == topic:* ]]; then
-    run "${gcloud[@]}" functions add-invoker-policy-binding "$fn" --region="$REGION" \
-      --member="serviceAccount:$sa_email"
-  fi
+  for g in "${!g_accounts[@]}"; do
+    if [[ "${g_resources[g]}" == "function:$fn" ]] && active "$g"; then
+      echo "# ${g_accounts[g]}: ${g_whys[g]}"
+      run "${gcloud[@]}" functions add-invoker-policy-binding "$fn" --region="$REGION" \
+        --member="serviceAccount:$(email "${g_accounts[g]}")"
+    fi
+  done
 }
 
 # The upload: exactly the files that .gcloudignore lets through, as gcloud
@@ -439,13 +812,18 @@ stage_source() {
   printf '# %s holds the %d files of: gcloud meta list-files-for-upload .\n' "$upload_dir" "$(wc -l <<<"$files")"
 }
 
+# Setup first, then the functions in table order (login before the
+# verifiers, which read its URL), then setup's removal of old grants.
+if has setup "${targets[@]}"; then
+  setup
+fi
 staged=false
-for t in "${targets[@]}"; do
-  if [[ "$t" == setup ]]; then
-    setup
-    continue
-  fi
+for i in "${!names[@]}"; do
+  has "${names[i]}" "${targets[@]}" || continue
   $staged || stage_source
   staged=true
-  deploy "$(row "$t")"
+  deploy "$i"
 done
+if has setup "${targets[@]}"; then
+  retire
+fi

@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -62,9 +63,9 @@ func TestDeploy_DryRunMatchesGolden(t *testing.T) {
 			switch target {
 			case "setup":
 				args = append(args, "setup")
-			case "jwks": // verifiers read login's JWKS: no signing keys for them
+			case "jwks": // login's URL given: the verifiers read its JWKS there
 				env = []string{"LOGIN_URL=https://login-impo.a.run.app"}
-				args = append(args, "setup", "gettoken", "validate")
+				args = append(args, "validate", "gettoken")
 			}
 			out, errs, err := deploySh(t, env, args...)
 			if err != nil {
@@ -397,20 +398,90 @@ func isExecutable(head []byte) bool {
 	return false
 }
 
-// fakeCloud records the requests gcloud sends to the Google APIs that a
-// deploy touches, and answers enough of each for gcloud to carry on.
+// fakeCloud stands in for the Google APIs that setup and a deploy touch:
+// it keeps what gcloud creates (service accounts, topics, secrets, Firestore
+// databases, functions) and every IAM policy gcloud sets, and records each
+// request, so that a test can check the requests that gcloud itself built.
 type fakeCloud struct {
-	t         *testing.T
-	mu        sync.Mutex
-	functions map[string]map[string]any // created functions, by name
-	requests  []recorded
-	uploads   [][]byte
-	url       string
+	t        *testing.T
+	mu       sync.Mutex
+	objects  map[string]map[string]any // by resource name: "projects/impo-test/topics/documentos"
+	policies map[string]map[string]any // IAM policies, by resource name (see iamResource)
+	requests []recorded
+	uploads  [][]byte
+	url      string
 }
 
 type recorded struct {
 	Method, Path string
 	Body         map[string]any
+}
+
+func newFakeCloud(t *testing.T) *fakeCloud {
+	return &fakeCloud{t: t, objects: map[string]map[string]any{}, policies: map[string]map[string]any{}}
+}
+
+// iamResource names the resource of an IAM policy request: the path
+// without its version and method, service accounts by email alone (gcloud
+// may write their project as "-").
+func iamResource(p string) string {
+	_, p, _ = strings.Cut(strings.TrimPrefix(p, "/"), "/") // after the API version
+	p, _, _ = strings.Cut(p, ":")
+	if i := strings.Index(p, "/serviceAccounts/"); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}
+
+// grant is one member's role on one resource, under a condition
+// expression ("" for none).
+type grant struct{ Resource, Role, Member, Condition string }
+
+func (g grant) String() string {
+	s := g.Resource + " " + g.Role + " " + g.Member
+	if g.Condition != "" {
+		s += " if " + g.Condition
+	}
+	return s
+}
+
+// grants flattens every IAM policy the fake holds.
+func (f *fakeCloud) grants() []grant {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []grant
+	for res, pol := range f.policies {
+		bindings, _ := pol["bindings"].([]any)
+		for _, b := range bindings {
+			b, _ := b.(map[string]any)
+			cond, _ := b["condition"].(map[string]any)
+			expr, _ := cond["expression"].(string)
+			members, _ := b["members"].([]any)
+			for _, m := range members {
+				out = append(out, grant{res, fmt.Sprint(b["role"]), fmt.Sprint(m), expr})
+			}
+		}
+	}
+	return out
+}
+
+// seedPolicy gives resource the bindings of grants, as an earlier setup or
+// an operator left them.
+func (f *fakeCloud) seedPolicy(grants ...grant) {
+	for _, g := range grants {
+		pol := f.policies[g.Resource]
+		if pol == nil {
+			pol = map[string]any{"version": 1, "etag": "BwU="}
+			f.policies[g.Resource] = pol
+		}
+		b := map[string]any{"role": g.Role, "members": []any{g.Member}}
+		if g.Condition != "" {
+			b["condition"] = map[string]any{"expression": g.Condition, "title": "seeded"}
+			pol["version"] = 3
+		}
+		bindings, _ := pol["bindings"].([]any)
+		pol["bindings"] = append(bindings, b)
+	}
 }
 
 func (f *fakeCloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -425,12 +496,32 @@ func (f *fakeCloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(status)
 		json.NewEncoder(w).Encode(v)
 	}
+	notFound := func() {
+		reply(404, map[string]any{"error": map[string]any{"code": 404, "status": "NOT_FOUND", "message": "not found"}})
+	}
+	// done is a finished long-running operation on Firestore database db.
+	done := func(db, typ string, v map[string]any) map[string]any {
+		resp := map[string]any{"@type": typ}
+		for k, x := range v {
+			resp[k] = x
+		}
+		return map[string]any{"name": db + "/operations/op", "done": true, "response": resp}
+	}
 	op := func(fn map[string]any) map[string]any {
 		return map[string]any{"name": "projects/impo-test/locations/r/operations/op", "done": true,
 			"metadata": map[string]any{"@type": "type.googleapis.com/google.cloud.functions.v2.OperationMetadata", "stages": []any{}},
 			"response": fn}
 	}
+	// get answers a GET of a kept object, or 404.
+	get := func(name string) {
+		if obj, ok := f.objects[name]; ok {
+			reply(200, obj)
+		} else {
+			notFound()
+		}
+	}
 	p := r.URL.Path
+	name := strings.TrimPrefix(p, "/v1/")
 	switch {
 	case r.Method == "PUT" && p == "/upload":
 		f.uploads = append(f.uploads, raw)
@@ -439,8 +530,19 @@ func (f *fakeCloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(200, map[string]any{"uploadUrl": f.url + "/upload", "storageSource": map[string]any{"bucket": "b", "object": "o"}})
 	case strings.HasSuffix(p, "/runtimes"):
 		reply(200, map[string]any{"runtimes": []any{map[string]any{"name": "go126", "stage": "GA", "environment": "GEN_2"}}})
-	case strings.Contains(p, "IamPolicy"):
-		reply(200, map[string]any{"version": 1, "etag": "BwU=", "bindings": []any{}})
+	case strings.HasSuffix(p, ":getIamPolicy"):
+		pol := f.policies[iamResource(p)]
+		if pol == nil {
+			pol = map[string]any{"version": 1, "etag": "BwU="}
+		}
+		reply(200, pol)
+	case strings.HasSuffix(p, ":setIamPolicy"):
+		pol, _ := body["policy"].(map[string]any)
+		f.policies[iamResource(p)] = pol
+		reply(200, pol)
+	case strings.HasSuffix(p, "/services:batchEnable"):
+		reply(200, map[string]any{"name": "operations/enable", "done": true,
+			"response": map[string]any{"@type": "type.googleapis.com/google.api.serviceusage.v1.BatchEnableServicesResponse"}})
 	case strings.Contains(p, "/services/") && strings.HasPrefix(p, "/v1/projects/"):
 		reply(200, map[string]any{"state": "ENABLED"})
 	case strings.HasSuffix(p, "/defaultServiceAccount"):
@@ -449,6 +551,39 @@ func (f *fakeCloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(200, map[string]any{"projectId": "impo-test", "projectNumber": "123"})
 	case strings.Contains(p, "/operations/"):
 		reply(200, op(nil))
+	case strings.Contains(p, "/serviceAccounts"):
+		if r.Method == "POST" {
+			id, _ := body["accountId"].(string)
+			email := id + "@impo-test.iam.gserviceaccount.com"
+			sa := map[string]any{"name": "projects/impo-test/serviceAccounts/" + email, "email": email, "projectId": "impo-test"}
+			f.objects["serviceAccounts/"+email] = sa
+			reply(200, sa)
+			return
+		}
+		get("serviceAccounts/" + p[strings.LastIndex(p, "/")+1:])
+	case strings.Contains(p, "/topics/"):
+		if r.Method == "PUT" {
+			f.objects[name] = map[string]any{"name": name}
+		}
+		get(name)
+	case strings.Contains(p, "/secrets"):
+		if r.Method == "POST" {
+			name += "/" + r.URL.Query().Get("secretId")
+			f.objects[name] = map[string]any{"name": name, "replication": map[string]any{"automatic": map[string]any{}}}
+		}
+		get(name)
+	case strings.Contains(p, "/collectionGroups/"):
+		db, _, _ := strings.Cut(name, "/collectionGroups/")
+		reply(200, done(db, "type.googleapis.com/google.firestore.admin.v1.Field", map[string]any{"name": name}))
+	case strings.Contains(p, "/databases"):
+		if r.Method == "POST" {
+			name += "/" + r.URL.Query().Get("databaseId")
+			db := map[string]any{"name": name, "type": "FIRESTORE_NATIVE", "locationId": body["locationId"]}
+			f.objects[name] = db
+			reply(200, done(name, "type.googleapis.com/google.firestore.admin.v1.Database", db))
+			return
+		}
+		get(name)
 	case strings.Contains(p, "/functions"):
 		name := p[strings.LastIndex(p, "/")+1:]
 		if r.Method == "POST" {
@@ -456,25 +591,22 @@ func (f *fakeCloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		switch r.Method {
 		case "GET":
-			if fn, ok := f.functions[name]; ok {
-				reply(200, fn)
-			} else {
-				reply(404, map[string]any{"error": map[string]any{"code": 404, "status": "NOT_FOUND", "message": "not found"}})
-			}
+			get("functions/" + name)
 		case "POST", "PATCH":
 			fn := body
-			fn["state"] = "ACTIVE"
+			fn["state"], fn["environment"] = "ACTIVE", "GEN_2"
 			sc, _ := fn["serviceConfig"].(map[string]any)
 			if sc != nil {
+				location, _, _ := strings.Cut(strings.TrimPrefix(p, "/v2/"), "/functions")
 				sc["uri"] = "https://" + name + ".example"
-				sc["service"] = "projects/impo-test/locations/r/services/" + name
+				sc["service"] = location + "/services/" + name
 			}
-			f.functions[name] = fn
+			f.objects["functions/"+name] = fn
 			reply(200, op(fn))
 		}
 	default:
 		f.t.Logf("unanswered: %s %s", r.Method, p)
-		reply(404, map[string]any{"error": map[string]any{"code": 404, "status": "NOT_FOUND", "message": "not here"}})
+		notFound()
 	}
 }
 
@@ -490,42 +622,156 @@ func (f *fakeCloud) created(name string) map[string]any {
 	return nil
 }
 
-// TestDeploy_WithTheRealGcloud runs deploy.sh, and the real gcloud it
-// calls, against a local server standing in for the Google APIs, and
-// checks the Cloud Functions API requests that gcloud itself built.
+// creations lists the create requests that gcloud sent, as "METHOD path".
+func (f *fakeCloud) creations() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, r := range f.requests {
+		switch {
+		case r.Method == "POST" && (strings.HasSuffix(r.Path, "/serviceAccounts") || strings.HasSuffix(r.Path, "/secrets") || strings.HasSuffix(r.Path, "/databases")),
+			r.Method == "PUT" && strings.Contains(r.Path, "/topics/"):
+			out = append(out, r.Method+" "+r.Path)
+		}
+	}
+	return out
+}
+
+// gcloudEnv points the real gcloud at the fake for every API a deploy uses.
+func gcloudEnv(t *testing.T, url string) []string {
+	token := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(token, []byte("dummy-access-token"), 0o600)
+	env := []string{"CLOUDSDK_CONFIG=" + t.TempDir(), "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE=" + token, "CLOUDSDK_CORE_DISABLE_PROMPTS=1"}
+	for _, api := range []string{"CLOUDFUNCTIONS", "RUN", "SERVICEUSAGE", "CLOUDBUILD", "ARTIFACTREGISTRY", "CLOUDRESOURCEMANAGER",
+		"IAM", "PUBSUB", "EVENTARC", "SECRETMANAGER", "FIRESTORE"} {
+		env = append(env, "CLOUDSDK_API_ENDPOINT_OVERRIDES_"+api+"="+url+"/")
+	}
+	return env
+}
+
+// The project as an earlier version of setup left it, with an operator's
+// own grants beside.
+var (
+	earlierSetup = []grant{
+		{"projects/impo-test", "roles/datastore.user", "serviceAccount:login-fn@impo-test.iam.gserviceaccount.com", ""},
+		{"projects/impo-test", "roles/datastore.user", "serviceAccount:gettoken-fn@impo-test.iam.gserviceaccount.com", ""},
+		{"projects/impo-test", "roles/datastore.user", "serviceAccount:validate-fn@impo-test.iam.gserviceaccount.com", ""},
+		{"projects/impo-test", "roles/eventarc.eventReceiver", "serviceAccount:validate-fn@impo-test.iam.gserviceaccount.com", ""},
+		{"projects/impo-test/secrets/session-keys", "roles/secretmanager.secretAccessor", "serviceAccount:login-fn@impo-test.iam.gserviceaccount.com", ""},
+		{"projects/impo-test/secrets/session-keys", "roles/secretmanager.secretAccessor", "serviceAccount:gettoken-fn@impo-test.iam.gserviceaccount.com", ""},
+		{"projects/impo-test/secrets/session-keys", "roles/secretmanager.secretAccessor", "serviceAccount:validate-fn@impo-test.iam.gserviceaccount.com", ""},
+	}
+	operatorGrants = []grant{
+		{"projects/impo-test", "roles/owner", "user:ops@impo.com.uy", ""},
+		// Given to gettoken-fn by hand in the adc days: setup warns, keeps it.
+		{"projects/impo-test", "roles/storage.objectViewer", "serviceAccount:gettoken-fn@impo-test.iam.gserviceaccount.com", ""},
+		{"projects/impo-test", "roles/datastore.viewer", "user:ops@impo.com.uy", `resource.name=="projects/impo-test/databases/sessions"`},
+	}
+	earlierObjects = []string{
+		"serviceAccounts/login-fn@impo-test.iam.gserviceaccount.com", "serviceAccounts/gettoken-fn@impo-test.iam.gserviceaccount.com",
+		"serviceAccounts/validate-fn@impo-test.iam.gserviceaccount.com", "projects/impo-test/topics/documentos",
+		"projects/impo-test/secrets/session-keys", "projects/impo-test/secrets/accounts", "projects/impo-test/databases/(default)",
+	}
+)
+
+// TestDeploy_WithTheRealGcloud runs setup and then a deploy of every
+// function through deploy.sh, and the real gcloud it calls, against a
+// local server standing in for the Google APIs, on a project that an
+// earlier version set up. It checks the requests that gcloud itself built:
+// the IAM grants are exactly the grants table, the functions' settings
+// are their rows'.
 func TestDeploy_WithTheRealGcloud(t *testing.T) {
 	if _, err := exec.LookPath("gcloud"); err != nil {
 		t.Fatal("the Google Cloud CLI (gcloud) is needed")
 	}
-	fake := &fakeCloud{t: t, functions: map[string]map[string]any{}}
+	fake := newFakeCloud(t)
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 	fake.url = srv.URL
-	token := filepath.Join(t.TempDir(), "token")
-	os.WriteFile(token, []byte("dummy-access-token"), 0o600)
-	env := []string{"CLOUDSDK_CONFIG=" + t.TempDir(), "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE=" + token, "CLOUDSDK_CORE_DISABLE_PROMPTS=1"}
-	for _, api := range []string{"CLOUDFUNCTIONS", "RUN", "SERVICEUSAGE", "CLOUDBUILD", "ARTIFACTREGISTRY", "CLOUDRESOURCEMANAGER", "IAM", "PUBSUB", "EVENTARC"} {
-		env = append(env, "CLOUDSDK_API_ENDPOINT_OVERRIDES_"+api+"="+srv.URL+"/")
+	fake.seedPolicy(earlierSetup...)
+	fake.seedPolicy(operatorGrants...)
+	for _, name := range earlierObjects {
+		fake.objects[name] = map[string]any{"name": name}
 	}
+	env := gcloudEnv(t, srv.URL)
+
 	// From a copy full of decoys, so that the upload is checked too.
 	dir, wantUpload := plantedCopy(t)
-	out, errs, err := deployShIn(t, dir, env, "--settings", "tests/testdata/deploy.env")
+	out, errs, err := deployShIn(t, dir, env, "--settings", "tests/testdata/deploy.env", "setup")
+	if err != nil {
+		t.Fatalf("deploy.sh setup: %v\nstdout:\n%s\nstderr:\n%s", err, out, errs)
+	}
+	t.Run("setup grants exactly the table", func(t *testing.T) {
+		checkGrants(t, fake.grants(), false)
+	})
+	t.Run("setup creates only what is missing", func(t *testing.T) {
+		want := []string{
+			"POST /v1/projects/impo-test/serviceAccounts", "POST /v1/projects/impo-test/serviceAccounts", // vend-pipeline, vend-lector
+			"PUT /v1/projects/impo-test/topics/documentos-validos", "PUT /v1/projects/impo-test/topics/documentos-invalidos",
+			"POST /v1/projects/impo-test/databases", "POST /v1/projects/impo-test/databases",
+			"POST /v1/projects/impo-test/databases", "POST /v1/projects/impo-test/databases",
+		}
+		if diff := cmp.Diff(want, fake.creations()); diff != "" {
+			t.Errorf("creations (-want +got):\n%s", diff)
+		}
+		for _, name := range []string{"login-state", "sessions", "gettoken-state", "validate-state"} {
+			if db := fake.objects["projects/impo-test/databases/"+name]; db == nil || db["locationId"] != "southamerica-east1" {
+				t.Errorf("database %s = %v, want it created in the region", name, db)
+			}
+		}
+		for _, sa := range []string{"vend-pipeline", "vend-lector"} {
+			if fake.objects["serviceAccounts/"+sa+"@impo-test.iam.gserviceaccount.com"] == nil {
+				t.Errorf("vended account %s was not created", sa)
+			}
+		}
+	})
+	t.Run("setup warns of a function account's unlisted project role", func(t *testing.T) {
+		if !strings.Contains(errs, "WARNING: serviceAccount:gettoken-fn@impo-test.iam.gserviceaccount.com has roles/storage.objectViewer on the project") {
+			t.Errorf("no warning of gettoken-fn's storage.objectViewer; stderr:\n%s", errs)
+		}
+		if strings.Count(errs, "WARNING") != 1 {
+			t.Errorf("warnings beyond the one unlisted role:\n%s", errs)
+		}
+	})
+
+	t.Run("a verifier before login stops, lacking its JWKS", func(t *testing.T) {
+		out, errs, err := deployShIn(t, dir, env, "--settings", "tests/testdata/deploy.env", "gettoken")
+		if err == nil || !strings.Contains(errs, "deploy.sh: login is not deployed (no https URL); deploy it first") {
+			t.Errorf("gettoken without login: %v\nstdout:\n%s\nstderr:\n%s", err, out, errs)
+		}
+		if fake.created("gettoken") != nil {
+			t.Error("gettoken was deployed without login's URL")
+		}
+	})
+
+	out, errs, err = deployShIn(t, dir, env, "--settings", "tests/testdata/deploy.env")
 	if err != nil {
 		t.Fatalf("deploy.sh: %v\nstdout:\n%s\nstderr:\n%s", err, out, errs)
 	}
+	t.Run("the deploy adds only the functions' invokers", func(t *testing.T) {
+		checkGrants(t, fake.grants(), true,
+			// --allow-unauthenticated: the HTTP functions authenticate their callers.
+			grant{"projects/impo-test/locations/southamerica-east1/services/login", "roles/run.invoker", "allUsers", ""},
+			grant{"projects/impo-test/locations/southamerica-east1/services/gettoken", "roles/run.invoker", "allUsers", ""},
+			grant{"projects/impo-test/locations/southamerica-east1/services/validate-http", "roles/run.invoker", "allUsers", ""},
+		)
+	})
 
 	type want struct {
-		entry, trigger, sa string
-		env                map[string]string
+		entry, trigger, sa, state string
+		env                       map[string]string
 	}
 	checks := map[string]want{
-		"login": {"Login", "http", "login-fn@impo-test.iam.gserviceaccount.com",
-			map[string]string{"ACCOUNTS_SECRET": "/mnt/accounts/value", "CORS_ALLOWED_ORIGINS": "https://portal.impo.com.uy,https://admin.impo.com.uy"}},
-		"gettoken": {"GetToken", "http", "gettoken-fn@impo-test.iam.gserviceaccount.com",
-			map[string]string{"GETTOKEN_SOURCE": "key", "GETTOKEN_KEY_SECRET": "/mnt/gettoken-key/value"}},
-		"validate": {"Validate", "topic", "validate-fn@impo-test.iam.gserviceaccount.com",
-			map[string]string{"VALIDATE_VALID_TOPIC": "documentos-validos", "VALIDATE_INVALID_TOPIC": "documentos-invalidos"}},
-		"validate-http": {"ValidateHTTP", "http", "validate-fn@impo-test.iam.gserviceaccount.com", nil},
+		"login": {"Login", "http", "login-fn@impo-test.iam.gserviceaccount.com", "login-state",
+			map[string]string{"ACCOUNTS_SECRET": "/mnt/accounts/value", "SESSION_KEYS_SECRET": "/mnt/session-keys/value",
+				"CORS_ALLOWED_ORIGINS": "https://portal.impo.com.uy,https://admin.impo.com.uy"}},
+		"gettoken": {"GetToken", "http", "gettoken-fn@impo-test.iam.gserviceaccount.com", "gettoken-state",
+			map[string]string{"GETTOKEN_SOURCE": "impersonate", "SESSION_JWKS_URL": "https://login.example/jwks"}},
+		"validate": {"Validate", "topic", "validate-fn@impo-test.iam.gserviceaccount.com", "validate-state",
+			map[string]string{"VALIDATE_VALID_TOPIC": "documentos-validos", "VALIDATE_INVALID_TOPIC": "documentos-invalidos",
+				"SESSION_JWKS_URL": "https://login.example/jwks"}},
+		"validate-http": {"ValidateHTTP", "http", "validate-fn@impo-test.iam.gserviceaccount.com", "validate-state",
+			map[string]string{"SESSION_JWKS_URL": "https://login.example/jwks"}},
 	}
 	for name, w := range checks {
 		t.Run(name, func(t *testing.T) {
@@ -543,7 +789,8 @@ func TestDeploy_WithTheRealGcloud(t *testing.T) {
 			}
 			envVars, _ := svc["environmentVariables"].(map[string]any)
 			base := map[string]string{"GOOGLE_CLOUD_PROJECT": "impo-test", "SECRETS_SOURCE": "secretmanager",
-				"STATE_STORE": "firestore", "SESSION_KEYS_SECRET": "/mnt/session-keys/value", "TRUSTED_PROXY_HOPS": "1"}
+				"STATE_STORE": "firestore", "FIRESTORE_DATABASE": w.state, "FIRESTORE_SESSIONS_DATABASE": "sessions",
+				"TRUSTED_PROXY_HOPS": "1"}
 			for k, v := range w.env {
 				base[k] = v
 			}
@@ -552,9 +799,13 @@ func TestDeploy_WithTheRealGcloud(t *testing.T) {
 					t.Errorf("env %s = %v, want %q", k, envVars[k], v)
 				}
 			}
-			volumes := fmt.Sprint(svc["secretVolumes"])
-			if !strings.Contains(volumes, "session-keys") {
-				t.Errorf("secret volumes = %s, want session-keys mounted", volumes)
+			// Only login holds the signing keys, in any form.
+			volumes := fmt.Sprint(svc["secretVolumes"], svc["secretEnvironmentVariables"])
+			if hasKeys := strings.Contains(volumes, "session-keys"); hasKeys != (name == "login") {
+				t.Errorf("secrets = %s: session-keys mounted %v, want %v", volumes, hasKeys, name == "login")
+			}
+			if _, ok := envVars["SESSION_KEYS_SECRET"]; ok != (name == "login") {
+				t.Errorf("SESSION_KEYS_SECRET set: %v, want %v", ok, name == "login")
 			}
 			trigger, _ := fn["eventTrigger"].(map[string]any)
 			switch w.trigger {
@@ -572,7 +823,7 @@ func TestDeploy_WithTheRealGcloud(t *testing.T) {
 	}
 	if name := "gettoken"; fake.created(name) != nil {
 		env, _ := fake.created(name)["serviceConfig"].(map[string]any)["environmentVariables"].(map[string]any)
-		if !strings.Contains(fmt.Sprint(env["GETTOKEN_POLICY"]), `"pipeline"`) {
+		if !strings.Contains(fmt.Sprint(env["GETTOKEN_POLICY"]), `"service_account": "vend-pipeline@impo-test.iam.gserviceaccount.com"`) {
 			t.Errorf("the policy file did not reach GETTOKEN_POLICY: %v", env["GETTOKEN_POLICY"])
 		}
 	}
@@ -608,35 +859,158 @@ func TestDeploy_WithTheRealGcloud(t *testing.T) {
 	}
 }
 
-// functionRow is one row of the function table in deploy.sh.
-type functionRow struct {
-	name, entry, trigger, account, sessions, memory, timeout, min, max, ingress string
-	env                                                                         []string
+// checkGrants checks that the IAM policies of the fake cloud, got, are
+// exactly the operator's own grants, the grants table of deploy.sh under
+// the fixture settings, and extra; and, whatever the table says, the rules
+// of the trust model.
+func checkGrants(t *testing.T, got []grant, deployed bool, extra ...grant) {
+	t.Helper()
+	want := append(slices.Clone(operatorGrants), tableGrants(t, deployed)...)
+	want = append(want, extra...)
+	sortGrants := func(gs []grant) []string {
+		var s []string
+		for _, g := range gs {
+			s = append(s, g.String())
+		}
+		slices.Sort(s)
+		return slices.Compact(s)
+	}
+	if diff := cmp.Diff(sortGrants(want), sortGrants(got)); diff != "" {
+		t.Errorf("the IAM grants are not exactly the table (-want +got):\n%s", diff)
+	}
+
+	const login, gettoken, validate = "serviceAccount:login-fn@impo-test.iam.gserviceaccount.com",
+		"serviceAccount:gettoken-fn@impo-test.iam.gserviceaccount.com", "serviceAccount:validate-fn@impo-test.iam.gserviceaccount.com"
+	functionAccount := func(m string) bool { return m == login || m == gettoken || m == validate }
+	for _, g := range got {
+		switch {
+		case g.Resource == "projects/impo-test/secrets/session-keys" && g.Member != login:
+			t.Errorf("%s: only login may read the signing keys", g)
+		case g.Resource == "projects/impo-test" && functionAccount(g.Member) && g.Condition == "" &&
+			g.String() != "projects/impo-test roles/eventarc.eventReceiver "+validate &&
+			g.String() != "projects/impo-test roles/storage.objectViewer "+gettoken: // the operator's, warned of
+			t.Errorf("%s: a project-wide grant to a function account", g)
+		case strings.HasPrefix(g.Role, "roles/datastore.") && functionAccount(g.Member):
+			db := strings.TrimSuffix(strings.TrimPrefix(g.Condition, `resource.name=="projects/impo-test/databases/`), `"`)
+			own := map[string]string{login: "login-state", gettoken: "gettoken-state", validate: "validate-state"}[g.Member]
+			switch {
+			case g.Condition == "" || db == g.Condition:
+				t.Errorf("%s: Firestore access not narrowed to one database", g)
+			case db == "sessions" && g.Member != login && g.Role != "roles/datastore.viewer":
+				t.Errorf("%s: only login writes revocations", g)
+			case db != "sessions" && db != own:
+				t.Errorf("%s: a function reaches another's state", g)
+			}
+		case g.Role == "roles/iam.serviceAccountTokenCreator":
+			if g.Member != gettoken || !strings.HasPrefix(g.Resource, "serviceAccounts/") || strings.Contains(g.Resource, "-fn@") {
+				t.Errorf("%s: only gettoken mints tokens, and only as a vended account", g)
+			}
+		}
+	}
 }
 
-// functionTable parses the table from the text of deploy.sh.
-func functionTable(t *testing.T, script string) []functionRow {
+// tableGrants is what the grants table of deploy.sh grants under the
+// fixture settings (tests/testdata/deploy.env and its policy), as IAM
+// policy bindings: at setup, and once the functions are deployed too.
+func tableGrants(t *testing.T, deployed bool) []grant {
 	t.Helper()
-	const open, end = "\nfunctions_table='\n", "\n'\n"
+	settings := map[string]string{"GETTOKEN_SOURCE": "impersonate", "VALID_TOPIC": "documentos-validos", "INVALID_TOPIC": "documentos-invalidos"}
+	var policy struct {
+		Roles map[string]struct {
+			ServiceAccount string `json:"service_account"`
+		} `json:"roles"`
+	}
+	if err := json.Unmarshal(mustRead(t, "testdata/gettoken-policy.json"), &policy); err != nil {
+		t.Fatal(err)
+	}
+	var out []grant
+	for _, g := range grantTable(t, string(mustRead(t, filepath.Join(repoRoot(t), "deploy.sh")))) {
+		if k, v, ok := strings.Cut(g.when, "="); g.when == "retired" || ok && settings[k] != v {
+			continue
+		}
+		member := "serviceAccount:" + g.account + "-fn@impo-test.iam.gserviceaccount.com"
+		kind, id, _ := strings.Cut(g.resource, ":")
+		switch kind {
+		case "secret":
+			out = append(out, grant{"projects/impo-test/secrets/" + id, g.role, member, ""})
+		case "topic":
+			out = append(out, grant{"projects/impo-test/topics/" + settings[id], g.role, member, ""})
+		case "database":
+			out = append(out, grant{"projects/impo-test", g.role, member, `resource.name=="projects/impo-test/databases/` + id + `"`})
+		case "project":
+			out = append(out, grant{"projects/impo-test", g.role, member, ""})
+		case "function":
+			if !deployed {
+				continue
+			}
+			out = append(out, grant{"projects/impo-test/locations/southamerica-east1/services/" + id, g.role, member, ""})
+		case "vended":
+			for _, r := range policy.Roles {
+				out = append(out, grant{"serviceAccounts/" + r.ServiceAccount, g.role, member, ""})
+			}
+		default:
+			t.Fatalf("grant row with resource %q", g.resource)
+		}
+	}
+	return out
+}
+
+// grantRow is one row of the grants table in deploy.sh.
+type grantRow struct{ account, role, resource, when, why string }
+
+// grantTable parses the grants table from the text of deploy.sh.
+func grantTable(t *testing.T, script string) []grantRow {
+	t.Helper()
+	var rows []grantRow
+	for _, line := range tableLines(t, script, "grants_table") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			t.Fatalf("short grant row: %q", line)
+		}
+		rows = append(rows, grantRow{f[0], f[1], f[2], f[3], strings.Join(f[4:], " ")})
+	}
+	return rows
+}
+
+// tableLines returns the rows of the table that deploy.sh assigns to
+// variable, without comments and blank lines.
+func tableLines(t *testing.T, script, variable string) []string {
+	t.Helper()
+	open, end := "\n"+variable+"='\n", "\n'\n"
 	i := strings.Index(script, open)
 	if i < 0 {
 		t.Fatalf("deploy.sh has no %q", strings.TrimSpace(open))
 	}
 	body := script[i+len(open):]
 	body = body[:strings.Index(body, end)]
-	var rows []functionRow
+	var lines []string
 	for _, line := range strings.Split(body, "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
-			continue
+		if f := strings.Fields(line); len(f) > 0 && !strings.HasPrefix(f[0], "#") {
+			lines = append(lines, line)
 		}
-		if len(f) < 10 {
+	}
+	if len(lines) == 0 {
+		t.Fatalf("deploy.sh's %s is empty", variable)
+	}
+	return lines
+}
+
+// functionRow is one row of the function table in deploy.sh.
+type functionRow struct {
+	name, entry, trigger, account, sessions, state, memory, timeout, min, max, ingress string
+	env                                                                                []string
+}
+
+// functionTable parses the function table from the text of deploy.sh.
+func functionTable(t *testing.T, script string) []functionRow {
+	t.Helper()
+	var rows []functionRow
+	for _, line := range tableLines(t, script, "functions_table") {
+		f := strings.Fields(line)
+		if len(f) < 11 {
 			t.Fatalf("short table row: %q", line)
 		}
-		rows = append(rows, functionRow{f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10:]})
-	}
-	if len(rows) == 0 {
-		t.Fatal("deploy.sh's function table is empty")
+		rows = append(rows, functionRow{f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11:]})
 	}
 	return rows
 }
@@ -692,23 +1066,62 @@ func TestDeploy_OneTableDrivesEveryFunction(t *testing.T) {
 	}
 }
 
-// TestDeploy_ANewFunctionIsOneRow adds a row to a copy of deploy.sh and
-// checks that setup and deploy carry all of it, and the rest unchanged.
-func TestDeploy_ANewFunctionIsOneRow(t *testing.T) {
-	script, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy.sh"))
-	if err != nil {
-		t.Fatal(err)
+// scriptCopy writes, to a new folder, deploy.sh changed by edits (each
+// applied to the whole text), beside the fixture settings and policy; it
+// returns the folder.
+func scriptCopy(t *testing.T, edits ...func(t *testing.T, script string) string) string {
+	t.Helper()
+	script := string(mustRead(t, filepath.Join(repoRoot(t), "deploy.sh")))
+	for _, edit := range edits {
+		script = edit(t, script)
 	}
-	row := "hello  Hello  topic:HELLO_TOPIC  hello  verify  128Mi  10s  1  3  internal-only  GREETING=SESSION_TTL HELLO_SECRET=secret:hello-key HELLO_OUT=topic:HELLO_OUT_TOPIC"
-	const open = "\nfunctions_table='\n"
-	i := strings.Index(string(script), open)
-	if i < 0 {
-		t.Fatal("deploy.sh has no function table")
-	}
-	j := i + len(open) + strings.Index(string(script[i+len(open):]), "\n'\n")
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "deploy.sh"), []byte(string(script[:j+1])+row+string(script[j:])), 0o755)
+	writeFile(t, filepath.Join(dir, "deploy.sh"), []byte(script), 0o755)
+	for _, f := range []string{"tests/testdata/deploy.env", "tests/testdata/gettoken-policy.json"} {
+		writeFile(t, filepath.Join(dir, f), mustRead(t, filepath.Join(repoRoot(t), f)), 0o644)
+	}
+	return dir
+}
 
+// withRows adds rows at the end of the table that deploy.sh assigns to
+// variable.
+func withRows(variable string, rows ...string) func(*testing.T, string) string {
+	return func(t *testing.T, script string) string {
+		open := "\n" + variable + "='\n"
+		i := strings.Index(script, open)
+		if i < 0 {
+			t.Fatalf("deploy.sh has no %s", variable)
+		}
+		j := i + len(open) + strings.Index(script[i+len(open):], "\n'\n") + 1
+		return script[:j] + strings.Join(rows, "\n") + "\n" + script[j:]
+	}
+}
+
+// replacing replaces the one occurrence of old in deploy.sh with new.
+func replacing(old, new string) func(*testing.T, string) string {
+	return func(t *testing.T, script string) string {
+		if strings.Count(script, old) != 1 {
+			t.Fatalf("deploy.sh holds %q %d times, want once", old, strings.Count(script, old))
+		}
+		return strings.Replace(script, old, new, 1)
+	}
+}
+
+// TestDeploy_ANewFunctionIsARowAndItsGrants adds a function to a copy of
+// deploy.sh, a row and its grants, and checks that setup and deploy carry
+// all of it, that a missing grant stops the script, and that the other
+// functions deploy unchanged.
+func TestDeploy_ANewFunctionIsARowAndItsGrants(t *testing.T) {
+	row := "hello  Hello  topic:HELLO_TOPIC  hello  verify  hello-state  128Mi  10s  1  3  internal-only  GREETING=SESSION_TTL HELLO_SECRET=secret:hello-key HELLO_OUT=topic:HELLO_OUT_TOPIC"
+	grants := []string{
+		"hello  roles/secretmanager.secretAccessor  secret:hello-key        -  reads its key",
+		"hello  roles/datastore.user                database:hello-state    -  keeps its state",
+		"hello  roles/datastore.viewer              database:sessions       -  reads revocations",
+		"hello  roles/pubsub.publisher              topic:HELLO_OUT_TOPIC   -  publishes greetings",
+		"hello  roles/eventarc.eventReceiver        project                 -  its trigger delivers as it",
+		"hello  roles/run.invoker                   function:hello          -  its trigger invokes as it",
+	}
+	dir := scriptCopy(t, withRows("functions_table", row), withRows("grants_table", grants...))
 	env := []string{"PROJECT=p", "REGION=r", "HELLO_TOPIC=saludos", "HELLO_OUT_TOPIC=saludos-hechos", "HELLO_MEMORY=1Gi"}
 	out, errs, err := deployShIn(t, dir, env, "--dry-run", "setup", "hello")
 	if err != nil {
@@ -720,23 +1133,39 @@ func TestDeploy_ANewFunctionIsOneRow(t *testing.T) {
 		"pubsub topics create saludos\n",
 		"pubsub topics create saludos-hechos\n",
 		"secrets create hello-key --replication-policy=automatic",
-		"secrets add-iam-policy-binding hello-key --member=" + sa + " --role=roles/secretmanager.secretAccessor",
-		"secrets add-iam-policy-binding session-keys --member=" + sa + " --role=roles/secretmanager.secretAccessor",
-		"pubsub topics add-iam-policy-binding saludos-hechos --member=" + sa + " --role=roles/pubsub.publisher",
-		"projects add-iam-policy-binding p --member=" + sa + " --role=roles/datastore.user --condition=None",
-		"projects add-iam-policy-binding p --member=" + sa + " --role=roles/eventarc.eventReceiver --condition=None",
-		"#   GREETING: \"1h\"\n#   HELLO_SECRET: \"hello-key\"\n#   HELLO_OUT: \"saludos-hechos\"\n",
+		"firestore databases create --database=hello-state --location=r --type=firestore-native --delete-protection\n",
+		"firestore fields ttls update expires --database=hello-state --collection-group=backend-state --enable-ttl --async\n",
+		"# hello: reads its key\ngcloud --project=p --quiet secrets add-iam-policy-binding hello-key --member=" + sa + " --role=roles/secretmanager.secretAccessor\n",
+		"projects add-iam-policy-binding p --member=" + sa + ` --role=roles/datastore.user --condition=expression=resource.name==\"projects/p/databases/hello-state\"\,title=database\ hello-state` + "\n",
+		"projects add-iam-policy-binding p --member=" + sa + ` --role=roles/datastore.viewer --condition=expression=resource.name==\"projects/p/databases/sessions\"\,title=database\ sessions` + "\n",
+		"pubsub topics add-iam-policy-binding saludos-hechos --member=" + sa + " --role=roles/pubsub.publisher\n",
+		"projects add-iam-policy-binding p --member=" + sa + " --role=roles/eventarc.eventReceiver --condition=None\n",
+		"#   FIRESTORE_DATABASE: \"hello-state\"\n#   FIRESTORE_SESSIONS_DATABASE: \"sessions\"\n",
+		"#   SESSION_JWKS_URL: \"https://LOGIN_URL/jwks\"\n#   GREETING: \"1h\"\n#   HELLO_SECRET: \"hello-key\"\n#   HELLO_OUT: \"saludos-hechos\"\n",
 		"functions deploy hello --gen2 --runtime=go126 --region=r --source=.deploy/source --entry-point=Hello --trigger-topic=saludos --retry" +
 			" --trigger-service-account=hello-fn@p.iam.gserviceaccount.com --service-account=hello-fn@p.iam.gserviceaccount.com" +
 			" --memory=1Gi --timeout=10s --min-instances=1 --max-instances=3 --ingress-settings=internal-only --env-vars-file=.deploy/hello.env.yaml\n",
-		"functions add-invoker-policy-binding hello --region=r --member=" + sa + "\n",
+		"# hello: its trigger invokes as it\ngcloud --project=p --quiet functions add-invoker-policy-binding hello --region=r --member=" + sa + "\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the new row did not give %q; dry run:\n%s", want, out)
 		}
 	}
+	if strings.Contains(out, "session-keys --member="+sa) {
+		t.Errorf("a verifier was given the signing keys:\n%s", out)
+	}
 	if _, errs, err := deployShIn(t, dir, env[:3], "--dry-run", "hello"); err == nil || !strings.Contains(errs, "missing or bad setting: HELLO_OUT_TOPIC") {
 		t.Errorf("a topic setting of the new row, unset: %v %q; want a failure naming HELLO_OUT_TOPIC", err, errs)
+	}
+
+	// Without any one of its grants, the function could not work: refused.
+	for i := range grants {
+		fewer := slices.Delete(slices.Clone(grants), i, i+1)
+		dir := scriptCopy(t, withRows("functions_table", row), withRows("grants_table", fewer...))
+		out, errs, err := deployShIn(t, dir, env, "--dry-run", "hello")
+		if err == nil || out != "" || !strings.Contains(errs, "refused: function hello") {
+			t.Errorf("without the grant %q: %v, stdout %q, stderr %q; want a refusal naming hello before any command", grants[i], err, out, errs)
+		}
 	}
 
 	// The other functions deploy as before.
@@ -745,14 +1174,230 @@ func TestDeploy_ANewFunctionIsOneRow(t *testing.T) {
 	if err != nil {
 		t.Fatalf("deploy.sh: %v\n%s", err, errs)
 	}
-	writeFile(t, filepath.Join(dir, "tests/testdata/deploy.env"), mustRead(t, filepath.Join(repoRoot(t), "tests/testdata/deploy.env")), 0o644)
-	writeFile(t, filepath.Join(dir, "tests/testdata/gettoken-policy.json"), mustRead(t, filepath.Join(repoRoot(t), "tests/testdata/gettoken-policy.json")), 0o644)
 	after, errs, err := deployShIn(t, dir, env[2:4], others...)
 	if err != nil {
 		t.Fatalf("deploy.sh with the new row: %v\n%s", err, errs)
 	}
 	if diff := cmp.Diff(before, after); diff != "" {
 		t.Errorf("a new row changed how the other functions deploy (-before +after):\n%s", diff)
+	}
+}
+
+// gcloudStub puts, first on a PATH it returns, a gcloud that only notes
+// that it ran, in the file it returns.
+func gcloudStub(t *testing.T) (path, ran string) {
+	t.Helper()
+	bin := t.TempDir()
+	ran = filepath.Join(bin, "ran")
+	writeFile(t, filepath.Join(bin, "gcloud"), []byte("#!/bin/sh\necho \"$@\" >>"+ran+"\n"), 0o755)
+	return bin + string(os.PathListSeparator) + os.Getenv("PATH"), ran
+}
+
+// TestDeploy_RefusesDangerousConfigurations: each configuration that would
+// let one identity take over another's rights stops the script with a
+// message that says why, before any command runs, dry run or not.
+func TestDeploy_RefusesDangerousConfigurations(t *testing.T) {
+	const vend = `{"roles": {"pipeline": {"service_account": "vend-pipeline@impo-test.iam.gserviceaccount.com", "scopes": ["s"]}}}`
+	policy := func(account string) string {
+		return `{"roles": {"pipeline": {"service_account": "` + account + `", "scopes": ["s"]}}}`
+	}
+	tests := []struct {
+		name   string
+		env    []string
+		policy string
+		edits  []func(*testing.T, string) string
+		want   string
+	}{
+		{"adc vends gettoken's own identity", []string{"GETTOKEN_SOURCE=adc"}, vend, nil,
+			"refused: GETTOKEN_SOURCE=adc is for local runs only"},
+		{"selfsigned is local", []string{"GETTOKEN_SOURCE=selfsigned"}, vend, nil,
+			"refused: GETTOKEN_SOURCE=selfsigned is for local runs only"},
+		{"one impersonated account for all", []string{"GETTOKEN_SOURCE=impersonate:vend@impo-test.iam.gserviceaccount.com"}, vend, nil,
+			"refused: GETTOKEN_SOURCE=impersonate:<email> is gone"},
+		{"a role without service_account", nil, `{"roles": {"pipeline": {"scopes": ["s"]}}}`, nil,
+			`role "pipeline" names no service_account`},
+		{"a role with an empty service_account", nil, policy(""), nil, `role "pipeline" names no service_account`},
+		{"vends gettoken's runtime account", nil, policy("gettoken-fn@impo-test.iam.gserviceaccount.com"), nil,
+			"service_account gettoken-fn@impo-test.iam.gserviceaccount.com is the runtime account of a function (gettoken)"},
+		{"vends login's runtime account, in capitals", nil, policy("Login-FN@impo-test.iam.gserviceaccount.com"), nil,
+			"is the runtime account of a function (login)"},
+		{"vends another deployment's runtime account", nil, policy("validate-fn@impo-staging.iam.gserviceaccount.com"), nil,
+			"is the runtime account of a function (validate)"},
+		{"vends an overridden runtime account", []string{"VALIDATE_SA=docs-runner@impo-test.iam.gserviceaccount.com"},
+			policy("docs-runner@impo-test.iam.gserviceaccount.com"), nil, "is the runtime account of a function (validate)"},
+		{"vends Compute Engine's default account", nil, policy("123-compute@developer.gserviceaccount.com"), nil,
+			"is not a service account that a project made"},
+		{"a policy with a key twice", nil, `{"roles": {"a": {"service_account": "vend-aaaa@impo-test.iam.gserviceaccount.com"}, "a": {}}}`, nil,
+			`the key "a" appears twice`},
+		{"a policy that is not JSON", nil, `{"roles": {`, nil, "not a JSON policy"},
+		{"a key for two accounts", []string{"GETTOKEN_SOURCE=key"},
+			`{"roles": {"a": {"service_account": "vend-aaaa@impo-test.iam.gserviceaccount.com"}, "b": {"service_account": "vend-bbbb@impo-test.iam.gserviceaccount.com"}}}`,
+			nil, "GETTOKEN_SOURCE=key mints tokens of the key's one account"},
+		{"gettoken runs as login", []string{"GETTOKEN_SA=login-fn@impo-test.iam.gserviceaccount.com"}, vend, nil,
+			"gettoken and login run as the same account login-fn@impo-test.iam.gserviceaccount.com"},
+		{"validate signs sessions", nil, vend,
+			[]func(*testing.T, string) string{replacing("topic:DOCS_TOPIC  validate  verify", "topic:DOCS_TOPIC  validate  sign  ")},
+			"function validate has sessions=sign: only login may hold the signing keys"},
+		{"gettoken reads the signing keys", nil, vend,
+			[]func(*testing.T, string) string{replacing("GETTOKEN_POLICY CORS_ALLOWED_ORIGINS", "GETTOKEN_POLICY CORS_ALLOWED_ORIGINS SESSION_KEYS_SECRET=secret:session-keys")},
+			"function gettoken reads the secret session-keys: only login may hold the signing keys"},
+		{"a grant of the signing keys to validate", nil, vend,
+			[]func(*testing.T, string) string{withRows("grants_table", "validate roles/secretmanager.secretAccessor secret:session-keys - verifies")},
+			"the grants table gives validate roles/secretmanager.secretAccessor on session-keys"},
+		{"gettoken writes login's lock-outs", nil, vend,
+			[]func(*testing.T, string) string{withRows("grants_table", "gettoken roles/datastore.user database:login-state - shares")},
+			"lets login gettoken write the database login-state"},
+		{"validate writes revocations", nil, vend,
+			[]func(*testing.T, string) string{withRows("grants_table", "validate roles/datastore.user database:sessions - revokes")},
+			"lets login validate write the database sessions"},
+		{"a project-wide Firestore grant", nil, vend,
+			[]func(*testing.T, string) string{withRows("grants_table", "gettoken roles/datastore.viewer project - reads")},
+			"the grants table gives gettoken roles/datastore.viewer on the whole project"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := scriptCopy(t, tt.edits...)
+			file := filepath.Join(t.TempDir(), "policy.json")
+			writeFile(t, file, []byte(tt.policy), 0o644)
+			path, ran := gcloudStub(t)
+			env := append([]string{"PROJECT=impo-test", "REGION=r", "GETTOKEN_POLICY_FILE=" + file}, tt.env...)
+			for _, args := range [][]string{{"--dry-run", "setup"}, {"setup", "login", "gettoken"}} {
+				out, errs, err := deployShIn(t, dir, append(env, "PATH="+path), args...)
+				if code := exitCode(err); code != 2 || out != "" || !strings.Contains(errs, tt.want) {
+					t.Errorf("deploy.sh %v: exit %d, stdout %q, stderr %q; want exit 2 with %q before any command", args, code, out, errs, tt.want)
+				}
+				if _, err := os.Stat(ran); err == nil {
+					t.Fatalf("deploy.sh %v ran gcloud before refusing: %s", args, mustRead(t, ran))
+				}
+			}
+		})
+	}
+}
+
+func exitCode(err error) int {
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+// TestDeploy_KeySourceWarnsAndMintsWithItsKey: GETTOKEN_SOURCE=key is
+// allowed with a warning that deploy.sh cannot check the key's account;
+// gettoken then reads the key and impersonates no one.
+func TestDeploy_KeySourceWarnsAndMintsWithItsKey(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "policy.json")
+	writeFile(t, file, []byte(`{"roles": {"a": {"service_account": "vend-key@impo-test.iam.gserviceaccount.com"}, "b": {"service_account": "vend-key@impo-test.iam.gserviceaccount.com"}}}`), 0o644)
+	env := []string{"PROJECT=impo-test", "REGION=r", "SECRETS_MODE=mount", "GETTOKEN_SOURCE=key", "GETTOKEN_POLICY_FILE=" + file}
+	out, errs, err := deploySh(t, env, "--dry-run", "setup", "gettoken")
+	if err != nil {
+		t.Fatalf("deploy.sh: %v\n%s", err, errs)
+	}
+	if !strings.Contains(errs, "WARNING: GETTOKEN_SOURCE=key: the key's service account must not be the runtime account of any function (login-fn@impo-test.iam.gserviceaccount.com gettoken-fn@impo-test.iam.gserviceaccount.com validate-fn@impo-test.iam.gserviceaccount.com ). deploy.sh cannot read the key") {
+		t.Errorf("no warning about the key's account; stderr:\n%s", errs)
+	}
+	for _, want := range []string{
+		"secrets create gettoken-key --replication-policy=automatic\n",
+		"secrets add-iam-policy-binding gettoken-key --member=serviceAccount:gettoken-fn@impo-test.iam.gserviceaccount.com --role=roles/secretmanager.secretAccessor\n",
+		"#   GETTOKEN_SOURCE: \"key\"\n#   GETTOKEN_KEY_SECRET: \"/mnt/gettoken-key/value\"\n",
+		"--set-secrets=/mnt/gettoken-key:/value=gettoken-key:latest\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in the dry run:\n%s", want, out)
+		}
+	}
+	for _, never := range []string{"serviceAccountTokenCreator", "service-accounts create vend-"} {
+		if strings.Contains(out, never) {
+			t.Errorf("the key source got %q:\n%s", never, out)
+		}
+	}
+	// And without the key source, no key secret at all.
+	out, _, _ = deploySh(t, nil, "--dry-run", "--settings", "tests/testdata/deploy.env", "setup", "gettoken")
+	if strings.Contains(out, "gettoken-key") || strings.Contains(out, "GETTOKEN_KEY_SECRET") {
+		t.Errorf("impersonate made or read the key secret:\n%s", out)
+	}
+}
+
+// TestDeploy_LoginFirstThenItsJWKS: whatever the order asked, login is
+// deployed first and the verifiers get its JWKS URL, never the signing
+// keys; with LOGIN_URL set, that URL.
+func TestDeploy_LoginFirstThenItsJWKS(t *testing.T) {
+	out, errs, err := deploySh(t, nil, "--dry-run", "--settings", "tests/testdata/deploy.env", "validate-http", "gettoken", "login")
+	if err != nil {
+		t.Fatalf("deploy.sh: %v\n%s", err, errs)
+	}
+	login := strings.Index(out, " functions deploy login ")
+	describe := strings.Index(out, " functions describe login --gen2 --region=southamerica-east1 --format=value\\(serviceConfig.uri\\)\n")
+	gettoken := strings.Index(out, " functions deploy gettoken ")
+	validate := strings.Index(out, " functions deploy validate-http ")
+	if login < 0 || describe < login || gettoken < describe || validate < gettoken {
+		t.Errorf("want login deployed, its URL read, then gettoken and validate-http (at %d, %d, %d, %d):\n%s", login, describe, gettoken, validate, out)
+	}
+	if n := strings.Count(out, "SESSION_JWKS_URL: \"https://LOGIN_URL/jwks\""); n != 2 {
+		t.Errorf("%d verifiers read the placeholder JWKS, want 2:\n%s", n, out)
+	}
+	if n := len(regexp.MustCompile(`(?m)^.*session-keys.*$`).FindAllString(out, -1)); n != 2 { // login's env and its deploy
+		t.Errorf("session-keys on %d lines, want only login's env and deploy:\n%s", n, out)
+	}
+
+	// An upgrade, setup with the functions: the new grants before the new
+	// code, the old grants removed only after it replaced the old code.
+	out, errs, err = deploySh(t, nil, "--dry-run", "--settings", "tests/testdata/deploy.env", "validate", "setup", "login")
+	if err != nil {
+		t.Fatalf("deploy.sh: %v\n%s", err, errs)
+	}
+	grants, retire := strings.Index(out, "# IAM: the grants table"), strings.Index(out, "# Grants of earlier versions")
+	login, validate = strings.Index(out, " functions deploy login "), strings.Index(out, " functions deploy validate ")
+	if grants < 0 || login < grants || validate < login || retire < validate {
+		t.Errorf("want grants, login, validate, then old grants removed (at %d, %d, %d, %d):\n%s", grants, login, validate, retire, out)
+	}
+
+	out, errs, err = deploySh(t, []string{"LOGIN_URL=https://login-impo.a.run.app/"}, "--dry-run", "--settings", "tests/testdata/deploy.env", "gettoken")
+	if err != nil {
+		t.Fatalf("deploy.sh: %v\n%s", err, errs)
+	}
+	if strings.Contains(out, "functions describe") || !strings.Contains(out, "SESSION_JWKS_URL: \"https://login-impo.a.run.app/jwks\"") {
+		t.Errorf("LOGIN_URL was not used as given:\n%s", out)
+	}
+}
+
+// TestDeploy_ReadsThePolicyWithGcloudsPython: a fresh Debian with the
+// gcloud package has no python3 on its PATH, only the Python that gcloud
+// bundles; deploy.sh reads the policy with it, the same way.
+func TestDeploy_ReadsThePolicyWithGcloudsPython(t *testing.T) {
+	bin := t.TempDir()
+	for _, d := range filepath.SplitList(os.Getenv("PATH")) {
+		entries, _ := os.ReadDir(d)
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), "python") {
+				continue
+			}
+			os.Symlink(filepath.Join(d, e.Name()), filepath.Join(bin, e.Name())) // the first on PATH wins
+		}
+	}
+	if _, err := os.Stat(filepath.Join(bin, "gcloud")); err != nil {
+		t.Fatal("gcloud is not on PATH")
+	}
+	args := []string{"--dry-run", "--settings", "tests/testdata/deploy.env", "setup"}
+	want, errs, err := deploySh(t, nil, args...)
+	if err != nil {
+		t.Fatalf("deploy.sh: %v\n%s", err, errs)
+	}
+	got, errs, err := deploySh(t, []string{"PATH=" + bin}, args...)
+	if err != nil {
+		t.Fatalf("deploy.sh without python3: %v\n%s", err, errs)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("without python3 on PATH (-with +without):\n%s", diff)
+	}
+	file := filepath.Join(t.TempDir(), "policy.json")
+	writeFile(t, file, []byte(`{"roles": {"pipeline": {"scopes": ["s"]}}}`), 0o644)
+	if _, errs, err := deploySh(t, []string{"PATH=" + bin, "PROJECT=p", "REGION=r", "GETTOKEN_POLICY_FILE=" + file}, "--dry-run", "setup"); err == nil ||
+		!strings.Contains(errs, `role "pipeline" names no service_account`) {
+		t.Errorf("without python3, a role without service_account: %v %q", err, errs)
 	}
 }
 
@@ -763,4 +1408,27 @@ func mustRead(t *testing.T, name string) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// TestDeploy_TheExamplesPass: the example settings and policy, copied as
+// the README says, pass every check of deploy.sh.
+func TestDeploy_TheExamplesPass(t *testing.T) {
+	dir := t.TempDir()
+	root := repoRoot(t)
+	writeFile(t, filepath.Join(dir, "deploy.sh"), mustRead(t, filepath.Join(root, "deploy.sh")), 0o755)
+	writeFile(t, filepath.Join(dir, "deploy.env"), mustRead(t, filepath.Join(root, "deploy.env.example")), 0o644)
+	writeFile(t, filepath.Join(dir, "gettoken-policy.json"), mustRead(t, filepath.Join(root, "gettoken-policy.example.json")), 0o644)
+	out, errs, err := deployShIn(t, dir, nil, "--dry-run", "setup", "gettoken")
+	if err != nil || errs != "" {
+		t.Fatalf("deploy.sh with the examples: %v\n%s", err, errs)
+	}
+	for _, want := range []string{
+		"iam service-accounts create vend-pipeline ",
+		"iam service-accounts add-iam-policy-binding vend-lector@impo-copetes-prod.iam.gserviceaccount.com --member=serviceAccount:gettoken-fn@impo-copetes-prod.iam.gserviceaccount.com --role=roles/iam.serviceAccountTokenCreator\n",
+		"#   GETTOKEN_SOURCE: \"impersonate\"\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in the dry run:\n%s", want, out)
+		}
+	}
 }
