@@ -4,7 +4,7 @@
 //	admin keys init|add|promote|retire [--keep N]
 //	admin account add --name NAME --roles r1,r2 [--service] [--generate-secret]
 //	admin account update --name NAME [--roles r1,r2] [--password]
-//	admin account disable|enable|remove --name NAME
+//	admin account disable|enable|remove|unlock --name NAME
 //	admin account list
 //	admin hash
 //	admin secret push --secret ID [--file PATH]
@@ -23,7 +23,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -33,16 +32,20 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/term"
 
 	"impo.com.uy/copetes/backend/shared/accounts"
+	"impo.com.uy/copetes/backend/shared/authn"
 	"impo.com.uy/copetes/backend/shared/env"
+	"impo.com.uy/copetes/backend/shared/lockout"
 	"impo.com.uy/copetes/backend/shared/password"
 	"impo.com.uy/copetes/backend/shared/secrets"
 	"impo.com.uy/copetes/backend/shared/session"
+	"impo.com.uy/copetes/backend/shared/store"
 )
 
 const usage = `uso:
@@ -53,13 +56,16 @@ const usage = `uso:
   admin account add --name N --roles r1,r2 [--service] [--generate-secret]
   admin account update --name N [--roles r1,r2] [--password]
   admin account disable|enable|remove --name N
-  admin account list
+  admin account unlock --name N   levanta el bloqueo de la cuenta (estado en Firestore)
+  admin account list              (avisa de hashes más baratos que el actual)
   admin hash                      imprime el hash PHC de la contraseña leída
   admin secret push --secret ID [--file RUTA]
 
 La contraseña o el secreto se leen de la entrada estándar, nunca de los
 argumentos: printf '%s\n' "$PASSWORD" | admin account add --name ana --roles editor
-Con --generate-secret, la salida estándar es solo el secreto generado:
+Una cuenta de servicio necesita un secreto de 256 bits o más (--generate-secret
+lo genera); nunca se bloquea por intentos fallidos. Con --generate-secret, la
+salida estándar es solo el secreto generado:
   SECRETO=$(admin account add --name pipeline --roles pipeline --service --generate-secret)
 `
 
@@ -108,6 +114,8 @@ func run(args []string, in io.Reader, out, errw io.Writer) error {
 		return t.keysPromote()
 	case "keys retire":
 		return t.keysRetire(rest)
+	case "account unlock":
+		return t.unlock(rest)
 	case "account add", "account update", "account disable", "account enable", "account remove", "account list":
 		return t.account(sub, rest)
 	case "secret push":
@@ -294,6 +302,13 @@ func (t *tool) account(sub string, args []string) error {
 				state = " (deshabilitada)"
 			}
 			fmt.Fprintf(t.out, "%s\t%s\t%s%s\n", a.Name, a.Kind, strings.Join(a.Roles, ","), state)
+			if h, err := password.Parse(a.Hash); err == nil && h.Params != password.Default {
+				// Unknown names are checked at the costliest hash's cost:
+				// one hash at other parameters makes the others, or itself,
+				// answer at a telling speed.
+				fmt.Fprintf(t.err, "aviso: el hash de %s usa otros parámetros que el actual (m=%d, t=%d, p=%d): su tiempo de respuesta lo distingue; renuévelo con account update --name %s --password\n",
+					a.Name, h.Params.Memory, h.Params.Time, h.Params.Threads, a.Name)
+			}
 		}
 		return nil
 	}
@@ -322,10 +337,17 @@ func (t *tool) account(sub string, args []string) error {
 	setSecret := func(a *accounts.Account) error {
 		var pw []byte
 		if *generate {
-			generated = rand.Text()
+			generated = accounts.NewServiceSecret()
 			pw = []byte(generated)
 		} else if pw, err = t.readSecret("Contraseña de " + n + ": "); err != nil {
 			return err
+		}
+		if a.Kind == accounts.Service {
+			// A service is never locked by failed guesses: its secret
+			// must be one nobody can guess.
+			if err := accounts.CheckServiceSecret(string(pw)); err != nil {
+				return fmt.Errorf("%w: use --generate-secret", err)
+			}
 		}
 		a.Hash, err = password.Hash(pw, password.Default)
 		return err
@@ -420,5 +442,39 @@ func (t *tool) secretPush(args []string) error {
 	}
 	fmt.Fprintf(t.err, "publicado %s como versión nueva de %s\n", *file, *id)
 	fmt.Fprintln(t.out, name)
+	return nil
+}
+
+// unlock lifts an account-wide lock-out in the state store the
+// environment names (Firestore in production: FIRESTORE_DATABASE is
+// login's database). A local run keeps its state in cmd/local's memory,
+// out of this command's reach.
+func (t *tool) unlock(args []string) error {
+	fs := flag.NewFlagSet("account unlock", flag.ContinueOnError)
+	fs.SetOutput(t.err)
+	name := fs.String("name", "", "nombre de la cuenta")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	n := accounts.NormalizeName(*name)
+	if n == "" {
+		return errors.New("falta --name")
+	}
+	cfg, err := store.ConfigFromEnv()
+	if err != nil {
+		return err
+	}
+	if !cfg.Shared() {
+		return fmt.Errorf("STATE_STORE=memory: los bloqueos de la corrida local viven en la memoria de cmd/local; reinícielo para borrarlos, o defina STATE_STORE=firestore (y FIRESTORE_DATABASE, la base de login) para desbloquear en producción")
+	}
+	ctx := context.Background()
+	own, _, err := store.Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if err := authn.Unlock(ctx, lockout.Guard{Store: own, Now: time.Now}, n); err != nil {
+		return fmt.Errorf("desbloquear %s: %w", n, err)
+	}
+	fmt.Fprintf(t.err, "cuenta %q desbloqueada: sus fallos se olvidaron\n", n)
 	return nil
 }

@@ -76,6 +76,10 @@ func TestAccount_Lifecycle(t *testing.T) {
 		{"otra contraseña larga\n", []string{"account", "update", "--name", "ana", "--password", "--roles", "jefe"}, ""},
 		{"", []string{"account", "add"}, "falta --name"},
 		{"", []string{"account", "add", "--name", "Ana Pérez"}, "account name"},
+		// A service is never locked by guesses: its secret must be unguessable.
+		{"una contraseña de persona\n", []string{"account", "add", "--name", "batch", "--service"}, "256 bits"},
+		{"una contraseña de persona\n", []string{"account", "update", "--name", "pipeline", "--password"}, "256 bits"},
+		{"", []string{"account", "unlock", "--name", "ana"}, "STATE_STORE=memory"},
 	}
 	for _, s := range steps {
 		_, err := admin(t, dir, s.stdin, s.args...)
@@ -204,5 +208,28 @@ func TestSecretPush_AddsAVersion(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "bad"), []byte("[1]"), 0o600)
 	if _, err := admin(t, dir, "", "secret", "push", "--secret", "accounts", "--file", filepath.Join(dir, "bad")); err == nil {
 		t.Fatal("pushing a malformed accounts file succeeded")
+	}
+}
+
+func TestAccountList_WarnsOfHashesAtOtherParameters(t *testing.T) {
+	dir := t.TempDir()
+	strong, err := password.Hash([]byte("una clave larga y buena"), password.Params{Memory: 2 * password.Default.Memory, Time: 3, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	usual, _ := password.Hash([]byte("otra clave larga y buena"), password.Default)
+	data, _ := accounts.Marshal([]accounts.Account{
+		{Name: "fuerte", Kind: accounts.User, Roles: []string{"r"}, Hash: strong},
+		{Name: "comun", Kind: accounts.User, Roles: []string{"r"}, Hash: usual},
+	})
+	if err := (secrets.Dir{Path: dir}).Write("accounts", data); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, err := adminStreams(t, dir, "", "account", "list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stderr, "aviso: el hash de fuerte") || strings.Contains(stderr, "de comun") {
+		t.Errorf("stderr = %q, want a warning for fuerte only", stderr)
 	}
 }

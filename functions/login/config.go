@@ -16,8 +16,11 @@ import (
 // the other functions live in session.Config.
 type config struct {
 	AccountsSecret string          // ACCOUNTS_SECRET
-	PerAccount     lockout.Policy  // LOGIN_MAX_FAILURES, LOGIN_FAILURE_WINDOW, LOGIN_LOCKOUT_BASE, LOGIN_LOCKOUT_MAX
+	PerPair        lockout.Policy  // LOGIN_MAX_FAILURES (one account from one address), LOGIN_FAILURE_WINDOW, LOGIN_LOCKOUT_BASE, LOGIN_LOCKOUT_MAX
+	PerAccount     lockout.Policy  // LOGIN_MAX_FAILURES_PER_ACCOUNT, and the same durations
 	PerAddress     lockout.Policy  // LOGIN_MAX_FAILURES_PER_ADDRESS, and the same durations
+	IPv6Prefix     int             // LOGIN_IPV6_PREFIX
+	DeviceCookie   string          // LOGIN_DEVICE_COOKIE
 	TrustedHops    int             // TRUSTED_PROXY_HOPS
 	HashMemoryKiB  int64           // LOGIN_HASH_MEMORY_MIB
 	HashWait       time.Duration   // LOGIN_HASH_WAIT
@@ -32,7 +35,11 @@ func configFromEnv() (config, error) {
 		HashParams:     password.Default,
 	}
 	var err error
-	perAccount, err := env.Int("LOGIN_MAX_FAILURES", 5, 1, 1000)
+	perPair, err := env.Int("LOGIN_MAX_FAILURES", 5, 1, 1000)
+	if err != nil {
+		return c, err
+	}
+	perAccount, err := env.Int("LOGIN_MAX_FAILURES_PER_ACCOUNT", 20, perPair, 100000)
 	if err != nil {
 		return c, err
 	}
@@ -52,7 +59,12 @@ func configFromEnv() (config, error) {
 	if err != nil {
 		return c, err
 	}
+	c.PerPair = lockout.Policy{Threshold: int64(perPair), Window: window, Base: base, Max: maxLock}
 	c.PerAccount = lockout.Policy{Threshold: int64(perAccount), Window: window, Base: base, Max: maxLock}
+	if c.IPv6Prefix, err = env.Int("LOGIN_IPV6_PREFIX", lockout.DefaultIPv6Prefix, 32, 128); err != nil {
+		return c, err
+	}
+	c.DeviceCookie = env.String("LOGIN_DEVICE_COOKIE", "impo_device")
 	c.PerAddress = lockout.Policy{Threshold: int64(perAddress), Window: window, Base: base, Max: maxLock}
 	if c.TrustedHops, err = env.Int("TRUSTED_PROXY_HOPS", 0, 0, 10); err != nil {
 		return c, err

@@ -49,8 +49,9 @@ func newServer(cfg config, p *platform.Platform, auth *session.Authority, now fu
 	return &server{
 		cfg:  cfg,
 		auth: auth,
-		authn: authn.New(list.Get, lockout.Guard{Store: p.Store, Now: now}, cfg.PerAccount, cfg.PerAddress,
-			limiter.Matches, cfg.HashParams),
+		authn: authn.New(list.Get, lockout.Guard{Store: p.Store, Now: now}, authn.Policies{
+			PerPair: cfg.PerPair, PerAccount: cfg.PerAccount, PerAddress: cfg.PerAddress, IPv6Prefix: cfg.IPv6Prefix,
+		}, limiter.Matches, cfg.HashParams),
 		now: now,
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -82,12 +83,15 @@ type testServer struct {
 
 func testConfig() config {
 	policy := lockout.Policy{Threshold: 5, Window: time.Hour, Base: 30 * time.Second, Max: 15 * time.Minute}
-	addr := policy
-	addr.Threshold = 50
+	acct, addr := policy, policy
+	acct.Threshold, addr.Threshold = 20, 50
 	return config{
 		AccountsSecret: "accounts",
-		PerAccount:     policy,
+		PerPair:        policy,
+		PerAccount:     acct,
 		PerAddress:     addr,
+		IPv6Prefix:     64,
+		DeviceCookie:   "impo_device",
 		HashMemoryKiB:  256 << 10,
 		HashWait:       2 * time.Second,
 		HashParams:     password.Default,
@@ -515,11 +519,15 @@ func TestCORS(t *testing.T) {
 func TestCookie(t *testing.T) {
 	ts := newTestServer(t, func(_ *config, s *session.Config) { s.Cookie = "impo_session" })
 	r := ts.do("POST", "/token", ctJSON, loginJSON("ana", "ana-secret-pw"))
-	cookies := (&http.Response{Header: r.Header}).Cookies()
-	if len(cookies) != 1 {
-		t.Fatalf("cookies = %v, want one", cookies)
+	var c *http.Cookie // the session's; the device cookie is TestDevice's
+	for _, k := range (&http.Response{Header: r.Header}).Cookies() {
+		if k.Name == "impo_session" {
+			c = k
+		}
 	}
-	c := cookies[0]
+	if c == nil {
+		t.Fatalf("no session cookie in %v", r.Header)
+	}
 	if c.Name != "impo_session" || !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteStrictMode || c.MaxAge != 3600 {
 		t.Errorf("cookie = %+v", c)
 	}
@@ -566,5 +574,48 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		if strings.Contains(logs, secret) {
 			t.Errorf("the log contains a secret %.12q…", secret)
 		}
+	}
+}
+
+func TestDevice_AKnownDeviceGetsInUnderAnAccountLock(t *testing.T) {
+	ts := newTestServer(t, func(c *config, _ *session.Config) { c.TrustedHops = 1 })
+	r := ts.do("POST", "/token", ctJSON, loginJSON("ana", "ana-secret-pw"), "X-Forwarded-For", "192.0.2.10")
+	var device *http.Cookie
+	for _, k := range (&http.Response{Header: r.Header}).Cookies() {
+		if k.Name == "impo_device" {
+			device = k
+		}
+	}
+	if r.Status != 200 || device == nil || !device.HttpOnly || !device.Secure || device.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("a person's login: %d, device cookie %+v", r.Status, device)
+	}
+	// An attacker guesses from twenty addresses: the account is locked.
+	for i := range 20 {
+		ts.do("POST", "/token", ctJSON, loginJSON("ana", "guess"), "X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i))
+	}
+	if r := ts.do("POST", "/token", ctJSON, loginJSON("ana", "ana-secret-pw"), "X-Forwarded-For", "192.0.2.11"); r.Status != 429 {
+		t.Fatalf("ana from a new device under the lock: %d, want 429", r.Status)
+	}
+	cookie := "impo_device=" + device.Value
+	if r := ts.do("POST", "/token", ctJSON, loginJSON("ana", "ana-secret-pw"), "X-Forwarded-For", "192.0.2.11", "Cookie", cookie); r.Status != 200 {
+		t.Fatalf("ana from her known device under the lock: %d %s, want 200", r.Status, r.Body)
+	}
+	// The device token is ana's: it opens nothing for another account.
+	ts.do("POST", "/token", ctJSON, loginJSON("ops", "x"), "X-Forwarded-For", "192.0.2.12")
+	if _, err := ts.auth.Issuer.VerifyDevice(context.Background(), device.Value, "ops"); err == nil {
+		t.Fatal("ana's device token verifies for ops")
+	}
+}
+
+func TestService_NeverLockedByGuessesOfItsClientID(t *testing.T) {
+	ts := newTestServer(t, func(c *config, _ *session.Config) { c.TrustedHops = 1 })
+	for i := range 30 {
+		ts.do("POST", "/token", ctForm, form("grant_type", "client_credentials", "client_id", "pipeline", "client_secret", "guess"),
+			"X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i))
+	}
+	r := ts.do("POST", "/token", ctForm, form("grant_type", "client_credentials", "client_id", "pipeline", "client_secret", "pipeline-client-secret"),
+		"X-Forwarded-For", "192.0.2.77")
+	if r.Status != 200 {
+		t.Fatalf("the pipeline after 30 guesses of its client_id: %d %s, want 200", r.Status, r.Body)
 	}
 }

@@ -80,6 +80,9 @@ func (s *server) token(w http.ResponseWriter, r *http.Request) error {
 		}
 		return authnError(err)
 	}
+	if kind == accounts.User {
+		s.rememberDevice(w, r, acct.Name)
+	}
 	token, claims, err := s.auth.Issuer.Issue(r.Context(), acct.Name, string(acct.Kind), acct.Roles)
 	if err != nil {
 		return unavailable("cannot sign session tokens right now", err)
@@ -148,6 +151,9 @@ func refused(kind accounts.Kind, basic bool) error {
 // authenticate checks name and secret for an account of kind, from the
 // request's client address.
 func (s *server) authenticate(r *http.Request, name, secret string, kind accounts.Kind) (accounts.Account, error) {
-	return s.authn.Authenticate(r.Context(), authn.Attempt{
-		Name: name, Secret: secret, Kind: kind, Address: httpapi.ClientIP(r, s.cfg.TrustedHops)})
+	at := authn.Attempt{Name: name, Secret: secret, Kind: kind, Address: httpapi.ClientIP(r, s.cfg.TrustedHops)}
+	if kind == accounts.User {
+		at.Device = s.knownDevice(r, name)
+	}
+	return s.authn.Authenticate(r.Context(), at)
 }

@@ -3,8 +3,11 @@
 package accounts
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -114,6 +117,20 @@ func (l *List) Lookup(name string) (Account, password.Hashed, bool) {
 	return e.Account, e.hash, ok
 }
 
+// CostliestHash returns the parameters of the most expensive hash in the
+// list (memory × passes × lanes), or def when the list is empty or cheaper:
+// an unknown name is checked at this cost, so that no account answers
+// slower than a name that does not exist.
+func (l *List) CostliestHash(def password.Params) password.Params {
+	best := def
+	for _, e := range l.byName {
+		if e.hash.Params.Cost() > best.Cost() {
+			best = e.hash.Params
+		}
+	}
+	return best
+}
+
 // Len is the number of accounts.
 func (l *List) Len() int { return len(l.byName) }
 
@@ -155,4 +172,56 @@ func Unmarshal(data []byte) ([]Account, error) {
 	var accts []Account
 	err := json.Unmarshal(data, &accts)
 	return accts, err
+}
+
+// MinServiceSecretBits is the least entropy a service's secret may have.
+// At 256 bits nobody can guess it, so a service account needs no lock-out
+// of its own (its failures are limited by address only).
+const MinServiceSecretBits = 256
+
+// NewServiceSecret returns a secret of 384 random bits, base64url (64
+// characters): past the 256 asked, so that CheckServiceSecret's
+// character-class estimate passes it whatever classes it happens to use.
+func NewServiceSecret() string {
+	b := make([]byte, 48)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// CheckServiceSecret refuses a secret that may hold less than 256 bits of
+// entropy. It cannot measure what a person chose, so it is deliberately
+// strict: the length times the bits of the character classes it uses
+// (lower, upper, digits, others), and at least 16 distinct characters.
+// NewServiceSecret's always pass.
+func CheckServiceSecret(secret string) error {
+	var lower, upper, digit, other bool
+	distinct := map[rune]bool{}
+	n := 0
+	for _, r := range secret {
+		n++
+		distinct[r] = true
+		switch {
+		case 'a' <= r && r <= 'z':
+			lower = true
+		case 'A' <= r && r <= 'Z':
+			upper = true
+		case '0' <= r && r <= '9':
+			digit = true
+		default:
+			other = true
+		}
+	}
+	pool := 0
+	for _, c := range []struct {
+		used bool
+		size int
+	}{{lower, 26}, {upper, 26}, {digit, 10}, {other, 32}} {
+		if c.used {
+			pool += c.size
+		}
+	}
+	if bits := float64(n) * math.Log2(float64(max(pool, 1))); bits < MinServiceSecretBits || len(distinct) < 16 {
+		return fmt.Errorf("a service secret needs at least %d bits of entropy (for example 64 random base64url characters, as --generate-secret makes); this one may have %.0f", MinServiceSecretBits, bits)
+	}
+	return nil
 }

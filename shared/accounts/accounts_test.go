@@ -77,3 +77,22 @@ func TestMarshalRoundTrip(t *testing.T) {
 		t.Errorf("round trip (-want +got):\n%s", diff)
 	}
 }
+
+func TestCheckServiceSecret(t *testing.T) {
+	for i := range 2000 {
+		if s := NewServiceSecret(); CheckServiceSecret(s) != nil || len(s) != 64 {
+			t.Fatalf("generated secret %d (%d characters) refused: %v", i, len(s), CheckServiceSecret(s))
+		}
+	}
+	for name, secret := range map[string]string{
+		"empty":              "",
+		"a password":         "Correct-Horse-Battery-Staple-2024",
+		"130 bits of base32": "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+		"one letter, long":   strings.Repeat("a", 80),
+		"two letters, long":  strings.Repeat("ab", 60),
+	} {
+		if CheckServiceSecret(secret) == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}

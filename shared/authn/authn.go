@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"impo.com.uy/copetes/backend/shared/accounts"
@@ -27,9 +28,10 @@ var ErrBadCredentials = errors.New("bad credentials")
 var ErrBusy = errors.New("too many logins at once")
 
 // LockedError refuses an attempt before any work: too many failures of
-// the account or of the client's address. Retry after RetryAfter.
+// the account, of the account from this address, of this device, or of
+// the client's address. Retry after RetryAfter.
 type LockedError struct {
-	Subject    string // "account" or "address"
+	Subject    string // "account", "account from this address", "device" or "address"
 	RetryAfter time.Duration
 }
 
@@ -58,55 +60,124 @@ type Attempt struct {
 	Name    string        // as typed
 	Secret  string        // password or client secret
 	Kind    accounts.Kind // the kind of account the grant is for
-	Address string        // the client's address, for the per-address lock-out
+	Address string        // the client's address, for the per-address limit
+	// Device names a device that proved, with a token login gave it, that
+	// it logged in as Name before ("" for none; the caller verifies the
+	// token and that it is bound to Name). An account-wide lock-out does
+	// not shut it out.
+	Device string
+}
+
+// Policies are the lock-out policies of the subjects an attempt counts
+// against.
+type Policies struct {
+	// PerPair limits a person's failures from one address (and from one
+	// known device).
+	PerPair lockout.Policy
+	// PerAccount limits a person's failures from anywhere; a known device
+	// is not shut out by it.
+	PerAccount lockout.Policy
+	// PerAddress limits every failure from one address, people's and
+	// services'. Services (high-entropy secrets, nothing to guess) are
+	// limited by address only: knowing a client_id is no way to lock it.
+	PerAddress lockout.Policy
+	// IPv6Prefix is how many bits of an IPv6 address name one client.
+	IPv6Prefix int
 }
 
 // Authenticator checks attempts.
 type Authenticator struct {
 	// Accounts returns the current accounts list.
-	Accounts   func(context.Context) (*accounts.List, error)
-	Guard      lockout.Guard
-	PerAccount lockout.Policy
-	PerAddress lockout.Policy
+	Accounts func(context.Context) (*accounts.List, error)
+	Guard    lockout.Guard
+	Policies Policies
 	// Matches checks a secret against a hash within the hashing budget,
 	// or fails with password.ErrBusy.
 	Matches func(context.Context, password.Hashed, []byte) (bool, error)
-	// dummy is checked for unknown names.
-	dummy password.Hashed
+	// DummyCost is the least cost at which an unknown name is checked;
+	// the list's costliest hash raises it.
+	DummyCost password.Params
+
+	mu      sync.Mutex
+	dummies map[password.Params]password.Hashed
 }
 
-// New returns an Authenticator whose unknown names are checked against a
-// dummy hash of cost dummy (made now: it costs one hash).
-func New(list func(context.Context) (*accounts.List, error), guard lockout.Guard, perAccount, perAddress lockout.Policy,
-	matches func(context.Context, password.Hashed, []byte) (bool, error), dummy password.Params) *Authenticator {
-	return &Authenticator{Accounts: list, Guard: guard, PerAccount: perAccount, PerAddress: perAddress,
-		Matches: matches, dummy: password.Dummy(dummy)}
+// New returns an Authenticator.
+func New(list func(context.Context) (*accounts.List, error), guard lockout.Guard, policies Policies,
+	matches func(context.Context, password.Hashed, []byte) (bool, error), dummyCost password.Params) *Authenticator {
+	return &Authenticator{Accounts: list, Guard: guard, Policies: policies, Matches: matches, DummyCost: dummyCost,
+		dummies: map[password.Params]password.Hashed{}}
 }
 
-// Authenticate returns the account that a logs in as. It fails with
-// ErrBadCredentials, *LockedError, ErrBusy or *UnavailableError.
+// dummy returns a hash of nothing at the list's costliest parameters, made
+// once per parameters: an unknown name then costs what the costliest
+// account costs, whatever hashes the list holds.
+func (a *Authenticator) dummy(list *accounts.List) password.Hashed {
+	p := list.CostliestHash(a.DummyCost)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	h, ok := a.dummies[p]
+	if !ok {
+		h = password.Dummy(p)
+		a.dummies[p] = h
+	}
+	return h
+}
+
+// guarded is one subject an attempt counts against.
+type guarded struct {
+	what    string // for LockedError.Subject and the log
+	subject string
+	policy  lockout.Policy
+}
+
+// subjects lists what an attempt counts against, the address first.
+func (a *Authenticator) subjects(at Attempt, normalized string) []guarded {
+	p := a.Policies
+	addr := lockout.AddressSubject(at.Address, p.IPv6Prefix)
+	out := []guarded{{"address", "login:addr:" + addr, p.PerAddress}}
+	if at.Kind == accounts.Service {
+		return out
+	}
+	out = append(out, guarded{"account from this address", "login:pair:" + normalized + "\x00" + addr, p.PerPair})
+	if at.Device != "" {
+		return append(out, guarded{"device", "login:device:" + at.Device, p.PerPair})
+	}
+	return append(out, guarded{"account", "login:acct:" + normalized, p.PerAccount})
+}
+
+// Authenticate returns the account that at logs in as. It fails with
+// ErrBadCredentials, *LockedError, ErrBusy or *UnavailableError. Every
+// lock that applies is checked before the attempt is counted against any
+// subject, and before any hash is computed.
 func (a *Authenticator) Authenticate(ctx context.Context, at Attempt) (accounts.Account, error) {
-	addrTicket, err := a.Guard.Begin(ctx, a.PerAddress, "login:addr:"+at.Address)
-	if err != nil {
-		return accounts.Account{}, a.guardError(ctx, err, "address", at.Address)
-	}
-	normalized := accounts.NormalizeName(at.Name)
-	acctTicket, err := a.Guard.Begin(ctx, a.PerAccount, "login:acct:"+normalized)
-	if err != nil {
-		return accounts.Account{}, a.guardError(ctx, err, "account", "")
-	}
 	list, err := a.Accounts(ctx)
 	if err != nil {
-		abandon(ctx, addrTicket, acctTicket)
 		return accounts.Account{}, &UnavailableError{What: "read the accounts", Err: err}
 	}
+	normalized := accounts.NormalizeName(at.Name)
 	acct, hash, found := list.Lookup(normalized)
+	subjects := a.subjects(at, normalized)
+	for _, g := range subjects {
+		if err := a.Guard.Check(ctx, g.subject); err != nil {
+			return accounts.Account{}, a.guardError(ctx, err, g, at, acct, found)
+		}
+	}
+	tickets := make([]*lockout.Ticket, 0, len(subjects))
+	for _, g := range subjects {
+		t, err := a.Guard.Begin(ctx, g.policy, g.subject)
+		if err != nil {
+			abandon(ctx, tickets...)
+			return accounts.Account{}, a.guardError(ctx, err, g, at, acct, found)
+		}
+		tickets = append(tickets, t)
+	}
 	if !found {
-		hash = a.dummy
+		hash = a.dummy(list)
 	}
 	ok, err := a.Matches(ctx, hash, []byte(at.Secret))
 	if err != nil {
-		abandon(ctx, addrTicket, acctTicket)
+		abandon(ctx, tickets...)
 		if errors.Is(err, password.ErrBusy) {
 			return accounts.Account{}, fmt.Errorf("%w: %w", ErrBusy, err)
 		}
@@ -133,15 +204,23 @@ func (a *Authenticator) Authenticate(ctx context.Context, at Attempt) (accounts.
 		slog.InfoContext(ctx, "login refused", attrs...)
 		return accounts.Account{}, ErrBadCredentials
 	}
-	// A success that could not be recorded only leaves a count behind; the
-	// login itself stands.
-	if err := acctTicket.Succeeded(ctx, true); err != nil {
-		slog.WarnContext(ctx, "could not reset the failure count", "account", acct.Name, "error", err.Error())
-	}
-	if err := addrTicket.Succeeded(ctx, false); err != nil {
-		slog.WarnContext(ctx, "could not uncount a successful login", "address", at.Address, "error", err.Error())
+	// The account (and its address, its device) proved itself: its
+	// failures are forgotten. The address, which others may share, only
+	// has this attempt uncounted. A success that could not be recorded
+	// only leaves a count behind; the login itself stands.
+	for i, t := range tickets {
+		if err := t.Succeeded(ctx, subjects[i].what != "address"); err != nil {
+			slog.WarnContext(ctx, "could not record a successful login", "subject", subjects[i].what, "error", err.Error())
+		}
 	}
 	return acct, nil
+}
+
+// Unlock lifts the account-wide lock-out of the account name and forgets
+// its failures: an operator's act (cmd/admin account unlock). Locks of one
+// address or one device end by themselves.
+func Unlock(ctx context.Context, g lockout.Guard, name string) error {
+	return g.Unlock(ctx, "login:acct:"+accounts.NormalizeName(name))
 }
 
 func abandon(ctx context.Context, tickets ...*lockout.Ticket) {
@@ -152,15 +231,17 @@ func abandon(ctx context.Context, tickets ...*lockout.Ticket) {
 	}
 }
 
-func (a *Authenticator) guardError(ctx context.Context, err error, what, addr string) error {
+// guardError maps a refusal by a lock, and logs it with what an operator
+// needs: which lock, and the account when the name is one.
+func (a *Authenticator) guardError(ctx context.Context, err error, g guarded, at Attempt, acct accounts.Account, found bool) error {
 	var le *lockout.LockedError
 	if errors.As(err, &le) {
-		attrs := []any{"locked", what, "retry_after_s", max(int64((le.RetryAfter+time.Second-1)/time.Second), 1)}
-		if addr != "" {
-			attrs = append(attrs, "address", addr)
+		attrs := []any{"locked", g.what, "retry_after_s", max(int64((le.RetryAfter+time.Second-1)/time.Second), 1), "address", at.Address}
+		if found {
+			attrs = append(attrs, "account", acct.Name)
 		}
 		slog.WarnContext(ctx, "login locked out", attrs...)
-		return &LockedError{Subject: what, RetryAfter: le.RetryAfter}
+		return &LockedError{Subject: g.what, RetryAfter: le.RetryAfter}
 	}
 	return &UnavailableError{What: "check login attempts", Err: err}
 }

@@ -3,6 +3,8 @@ package authn
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,21 +20,24 @@ type fixture struct {
 	a      *Authenticator
 	hashes atomic.Int64
 	list   *accounts.List
+	mu     sync.Mutex
+	costs  []password.Params // the parameters of every hash computed
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	hash := func(pw string) string {
-		h, err := password.Hash([]byte(pw), password.Default)
+	hash := func(pw string, p password.Params) string {
+		h, err := password.Hash([]byte(pw), p)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return h
 	}
 	data, err := accounts.Marshal([]accounts.Account{
-		{Name: "ana", Kind: accounts.User, Hash: hash("ana-pw"), Roles: []string{"editor"}},
-		{Name: "old", Kind: accounts.User, Hash: hash("old-pw"), Disabled: true},
-		{Name: "pipeline", Kind: accounts.Service, Hash: hash("pipeline-secret"), Roles: []string{"pipeline"}},
+		{Name: "ana", Kind: accounts.User, Hash: hash("ana-pw", password.Default), Roles: []string{"editor"}},
+		{Name: "old", Kind: accounts.User, Hash: hash("old-pw", password.Default), Disabled: true},
+		{Name: "pipeline", Kind: accounts.Service, Hash: hash("pipeline-secret", password.Default), Roles: []string{"pipeline"}},
+		{Name: "strong", Kind: accounts.User, Hash: hash("strong-pw", strongParams), Roles: []string{"editor"}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -42,16 +47,24 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	policy := lockout.Policy{Threshold: 3, Window: time.Hour, Base: 30 * time.Second, Max: time.Minute}
-	addr := policy
-	addr.Threshold = 100
+	perAccount, perAddress := policy, policy
+	perAccount.Threshold, perAddress.Threshold = 6, 100
 	guard := lockout.Guard{Store: store.NewMemory(nil), Now: time.Now}
-	f.a = New(func(context.Context) (*accounts.List, error) { return f.list, nil }, guard, policy, addr,
+	f.a = New(func(context.Context) (*accounts.List, error) { return f.list, nil }, guard,
+		Policies{PerPair: policy, PerAccount: perAccount, PerAddress: perAddress, IPv6Prefix: 64},
 		func(_ context.Context, h password.Hashed, pw []byte) (bool, error) {
 			f.hashes.Add(1)
+			f.mu.Lock()
+			f.costs = append(f.costs, h.Params)
+			f.mu.Unlock()
 			return h.Matches(pw), nil
 		}, password.Default)
 	return f
 }
+
+// strongParams is a hash costlier than the default, as an account hashed
+// with stronger (or, for the dummy, newer) parameters has.
+var strongParams = password.Params{Memory: 2 * password.Default.Memory, Time: 3, Threads: 1}
 
 func user(name, pw string) Attempt {
 	return Attempt{Name: name, Secret: pw, Kind: accounts.User, Address: "192.0.2.1"}
@@ -93,7 +106,7 @@ func TestAuthenticate_RightSecretLogsIn(t *testing.T) {
 func TestAuthenticate_LockedBeforeAnyHash(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	for range 3 {
+	for range 3 { // from one address: the account from it is locked
 		if _, err := f.a.Authenticate(ctx, user("ana", "nope")); err != ErrBadCredentials {
 			t.Fatal(err)
 		}
@@ -101,8 +114,8 @@ func TestAuthenticate_LockedBeforeAnyHash(t *testing.T) {
 	before := f.hashes.Load()
 	_, err := f.a.Authenticate(ctx, user("ana", "ana-pw"))
 	var locked *LockedError
-	if !errors.As(err, &locked) || locked.Subject != "account" || locked.RetryAfter <= 0 {
-		t.Fatalf("error = %v, want *LockedError for the account", err)
+	if !errors.As(err, &locked) || locked.Subject != "account from this address" || locked.RetryAfter <= 0 {
+		t.Fatalf("error = %v, want *LockedError for the account from this address", err)
 	}
 	if f.hashes.Load() != before {
 		t.Fatal("a locked attempt computed a hash")
@@ -134,5 +147,98 @@ func TestAuthenticate_InfrastructureFailuresCountNothing(t *testing.T) {
 	f.a.Accounts = list
 	if _, err := f.a.Authenticate(ctx, user("ana", "ana-pw")); err != nil {
 		t.Fatalf("after ten unjudged attempts: %v; they must not have counted", err)
+	}
+}
+
+func from(at Attempt, addr string) Attempt { at.Address = addr; return at }
+
+func TestAuthenticate_AnAttackerCannotLockOutAKnownDeviceOrItsAddress(t *testing.T) {
+	f := newFixture(t)
+	f.a.Policies.PerAddress.Threshold = 3
+	ctx := context.Background()
+	// Guesses from many addresses reach the account-wide threshold.
+	for i := range 6 {
+		if _, err := f.a.Authenticate(ctx, from(user("ana", "guess"), fmt.Sprintf("198.51.100.%d", i))); err != ErrBadCredentials {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	victim := from(user("ana", "ana-pw"), "192.0.2.50")
+	var locked *LockedError
+	if _, err := f.a.Authenticate(ctx, victim); !errors.As(err, &locked) || locked.Subject != "account" {
+		t.Fatalf("the account after 6 guesses from anywhere: %v, want the account-wide lock", err)
+	}
+	// Refused by the account's lock, the victim's retries are not charged
+	// to its address: ten of them, and the address (threshold 3) is free.
+	for range 10 {
+		f.a.Authenticate(ctx, victim)
+	}
+	if _, err := f.a.Authenticate(ctx, from(user("strong", "strong-pw"), "192.0.2.50")); err != nil {
+		t.Fatalf("another person behind the victim's address: %v; refused retries locked the address", err)
+	}
+	// An operator's unlock lifts the account-wide lock.
+	if err := Unlock(ctx, f.a.Guard, "ANA"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.a.Authenticate(ctx, from(user("ana", "ana-pw"), "192.0.2.51")); err != nil {
+		t.Fatalf("after the operator's unlock: %v", err)
+	}
+	for i := range 6 {
+		f.a.Authenticate(ctx, from(user("ana", "guess"), fmt.Sprintf("198.51.100.%d", 10+i)))
+	}
+	// A device that logged in as ana before is not shut out.
+	known := victim
+	known.Device = "device-1"
+	if acct, err := f.a.Authenticate(ctx, known); err != nil || acct.Name != "ana" {
+		t.Fatalf("ana from a known device under the account-wide lock: %v", err)
+	}
+}
+
+func TestAuthenticate_ServiceAccountsAreLimitedByAddressOnly(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	service := func(secret, addr string) Attempt {
+		return Attempt{Name: "pipeline", Secret: secret, Kind: accounts.Service, Address: addr}
+	}
+	for i := range 20 { // an attacker who knows the client_id, from twenty addresses
+		if _, err := f.a.Authenticate(ctx, service("guess", fmt.Sprintf("198.51.100.%d", i))); err != ErrBadCredentials {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	if _, err := f.a.Authenticate(ctx, service("pipeline-secret", "192.0.2.9")); err != nil {
+		t.Fatalf("the pipeline after 20 guesses by others: %v; a service account must never be locked", err)
+	}
+	f.a.Policies.PerAddress.Threshold = 3
+	for range 3 {
+		f.a.Authenticate(ctx, service("guess", "203.0.113.1"))
+	}
+	var locked *LockedError
+	if _, err := f.a.Authenticate(ctx, service("guess", "203.0.113.1")); !errors.As(err, &locked) || locked.Subject != "address" {
+		t.Fatalf("the guessing address: %v, want it locked", err)
+	}
+}
+
+func TestAuthenticate_AnIPv6NetworkIsOneAddress(t *testing.T) {
+	f := newFixture(t)
+	f.a.Policies.PerAddress.Threshold = 3
+	ctx := context.Background()
+	for i := range 3 {
+		f.a.Authenticate(ctx, from(user(fmt.Sprintf("nobody%d", i), "x"), fmt.Sprintf("2001:db8:7:7::%x", i+1)))
+	}
+	var locked *LockedError
+	if _, err := f.a.Authenticate(ctx, from(user("ana", "ana-pw"), "2001:db8:7:7:ffff::1")); !errors.As(err, &locked) || locked.Subject != "address" {
+		t.Fatalf("a fourth address of the same /64: %v, want the /64 locked", err)
+	}
+	if _, err := f.a.Authenticate(ctx, from(user("ana", "ana-pw"), "2001:db8:7:8::1")); err != nil {
+		t.Fatalf("the next /64: %v", err)
+	}
+}
+
+func TestAuthenticate_UnknownNamesCostWhatTheCostliestAccountCosts(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.a.Authenticate(ctx, user("strong", "nope"))
+	f.a.Authenticate(ctx, user("nobody", "nope"))
+	if len(f.costs) != 2 || f.costs[0] != strongParams || f.costs[1] != strongParams {
+		t.Fatalf("hash parameters = %+v, want the strong account's for both the account and an unknown name", f.costs)
 	}
 }

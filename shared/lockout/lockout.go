@@ -101,6 +101,24 @@ func (g Guard) Begin(ctx context.Context, p Policy, subject string) (*Ticket, er
 	return &Ticket{g: g, p: p, subject: subject, n: n}, nil
 }
 
+// Check refuses subject with *LockedError while it is locked out, and
+// counts nothing: a caller checks every lock that applies before it counts
+// an attempt against any of them, so that an attempt refused by one lock
+// (an account's) is not charged to another subject (the address it came
+// from).
+func (g Guard) Check(ctx context.Context, subject string) error {
+	return g.checkLock(ctx, subject)
+}
+
+// Unlock lifts subject's lock-out and forgets its failures: an operator's
+// act, for a person locked out by someone else's guesses.
+func (g Guard) Unlock(ctx context.Context, subject string) error {
+	if err := g.Store.Delete(ctx, failKey(subject)); err != nil {
+		return err
+	}
+	return g.Store.Delete(ctx, lockKey(subject))
+}
+
 func (g Guard) checkLock(ctx context.Context, subject string) error {
 	e, locked, err := g.Store.Get(ctx, lockKey(subject))
 	if err != nil {

@@ -41,6 +41,10 @@ const (
 // ErrMalformed: a string is not an acceptable argon2id PHC hash.
 var ErrMalformed = errors.New("not an argon2id PHC hash within the accepted parameters")
 
+// Cost is the work of one hash with p, in KiB-passes: argon2id fills its
+// memory once per pass, whatever the lanes that share the filling.
+func (p Params) Cost() uint64 { return uint64(p.Memory) * uint64(p.Time) }
+
 // Check reports whether p is at least Default and within the ceilings.
 func (p Params) Check() error {
 	switch {
