@@ -2,8 +2,6 @@ package session
 
 import (
 	"context"
-	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,32 +9,23 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
-
 	"impo.com.uy/copetes/backend/shared/secrets"
-	"impo.com.uy/copetes/backend/shared/strictjson"
 )
 
 // ParsePublicKeySet reads a published JWK Set (login's /jwks) of Ed25519
-// public keys. A private key in it is refused: whoever serves it leaks.
+// public keys, refusing the whole set if any key is broken. A private key
+// in it is refused: whoever serves it leaks.
 func ParsePublicKeySet(data []byte) (PublicKeys, error) {
-	if err := strictjson.Check(data); err != nil {
-		return nil, fmt.Errorf("JWKS: %w", err)
-	}
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(data, &set); err != nil {
+	set, err := readJWKSet(data)
+	if err != nil {
 		return nil, fmt.Errorf("JWKS: %w", err)
 	}
 	keys := PublicKeys{}
-	for i, k := range set.Keys {
-		pub, ok := k.Key.(ed25519.PublicKey)
-		if !ok || k.KeyID == "" {
-			return nil, fmt.Errorf("JWKS: key %d is not an Ed25519 public key with a kid", i)
+	for i, k := range set {
+		if k.seed != nil {
+			return nil, fmt.Errorf("JWKS: key %d (kid %q) holds a private key (d): a published set must hold public keys only", i, k.kid)
 		}
-		keys[k.KeyID] = pub
-	}
-	if len(keys) == 0 {
-		return nil, errors.New("JWKS: no keys")
+		keys[k.kid] = k.pub
 	}
 	return keys, nil
 }
