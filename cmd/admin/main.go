@@ -190,12 +190,23 @@ func (t *tool) readKeys() ([]jose.JSONWebKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := session.ParseKeySet(data); err != nil {
-		return nil, err
+	if err := checkKeySet(data); err != nil {
+		return nil, fmt.Errorf("%s: %w", t.path(t.keysID), err)
 	}
 	var set jose.JSONWebKeySet
 	err = json.Unmarshal(data, &set)
 	return set.Keys, err
+}
+
+// checkKeySet is session.ParseKeySet, with what the operator should do
+// about a key whose halves do not match: login would sign tokens that no
+// verifier accepts.
+func checkKeySet(data []byte) error {
+	_, err := session.ParseKeySet(data)
+	if errors.Is(err, session.ErrKeyMismatch) {
+		return fmt.Errorf("%w\nla clave privada (d) no corresponde a la pública (x): con ella login firmaría tokens que ningún verificador acepta; restaure el archivo o quite esa clave y cree otra con keys add", err)
+	}
+	return err
 }
 
 func (t *tool) writeKeys(keys []jose.JSONWebKey) error {
@@ -416,10 +427,12 @@ func (t *tool) secretPush(args []string) error {
 	if err != nil {
 		return err
 	}
-	// Refuse to publish a file that the functions would reject.
+	// Refuse to publish a file that the functions would reject. The key
+	// set is checked under its default id too, in case this shell lacks the
+	// SESSION_KEYS_SECRET the functions run with.
 	switch *id {
-	case t.keysID:
-		_, err = session.ParseKeySet(data)
+	case t.keysID, session.DefaultKeysSecret:
+		err = checkKeySet(data)
 	case t.acctsID:
 		_, err = accounts.Parse(data)
 	}

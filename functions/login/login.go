@@ -6,6 +6,8 @@ package login
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -21,18 +23,40 @@ import (
 	"impo.com.uy/copetes/backend/shared/session"
 )
 
-func init() {
-	entrypoint.HTTP("Login", func(_ context.Context, p *platform.Platform) (http.Handler, error) {
-		cfg, err := configFromEnv()
-		if err != nil {
-			return nil, err
-		}
-		auth, err := session.FromEnv(p.Secrets, p.Sessions, p.SharedStore)
-		if err != nil {
-			return nil, err
-		}
-		return newServer(cfg, p, auth, time.Now).routes(), nil
-	})
+func init() { entrypoint.HTTP("Login", build) }
+
+// build wires login from the environment over the process's platform.
+func build(ctx context.Context, p *platform.Platform) (http.Handler, error) {
+	cfg, err := configFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	auth, err := session.FromEnv(p.Secrets, p.Sessions, p.SharedStore)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSigningKeys(ctx, auth); err != nil {
+		return nil, err
+	}
+	return newServer(cfg, p, auth, time.Now).routes(), nil
+}
+
+// checkSigningKeys reads the signing keys once at start. A key set that is
+// missing, unreadable or broken (a key whose private half does not match
+// its public half would sign tokens no verifier accepts) fails the build:
+// entrypoint answers 500 "misconfigured" and logs why, until an operator
+// fixes the secret. An outage does not: requests answer 503 until it ends.
+func checkSigningKeys(ctx context.Context, auth *session.Authority) error {
+	_, err := auth.Keys.Get(ctx)
+	if err == nil {
+		return nil
+	}
+	if secretsBroken(err) {
+		return fmt.Errorf("login will not start on signing keys it cannot use: %w", err)
+	}
+	slog.WarnContext(ctx, "cannot read the signing keys at start; each request will try again",
+		"secret", auth.Config.KeysSecret, "error", err.Error())
+	return nil
 }
 
 // server holds login's parts; tests build it with newServer.

@@ -44,7 +44,7 @@ func ConfigFromEnv(sharedStore bool) (Config, error) {
 		Cookie:     env.String("SESSION_COOKIE", ""),
 	}
 	var err error
-	if c.TTL, err = env.Duration("SESSION_TTL", time.Hour, time.Minute, 12*time.Hour); err != nil {
+	if c.TTL, err = env.Duration("SESSION_TTL", time.Hour, time.Minute, MaxLifetime); err != nil {
 		return c, err
 	}
 	if c.Leeway, err = env.Duration("SESSION_LEEWAY", 30*time.Second, 0, MaxLeeway); err != nil {

@@ -2,8 +2,6 @@ package session
 
 import (
 	"context"
-	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,32 +9,23 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
-
 	"impo.com.uy/copetes/backend/shared/secrets"
-	"impo.com.uy/copetes/backend/shared/strictjson"
 )
 
 // ParsePublicKeySet reads a published JWK Set (login's /jwks) of Ed25519
-// public keys. A private key in it is refused: whoever serves it leaks.
+// public keys, refusing the whole set if any key is broken. A private key
+// in it is refused: whoever serves it leaks.
 func ParsePublicKeySet(data []byte) (PublicKeys, error) {
-	if err := strictjson.Check(data); err != nil {
-		return nil, fmt.Errorf("JWKS: %w", err)
-	}
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(data, &set); err != nil {
+	set, err := readJWKSet(data)
+	if err != nil {
 		return nil, fmt.Errorf("JWKS: %w", err)
 	}
 	keys := PublicKeys{}
-	for i, k := range set.Keys {
-		pub, ok := k.Key.(ed25519.PublicKey)
-		if !ok || k.KeyID == "" {
-			return nil, fmt.Errorf("JWKS: key %d is not an Ed25519 public key with a kid", i)
+	for i, k := range set {
+		if k.seed != nil {
+			return nil, fmt.Errorf("JWKS: key %d (kid %q) holds a private key (d): a published set must hold public keys only", i, k.kid)
 		}
-		keys[k.KeyID] = pub
-	}
-	if len(keys) == 0 {
-		return nil, errors.New("JWKS: no keys")
+		keys[k.kid] = k.pub
 	}
 	return keys, nil
 }
@@ -46,10 +35,15 @@ func ParsePublicKeySet(data []byte) (PublicKeys, error) {
 // through an outage) serves public keys too. Verifiers that fetch keys
 // this way need no access to the signing keys.
 type JWKSFetcher struct {
+	// Client makes the request; its Timeout bounds a fetch that hangs.
 	Client *http.Client
 }
 
-// Secret fetches url.
+// Secret fetches url and returns its body only if it is a usable public
+// key set. Checking here, before the cache keeps the body, makes a 200
+// whose body is not a key set a failed refresh like a 500 or a timeout:
+// the last good set keeps serving, instead of the bad body replacing it
+// and failing every verification for a whole TTL.
 func (f JWKSFetcher) Secret(ctx context.Context, u string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -63,7 +57,16 @@ func (f JWKSFetcher) Secret(ctx context.Context, u string) ([]byte, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("JWKS %s: %w: status %s", u, secrets.ErrUnavailable, resp.Status)
 	}
-	return io.ReadAll(io.LimitReader(resp.Body, secrets.MaxSize))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, secrets.MaxSize))
+	if err != nil {
+		return nil, fmt.Errorf("JWKS %s: %w: reading the body: %v", u, secrets.ErrUnavailable, err)
+	}
+	if _, err := ParsePublicKeySet(body); err != nil {
+		// Malformed, not unavailable: a URL that answers 200 with something
+		// else is most likely SESSION_JWKS_URL naming the wrong page.
+		return nil, fmt.Errorf("JWKS %s: %w: %w", u, secrets.ErrMalformed, err)
+	}
+	return body, nil
 }
 
 // CheckJWKSURL accepts https URLs, and http only on loopback (local runs).
@@ -78,9 +81,30 @@ func CheckJWKSURL(raw string) error {
 	return errors.New("want https (http only on localhost)")
 }
 
-// jwksKeys returns a Keys function over a cached JWKS URL.
+// jwksFetchTimeout bounds one JWKS request, so that a login that hangs
+// ends as a failed refresh (the last good set keeps serving) instead of
+// holding every verification that waits for it.
+const jwksFetchTimeout = 10 * time.Second
+
+// jwksKeys returns a Keys function over a cached JWKS URL: a set is reused
+// for ttl, and while refreshes fail the last good set serves, with a
+// WARNING, until it is stale past its ttl; then verification fails closed.
 func jwksKeys(u string, ttl, stale time.Duration) func(context.Context) (PublicKeys, error) {
-	cache := secrets.NewCache(JWKSFetcher{Client: &http.Client{Timeout: 10 * time.Second}}, ttl, stale)
-	d := &secrets.Decoded[PublicKeys]{Source: cache, Name: u, Decode: ParsePublicKeySet}
+	return jwksSource{URL: u, Client: &http.Client{Timeout: jwksFetchTimeout}, TTL: ttl, Stale: stale, Now: time.Now}.keys()
+}
+
+// jwksSource is what jwksKeys wires, with the client and the clock a test
+// replaces.
+type jwksSource struct {
+	URL        string
+	Client     *http.Client
+	TTL, Stale time.Duration
+	Now        func() time.Time
+}
+
+func (s jwksSource) keys() func(context.Context) (PublicKeys, error) {
+	cache := secrets.NewCache(JWKSFetcher{Client: s.Client}, s.TTL, s.Stale)
+	cache.SetClock(s.Now)
+	d := &secrets.Decoded[PublicKeys]{Source: cache, Name: s.URL, Decode: ParsePublicKeySet}
 	return d.Get
 }

@@ -2,15 +2,21 @@ package session
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"impo.com.uy/copetes/backend/internal/logtest"
+	"impo.com.uy/copetes/backend/shared/secrets"
 )
 
 func TestVerify_WithKeysFromThePublishedJWKS(t *testing.T) {
@@ -36,6 +42,154 @@ func TestVerify_WithKeysFromThePublishedJWKS(t *testing.T) {
 	h["kid"] = "not-published"
 	if _, err := f.verifier.Verify(ctx, sign(h, c, f.priv)); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("a kid absent from the JWKS: %v", err)
+	}
+}
+
+// jwksServer is a login /jwks whose answer the test changes between
+// requests; it counts the requests it gets.
+type jwksServer struct {
+	*httptest.Server
+	mu       sync.Mutex
+	answer   http.HandlerFunc
+	requests atomic.Int64
+}
+
+func newJWKSServer(t *testing.T) *jwksServer {
+	s := &jwksServer{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.requests.Add(1)
+		s.mu.Lock()
+		answer := s.answer
+		s.mu.Unlock()
+		answer(w, r)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *jwksServer) set(answer http.HandlerFunc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.answer = answer
+}
+
+func body(contentType, text string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", contentType)
+		w.Write([]byte(text))
+	}
+}
+
+// A 200 whose body was not a key set used to be cached as bytes: every
+// verification then failed to decode it for a whole SESSION_JWKS_TTL,
+// while a 500 fell back to the last good set. Now every failed refresh —
+// bad status, bad body, a login that hangs — keeps the last good set
+// serving, with a WARNING, until it is stale past its TTL; then
+// verification fails closed.
+func TestJWKS_AFailedRefreshKeepsTheLastGoodSetUntilTheStaleBound(t *testing.T) {
+	f := newFixture(t)
+	log := logtest.Capture(t)
+	ctx := context.Background()
+	good, _ := json.Marshal(f.keys.JWKS())
+	var withBrokenKey map[string][]map[string]any
+	json.Unmarshal(good, &withBrokenKey)
+	withBrokenKey["keys"][1]["x"] = base64.RawURLEncoding.EncodeToString(make([]byte, 31))
+	broken, _ := json.Marshal(withBrokenKey)
+
+	// A hanging login is cut by the client's own timeout: short here, so
+	// that the test waits for the timer, never for a sleep.
+	release := make(chan struct{})
+	hang := func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}
+	srv := newJWKSServer(t)
+	t.Cleanup(func() { close(release) }) // runs before srv.Close
+	client := &http.Client{}
+	const ttl, stale = time.Minute, time.Hour
+	f.verifier.Keys = jwksSource{URL: srv.URL, Client: client, TTL: ttl, Stale: stale, Now: f.clock.Now}.keys()
+	verify := func() error {
+		token, _, err := f.issuer.Issue(ctx, "ana", "user", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.verifier.Verify(ctx, token)
+		return err
+	}
+
+	srv.set(body("application/jwk-set+json", string(good)))
+	if err := verify(); err != nil {
+		t.Fatalf("with a good JWKS: %v", err)
+	}
+
+	bad := []struct {
+		name   string
+		answer http.HandlerFunc
+		want   string // in the WARNING's error
+	}{
+		{"200 with HTML", body("text/html", "<html><body>Sign in</body></html>"), "malformed"},
+		{"200 with {}", body("application/json", "{}"), `"keys" must be an array`},
+		{"200 with a broken key", body("application/jwk-set+json", string(broken)), "x (the public key)"},
+		{"500", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(500) }, "500"},
+		{"a hang", hang, "Timeout exceeded"},
+	}
+	for _, b := range bad {
+		f.clock.Advance(ttl) // the set is due for a refresh
+		srv.set(b.answer)
+		if b.name == "a hang" {
+			client.Timeout = 20 * time.Millisecond
+		}
+		before := srv.requests.Load()
+		if err := verify(); err != nil {
+			t.Fatalf("%s: verification failed instead of using the last good set: %v", b.name, err)
+		}
+		if srv.requests.Load() == before {
+			t.Fatalf("%s: no refresh was attempted: the test proves nothing", b.name)
+		}
+		warnings := log.Messages("serving a cached secret: refreshing it failed")
+		if len(warnings) == 0 {
+			t.Fatalf("%s: no WARNING that a stale JWKS serves", b.name)
+		}
+		w := warnings[len(warnings)-1]
+		if w["severity"] != "WARNING" || !strings.Contains(w["error"].(string), b.want) {
+			t.Fatalf("%s: log %v, want a WARNING whose error says %q", b.name, w, b.want)
+		}
+	}
+
+	// Past the stale bound the last good set is too old to trust.
+	srv.set(body("text/html", "<html></html>"))
+	f.clock.Set(t0.Add(ttl + stale))
+	err := verify()
+	if err == nil || errors.Is(err, ErrInvalid) || !errors.Is(err, secrets.ErrMalformed) {
+		t.Fatalf("past the stale bound: %v; want a failure to get the keys (not a verdict on the token)", err)
+	}
+
+	// And a good answer is taken again as soon as there is one.
+	srv.set(body("application/jwk-set+json", string(good)))
+	f.clock.Advance(10 * time.Second) // past the cache's retry delay
+	if err := verify(); err != nil {
+		t.Fatalf("login's JWKS is good again: %v", err)
+	}
+}
+
+// A verifier whose first JWKS answer is not a key set has nothing to fall
+// back to: it refuses, and takes the keys on the next good answer.
+func TestJWKS_ABadFirstAnswerFailsClosed(t *testing.T) {
+	f := newFixture(t)
+	srv := newJWKSServer(t)
+	f.verifier.Keys = jwksSource{URL: srv.URL, Client: srv.Client(), TTL: time.Minute, Stale: time.Hour, Now: f.clock.Now}.keys()
+	ctx := context.Background()
+	token, _, _ := f.issuer.Issue(ctx, "ana", "user", nil)
+	srv.set(body("application/json", `{"keys":[]}`))
+	if _, err := f.verifier.Verify(ctx, token); err == nil || errors.Is(err, ErrInvalid) {
+		t.Fatalf("with an empty first JWKS: %v, want a failure to get the keys", err)
+	}
+	good, _ := json.Marshal(f.keys.JWKS())
+	srv.set(body("application/jwk-set+json", string(good)))
+	if _, err := f.verifier.Verify(ctx, token); err != nil {
+		t.Fatalf("with a good JWKS next: %v", err)
 	}
 }
 

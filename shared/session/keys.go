@@ -19,8 +19,8 @@ import (
 
 // KeySet is the session-keys secret: Ed25519 private keys as a JWK Set
 // (RFC 7517, RFC 8037). The first key signs; every key verifies, so a
-// rotation puts a new key first and drops the old one only after the
-// longest token lifetime has passed.
+// rotation adds a new key, promotes it once every verifier has it, and
+// drops the old one only after the longest token lifetime has passed.
 type KeySet struct {
 	signer jose.JSONWebKey
 	public map[string]ed25519.PublicKey
@@ -30,42 +30,153 @@ type KeySet struct {
 // PublicKeys maps key ids to the public keys that verify session tokens.
 type PublicKeys map[string]ed25519.PublicKey
 
-// ParseKeySet reads and checks a JWK Set of Ed25519 private keys.
+// ErrKeyMismatch is a JWK whose private half ("d", the Ed25519 seed) does
+// not derive its public half ("x"). Login would sign with one key and
+// publish another: every token it issued would be refused everywhere.
+var ErrKeyMismatch = errors.New("its private half (d) does not match its public half (x)")
+
+// ParseKeySet reads and checks a JWK Set of Ed25519 private keys: each key
+// is an Ed25519 key pair whose "d" derives its "x", with a kid no other
+// key has.
 func ParseKeySet(data []byte) (*KeySet, error) {
-	if err := strictjson.Check(data); err != nil {
+	keys, err := readJWKSet(data)
+	if err != nil {
 		return nil, fmt.Errorf("session keys: %w", err)
 	}
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(data, &set); err != nil {
-		return nil, fmt.Errorf("session keys: not a JWK Set: %w", err)
-	}
-	if len(set.Keys) == 0 {
-		return nil, errors.New("session keys: the set has no keys")
-	}
 	ks := &KeySet{public: map[string]ed25519.PublicKey{}}
-	for i, k := range set.Keys {
-		priv, ok := k.Key.(ed25519.PrivateKey)
-		switch {
-		case !ok:
-			return nil, fmt.Errorf("session keys: key %d is not an Ed25519 private key (kty OKP, crv Ed25519, with d)", i)
-		case k.KeyID == "":
-			return nil, fmt.Errorf("session keys: key %d has no kid", i)
-		case k.Algorithm != "" && k.Algorithm != string(jose.EdDSA):
-			return nil, fmt.Errorf("session keys: key %q: alg must be EdDSA", k.KeyID)
-		case k.Use != "" && k.Use != "sig":
-			return nil, fmt.Errorf("session keys: key %q: use must be sig", k.KeyID)
+	for i, k := range keys {
+		if k.seed == nil {
+			return nil, fmt.Errorf("session keys: key %d (kid %q) has no private half (d): a public key cannot sign, and the signing set holds only key pairs", i, k.kid)
 		}
-		if _, dup := ks.public[k.KeyID]; dup {
-			return nil, fmt.Errorf("session keys: kid %q appears twice", k.KeyID)
-		}
-		pub := priv.Public().(ed25519.PublicKey)
-		ks.public[k.KeyID] = pub
-		ks.jwks.Keys = append(ks.jwks.Keys, jose.JSONWebKey{Key: pub, KeyID: k.KeyID, Algorithm: string(jose.EdDSA), Use: "sig"})
+		ks.public[k.kid] = k.pub
+		ks.jwks.Keys = append(ks.jwks.Keys, jose.JSONWebKey{Key: k.pub, KeyID: k.kid, Algorithm: string(jose.EdDSA), Use: "sig"})
 		if i == 0 {
-			ks.signer = jose.JSONWebKey{Key: priv, KeyID: k.KeyID, Algorithm: string(jose.EdDSA)}
+			ks.signer = jose.JSONWebKey{Key: ed25519.NewKeyFromSeed(k.seed), KeyID: k.kid, Algorithm: string(jose.EdDSA)}
 		}
 	}
 	return ks, nil
+}
+
+// okpKey is one Ed25519 JWK (RFC 8037 §2).
+type okpKey struct {
+	kid  string
+	pub  ed25519.PublicKey
+	seed []byte // nil for a public key
+}
+
+// readJWKSet reads a JWK Set of Ed25519 keys, private or public, refusing
+// the whole set if any key is broken: a set that is half right is a
+// mistake to fix, not a set to use.
+func readJWKSet(data []byte) ([]okpKey, error) {
+	if err := strictjson.Check(data); err != nil {
+		return nil, err
+	}
+	var set map[string]json.RawMessage
+	if err := json.Unmarshal(data, &set); err != nil {
+		return nil, errors.New(`not a JWK Set: want a JSON object {"keys":[…]}`)
+	}
+	var raws []json.RawMessage
+	if err := json.Unmarshal(set["keys"], &raws); err != nil || set["keys"] == nil {
+		return nil, errors.New(`not a JWK Set: "keys" must be an array of keys`)
+	}
+	if len(raws) == 0 {
+		return nil, errors.New("the set has no keys")
+	}
+	var keys []okpKey
+	seen := map[string]bool{}
+	for i, raw := range raws {
+		k, err := readJWK(raw)
+		if err != nil {
+			if k.kid != "" {
+				return nil, fmt.Errorf("key %d (kid %q): %w", i, k.kid, err)
+			}
+			return nil, fmt.Errorf("key %d: %w", i, err)
+		}
+		if seen[k.kid] {
+			return nil, fmt.Errorf("key %d: kid %q appears twice: a token's kid must name one key", i, k.kid)
+		}
+		seen[k.kid] = true
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// readJWK reads one key member by member, by exact name. It does not go
+// through go-jose, which copies "x" and "d" into a key without checking
+// their lengths or that they belong together.
+func readJWK(raw json.RawMessage) (okpKey, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return okpKey{}, errors.New("not a JSON object")
+	}
+	var k okpKey
+	str := func(name string) (string, bool, error) {
+		v, ok := m[name]
+		if !ok {
+			return "", false, nil
+		}
+		var s *string // nil for null, which is not a string either
+		if err := json.Unmarshal(v, &s); err != nil || s == nil {
+			return "", true, fmt.Errorf("%q must be a string", name)
+		}
+		return *s, true, nil
+	}
+	var err error
+	if k.kid, _, err = str("kid"); err != nil {
+		return okpKey{}, err
+	}
+	kty, _, err := str("kty")
+	if err != nil {
+		return k, err
+	}
+	crv, _, err := str("crv")
+	if err != nil {
+		return k, err
+	}
+	if kty != "OKP" || crv != "Ed25519" {
+		return k, fmt.Errorf("kty %q, crv %q: want an Ed25519 key (kty OKP, crv Ed25519)", kty, crv)
+	}
+	if k.kid == "" {
+		return k, errors.New("no kid")
+	}
+	for name, want := range map[string]string{"alg": string(jose.EdDSA), "use": "sig"} {
+		got, _, err := str(name)
+		if err != nil {
+			return k, err
+		}
+		if got != "" && got != want {
+			return k, fmt.Errorf("%s is %q: want %s", name, got, want)
+		}
+	}
+	x, _, err := str("x")
+	if err != nil {
+		return k, err
+	}
+	if k.pub, err = keyBytes(x); err != nil {
+		return k, fmt.Errorf("x (the public key): %w", err)
+	}
+	d, private, err := str("d")
+	if err != nil || !private {
+		return k, err
+	}
+	if k.seed, err = keyBytes(d); err != nil {
+		return k, fmt.Errorf("d (the private key): %w", err)
+	}
+	// RFC 8037 §2: "d" is the seed, from which the public key follows.
+	if !ed25519.NewKeyFromSeed(k.seed).Public().(ed25519.PublicKey).Equal(k.pub) {
+		return k, ErrKeyMismatch
+	}
+	return k, nil
+}
+
+// keyBytes decodes an Ed25519 key member: 32 bytes, unpadded base64url
+// (RFC 7515 §2) in its one canonical spelling.
+func keyBytes(s string) ([]byte, error) {
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	if err != nil || len(b) != ed25519.PublicKeySize {
+		return nil, errors.New("want 32 bytes as unpadded base64url")
+	}
+	return b, nil
 }
 
 // PublicKeys returns the verification keys by id.

@@ -46,6 +46,12 @@ const MaxTokenSize = 4096
 // MaxLeeway is the most clock skew a verifier may tolerate.
 const MaxLeeway = 60 * time.Second
 
+// MaxLifetime is the longest a session token may live (the ceiling of
+// SESSION_TTL). Verifiers refuse a token whose exp is further than this
+// from its iat: login never signs one, so only a leaked key can, and its
+// holder should not also choose how long the token outlives the leak.
+const MaxLifetime = 12 * time.Hour
+
 // Issuer signs session tokens with the first key of the key set.
 type Issuer struct {
 	Keys     func(context.Context) (*KeySet, error)
@@ -164,7 +170,7 @@ var headerFields = []string{"alg", "kid", "typ"}
 
 // Verify checks token and returns its claims: EdDSA only, a known kid,
 // typ at+jwt, exact iss and aud, exp required, iat not in the future,
-// bounded size, not revoked.
+// exp at most MaxLifetime after iat, bounded size, not revoked.
 func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	if len(token) > MaxTokenSize {
 		return Claims{}, invalid("longer than %d bytes", MaxTokenSize)
@@ -298,10 +304,14 @@ func (v *Verifier) checkClaims(payload []byte) (Claims, error) {
 		return Claims{}, invalid("exp is missing")
 	case !now.Before(time.Unix(c.Expiry, 0).Add(leeway)):
 		return Claims{}, invalid("expired at %s", time.Unix(c.Expiry, 0).UTC().Format(time.RFC3339))
-	case c.IssuedAt == 0:
-		return Claims{}, invalid("iat is missing")
+	case c.IssuedAt <= 0:
+		return Claims{}, invalid("iat is missing or before 1970")
 	case time.Unix(c.IssuedAt, 0).After(now.Add(leeway)):
 		return Claims{}, invalid("issued in the future")
+	// exp and iat are both positive here (a negative exp has expired), so
+	// the difference cannot overflow.
+	case c.Expiry-c.IssuedAt > int64(MaxLifetime/time.Second):
+		return Claims{}, invalid("exp is %ds after iat, more than the %s a session may live", c.Expiry-c.IssuedAt, MaxLifetime)
 	case w.NotBefore != nil && time.Unix(*w.NotBefore, 0).After(now.Add(leeway)):
 		return Claims{}, invalid("not valid before %s", time.Unix(*w.NotBefore, 0).UTC().Format(time.RFC3339))
 	case c.Subject == "" || c.ID == "":
