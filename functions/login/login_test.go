@@ -512,23 +512,59 @@ func TestCORS(t *testing.T) {
 	}
 }
 
-func TestCookie(t *testing.T) {
+const (
+	portal = "https://portal.impo.test" // in testConfig's CORSOrigins
+	evil   = "https://evil.example"
+)
+
+// TestCookie_CSRFOnRevokeAndIntrospectRefused: a foreign page posts to
+// /revoke; the browser adds the session cookie, so without an origin check
+// the page would log its visitor out (and /introspect would answer it).
+func TestCookie_CSRFOnRevokeAndIntrospectRefused(t *testing.T) {
 	ts := newTestServer(t, func(_ *config, s *session.Config) { s.Cookie = "impo_session" })
-	r := ts.do("POST", "/token", ctJSON, loginJSON("ana", "ana-secret-pw"))
+	r := ts.do("POST", "/token", ctJSON, loginJSON("ana", "ana-secret-pw"), "Origin", portal)
 	cookies := (&http.Response{Header: r.Header}).Cookies()
-	if len(cookies) != 1 {
-		t.Fatalf("cookies = %v, want one", cookies)
+	if r.Status != 200 || len(cookies) != 1 {
+		t.Fatalf("login: %d %v", r.Status, cookies)
 	}
-	c := cookies[0]
-	if c.Name != "impo_session" || !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteStrictMode || c.MaxAge != 3600 {
-		t.Errorf("cookie = %+v", c)
+	tok := cookies[0].Value
+	jar := "impo_session=" + tok
+	ops := ts.login(t, "ops", "ops-secret-pw")
+	active := func() bool {
+		r := ts.do("POST", "/introspect", ctForm, form("token", tok), "Authorization", "Bearer "+ops)
+		if r.Status != 200 {
+			t.Fatalf("introspect: %d %s", r.Status, r.Body)
+		}
+		return r.json(t)["active"] == true
 	}
-	// The cookie authenticates a revocation of itself, and the answer
-	// clears it.
-	r = ts.do("POST", "/revoke", ctForm, form("token", c.Value), "Cookie", "impo_session="+c.Value)
+
+	for _, h := range [][]string{
+		{"Origin", evil, "Sec-Fetch-Site", "cross-site"},
+		{"Origin", "https://evil.impo.test", "Sec-Fetch-Site", "same-site"},
+		{}, // no Origin: no browser sends a POST without one
+	} {
+		r := ts.do("POST", "/revoke", ctForm, form("token", tok), append([]string{"Cookie", jar}, h...)...)
+		if r.Status != 403 || r.json(t)["error"] != "unauthorized_client" || len(r.Header.Values("Set-Cookie")) != 0 {
+			t.Fatalf("revoke by cookie with %v: %d %s %v, want 403", h, r.Status, r.Body, r.Header.Values("Set-Cookie"))
+		}
+		if !active() {
+			t.Fatalf("a refused cross-site revoke (%v) revoked the session", h)
+		}
+		r = ts.do("POST", "/introspect", ctForm, form("token", tok), append([]string{"Cookie", jar}, h...)...)
+		if r.Status != 403 {
+			t.Fatalf("introspect by cookie with %v: %d %s, want 403", h, r.Status, r.Body)
+		}
+	}
+
+	// From the portal, the cookie authenticates a revocation of itself,
+	// and the answer clears it (logout).
+	r = ts.do("POST", "/revoke", ctForm, form("token", tok), "Cookie", jar, "Origin", portal, "Sec-Fetch-Site", "same-site")
 	cleared := (&http.Response{Header: r.Header}).Cookies()
 	if r.Status != 200 || len(cleared) != 1 || cleared[0].MaxAge >= 0 {
-		t.Fatalf("logout: %d, cookies %v", r.Status, cleared)
+		t.Fatalf("logout from the portal: %d %s, cookies %v", r.Status, r.Body, cleared)
+	}
+	if active() {
+		t.Fatal("the session outlived its logout")
 	}
 }
 
