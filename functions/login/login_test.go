@@ -517,6 +517,107 @@ const (
 	evil   = "https://evil.example"
 )
 
+// TestCookie_LoginCSRFRefused: a foreign page posts a login form to
+// /token; were it accepted, the visitor's browser would hold a session of
+// the attacker's account (login CSRF). It is refused before any hash or
+// failure count, and never sets the cookie.
+func TestCookie_LoginCSRFRefused(t *testing.T) {
+	ts := newTestServer(t, func(_ *config, s *session.Config) { s.Cookie = "impo_session" })
+	attacks := []struct {
+		name   string
+		ct     string
+		body   string
+		header []string
+	}{
+		{"cross-site form", ctForm, form("grant_type", "password", "username", "ana", "password", "ana-secret-pw"),
+			[]string{"Origin", evil, "Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate"}},
+		{"sibling subdomain's fetch", ctJSON, loginJSON("ana", "ana-secret-pw"),
+			[]string{"Origin", "https://evil.impo.test", "Sec-Fetch-Site", "same-site"}},
+		{"sandboxed frame", ctForm, form("grant_type", "password", "username", "ana", "password", "ana-secret-pw"),
+			[]string{"Origin", "null"}},
+		{"client credentials from a foreign page", ctForm, form("grant_type", "client_credentials", "client_id", "pipeline", "client_secret", "pipeline-client-secret"),
+			[]string{"Origin", evil}},
+	}
+	for _, a := range attacks {
+		t.Run(a.name, func(t *testing.T) {
+			before := ts.hashes.Load()
+			r := ts.do("POST", "/token", a.ct, a.body, a.header...)
+			if r.Status != 403 || r.json(t)["error"] != "unauthorized_client" {
+				t.Fatalf("login from a foreign page: %d %s, want 403 unauthorized_client", r.Status, r.Body)
+			}
+			if c := r.Header.Values("Set-Cookie"); len(c) != 0 {
+				t.Fatalf("a refused login set %v", c)
+			}
+			if strings.Contains(r.Body, "eyJ") {
+				t.Fatalf("a refused login answered a token: %s", r.Body)
+			}
+			if ts.hashes.Load() != before {
+				t.Fatal("a login from a foreign page cost a password hash")
+			}
+		})
+	}
+}
+
+// TestCookie_BrowserLoginBodyHasNoToken: in cookie mode the session of a
+// person's browser lives only in the HttpOnly cookie; a token in the body
+// would hand it to every script on the page. Callers outside a browser
+// (no Origin, no Fetch Metadata) still get it in the body, and no cookie.
+func TestCookie_BrowserLoginBodyHasNoToken(t *testing.T) {
+	ts := newTestServer(t, func(_ *config, s *session.Config) { s.Cookie = "impo_session" })
+	browsers := []struct {
+		name   string
+		ct     string
+		body   string
+		header []string
+	}{
+		{"JSON from the listed portal", ctJSON, loginJSON("ana", "ana-secret-pw"), []string{"Origin", portal, "Sec-Fetch-Site", "same-site"}},
+		{"password form from a same-origin page", ctForm, form("grant_type", "password", "username", "ana", "password", "ana-secret-pw"),
+			[]string{"Origin", "https://api.impo.test", "Sec-Fetch-Site", "same-origin"}},
+	}
+	for _, b := range browsers {
+		t.Run(b.name, func(t *testing.T) {
+			r := ts.do("POST", "/token", b.ct, b.body, b.header...)
+			if r.Status != 200 {
+				t.Fatalf("browser login: %d %s", r.Status, r.Body)
+			}
+			body := r.json(t)
+			if _, ok := body["access_token"]; ok || strings.Contains(r.Body, "eyJ") {
+				t.Fatalf("browser login body carries the token: %s", r.Body)
+			}
+			if body["token_type"] != "Bearer" || body["expires_in"] != float64(3600) {
+				t.Errorf("browser login body = %s, want token_type and expires_in", r.Body)
+			}
+			cookies := (&http.Response{Header: r.Header}).Cookies()
+			if len(cookies) != 1 {
+				t.Fatalf("cookies = %v, want one", cookies)
+			}
+			c := cookies[0]
+			if c.Name != "impo_session" || c.Value == "" || !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteStrictMode || c.MaxAge != 3600 || c.Path != "/" {
+				t.Errorf("cookie = %+v", c)
+			}
+		})
+	}
+	scripts := []struct {
+		name string
+		ct   string
+		body string
+	}{
+		{"a person's script", ctJSON, loginJSON("ana", "ana-secret-pw")},
+		{"a service", ctForm, form("grant_type", "client_credentials", "client_id", "pipeline", "client_secret", "pipeline-client-secret")},
+	}
+	for _, s := range scripts {
+		t.Run(s.name, func(t *testing.T) {
+			r := ts.do("POST", "/token", s.ct, s.body)
+			if tok, _ := r.json(t)["access_token"].(string); r.Status != 200 || tok == "" {
+				t.Fatalf("login outside a browser: %d %s, want the token in the body", r.Status, r.Body)
+			}
+			if c := r.Header.Values("Set-Cookie"); len(c) != 0 {
+				t.Errorf("login outside a browser set %v", c)
+			}
+		})
+	}
+}
+
 // TestCookie_CSRFOnRevokeAndIntrospectRefused: a foreign page posts to
 // /revoke; the browser adds the session cookie, so without an origin check
 // the page would log its visitor out (and /introspect would answer it).
