@@ -112,7 +112,7 @@ func (s *server) getToken(w http.ResponseWriter, r *http.Request) error {
 	if err := httpapi.CheckMethod(w, r, http.MethodPost); err != nil {
 		return err
 	}
-	caller, err := bearer.Authenticate(r, s.auth.Verifier, s.auth.Config.Cookie)
+	caller, err := bearer.Authenticate(r, s.auth.Verifier, bearer.Cookie{Name: s.auth.Config.Cookie, Origins: s.cfg.CORSOrigins})
 	if err != nil {
 		return err
 	}

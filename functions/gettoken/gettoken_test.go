@@ -494,3 +494,46 @@ func TestBuild_DeployedRefusesWhatHandsOutItsOwnIdentity(t *testing.T) {
 		t.Fatalf("a safe deployed configuration: %v", err)
 	}
 }
+
+// TestGetToken_CookieCSRFRefused: a foreign page posts to GetToken; the
+// browser adds the session cookie, so without an origin check the page
+// would have Google tokens minted on its visitor's behalf (and spend the
+// visitor's rate limit). The portal, and the function's own origin, may.
+func TestGetToken_CookieCSRFRefused(t *testing.T) {
+	src, _ := selfSigned(t)
+	ts := newTestServer(t, src, nil)
+	ts.auth.Config.Cookie = "impo_session"
+	ts.handler = ts.routes()
+	jar := "impo_session=" + ts.sessionFor(t, "pipeline", "pipeline")
+	ask := func(header ...string) response {
+		req := httptest.NewRequest("POST", "/", strings.NewReader(`{"scopes":["`+cloudPlatform+`"]}`))
+		req.Header.Set("Content-Type", ctJSON)
+		req.Header.Set("Cookie", jar)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		rec := httptest.NewRecorder()
+		ts.handler.ServeHTTP(rec, req)
+		var m map[string]any
+		json.Unmarshal(rec.Body.Bytes(), &m)
+		return response{rec.Code, rec.Header(), m, rec.Body.String()}
+	}
+	for _, h := range [][]string{
+		{"Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"},
+		{"Origin", "https://evil.impo.test", "Sec-Fetch-Site", "same-site"},
+		{"Origin", "null"},
+		{}, // no Origin: no browser sends a POST without one
+	} {
+		if r := ask(h...); r.Status != 403 || r.Body["access_token"] != nil {
+			t.Fatalf("GetToken by cookie with %v: %d %s, want 403", h, r.Status, r.Raw)
+		}
+	}
+	for _, h := range [][]string{
+		{"Origin", "https://portal.impo.test", "Sec-Fetch-Site", "same-site"},
+		{"Origin", "https://gettoken.impo.test", "Sec-Fetch-Site", "same-origin"},
+	} {
+		if r := ask(h...); r.Status != 200 || r.Body["access_token"] == nil {
+			t.Fatalf("GetToken by cookie with %v: %d %s, want a token", h, r.Status, r.Raw)
+		}
+	}
+}

@@ -24,8 +24,9 @@ type caller struct {
 	Roles []string
 }
 
-// authenticateCaller accepts a session token (Bearer or the session
-// cookie) or a service's client credentials (HTTP Basic or form fields).
+// authenticateCaller accepts a session token (Bearer, or the session
+// cookie from a trusted origin) or a service's client credentials (HTTP
+// Basic or form fields).
 func (s *server) authenticateCaller(r *http.Request, form httpapi.Form) (caller, error) {
 	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	if strings.EqualFold(scheme, "Basic") || form.Get("client_id") != "" {
@@ -42,7 +43,7 @@ func (s *server) authenticateCaller(r *http.Request, form httpapi.Form) (caller,
 		}
 		return caller{acct.Name, acct.Roles}, nil
 	}
-	c, err := bearer.Authenticate(r, s.auth.Verifier, s.auth.Config.Cookie)
+	c, err := bearer.Authenticate(r, s.auth.Verifier, bearer.Cookie{Name: s.auth.Config.Cookie, Origins: s.cfg.CORSOrigins})
 	if err != nil {
 		var he *httpapi.Error
 		if errors.As(err, &he) && he.Status == http.StatusUnauthorized {

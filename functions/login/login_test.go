@@ -516,27 +516,159 @@ func TestCORS(t *testing.T) {
 	}
 }
 
-func TestCookie(t *testing.T) {
+const (
+	portal = "https://portal.impo.test" // in testConfig's CORSOrigins
+	evil   = "https://evil.example"
+)
+
+// TestCookie_LoginCSRFRefused: a foreign page posts a login form to
+// /token; were it accepted, the visitor's browser would hold a session of
+// the attacker's account (login CSRF). It is refused before any hash or
+// failure count, and never sets the cookie.
+func TestCookie_LoginCSRFRefused(t *testing.T) {
 	ts := newTestServer(t, func(_ *config, s *session.Config) { s.Cookie = "impo_session" })
-	r := ts.do("POST", "/token", ctJSON, loginJSON("ana", "ana-secret-pw"))
-	var c *http.Cookie // the session's; the device cookie is TestDevice's
-	for _, k := range (&http.Response{Header: r.Header}).Cookies() {
-		if k.Name == "impo_session" {
-			c = k
+	attacks := []struct {
+		name   string
+		ct     string
+		body   string
+		header []string
+	}{
+		{"cross-site form", ctForm, form("grant_type", "password", "username", "ana", "password", "ana-secret-pw"),
+			[]string{"Origin", evil, "Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate"}},
+		{"sibling subdomain's fetch", ctJSON, loginJSON("ana", "ana-secret-pw"),
+			[]string{"Origin", "https://evil.impo.test", "Sec-Fetch-Site", "same-site"}},
+		{"sandboxed frame", ctForm, form("grant_type", "password", "username", "ana", "password", "ana-secret-pw"),
+			[]string{"Origin", "null"}},
+		{"client credentials from a foreign page", ctForm, form("grant_type", "client_credentials", "client_id", "pipeline", "client_secret", "pipeline-client-secret"),
+			[]string{"Origin", evil}},
+	}
+	for _, a := range attacks {
+		t.Run(a.name, func(t *testing.T) {
+			before := ts.hashes.Load()
+			r := ts.do("POST", "/token", a.ct, a.body, a.header...)
+			if r.Status != 403 || r.json(t)["error"] != "unauthorized_client" {
+				t.Fatalf("login from a foreign page: %d %s, want 403 unauthorized_client", r.Status, r.Body)
+			}
+			if c := r.Header.Values("Set-Cookie"); len(c) != 0 {
+				t.Fatalf("a refused login set %v", c)
+			}
+			if strings.Contains(r.Body, "eyJ") {
+				t.Fatalf("a refused login answered a token: %s", r.Body)
+			}
+			if ts.hashes.Load() != before {
+				t.Fatal("a login from a foreign page cost a password hash")
+			}
+		})
+	}
+}
+
+// TestCookie_BrowserLoginBodyHasNoToken: in cookie mode the session of a
+// person's browser lives only in the HttpOnly cookie; a token in the body
+// would hand it to every script on the page. Callers outside a browser
+// (no Origin, no Fetch Metadata) still get it in the body, and no cookie.
+func TestCookie_BrowserLoginBodyHasNoToken(t *testing.T) {
+	ts := newTestServer(t, func(_ *config, s *session.Config) { s.Cookie = "impo_session" })
+	browsers := []struct {
+		name   string
+		ct     string
+		body   string
+		header []string
+	}{
+		{"JSON from the listed portal", ctJSON, loginJSON("ana", "ana-secret-pw"), []string{"Origin", portal, "Sec-Fetch-Site", "same-site"}},
+		{"password form from a same-origin page", ctForm, form("grant_type", "password", "username", "ana", "password", "ana-secret-pw"),
+			[]string{"Origin", "https://api.impo.test", "Sec-Fetch-Site", "same-origin"}},
+	}
+	for _, b := range browsers {
+		t.Run(b.name, func(t *testing.T) {
+			r := ts.do("POST", "/token", b.ct, b.body, b.header...)
+			if r.Status != 200 {
+				t.Fatalf("browser login: %d %s", r.Status, r.Body)
+			}
+			body := r.json(t)
+			if _, ok := body["access_token"]; ok || strings.Contains(r.Body, "eyJ") {
+				t.Fatalf("browser login body carries the token: %s", r.Body)
+			}
+			if body["token_type"] != "Bearer" || body["expires_in"] != float64(3600) {
+				t.Errorf("browser login body = %s, want token_type and expires_in", r.Body)
+			}
+			c := sessionCookie(r)
+			if c == nil {
+				t.Fatalf("no session cookie in %v", r.Header.Values("Set-Cookie"))
+			}
+			if c.Name != "impo_session" || c.Value == "" || !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteStrictMode || c.MaxAge != 3600 || c.Path != "/" {
+				t.Errorf("cookie = %+v", c)
+			}
+		})
+	}
+	scripts := []struct {
+		name string
+		ct   string
+		body string
+	}{
+		{"a person's script", ctJSON, loginJSON("ana", "ana-secret-pw")},
+		{"a service", ctForm, form("grant_type", "client_credentials", "client_id", "pipeline", "client_secret", "pipeline-client-secret")},
+	}
+	for _, s := range scripts {
+		t.Run(s.name, func(t *testing.T) {
+			r := ts.do("POST", "/token", s.ct, s.body)
+			if tok, _ := r.json(t)["access_token"].(string); r.Status != 200 || tok == "" {
+				t.Fatalf("login outside a browser: %d %s, want the token in the body", r.Status, r.Body)
+			}
+			if c := sessionCookie(r); c != nil {
+				t.Errorf("login outside a browser set the session cookie %v", c)
+			}
+		})
+	}
+}
+
+// TestCookie_CSRFOnRevokeAndIntrospectRefused: a foreign page posts to
+// /revoke; the browser adds the session cookie, so without an origin check
+// the page would log its visitor out (and /introspect would answer it).
+func TestCookie_CSRFOnRevokeAndIntrospectRefused(t *testing.T) {
+	ts := newTestServer(t, func(_ *config, s *session.Config) { s.Cookie = "impo_session" })
+	r := ts.do("POST", "/token", ctJSON, loginJSON("ana", "ana-secret-pw"), "Origin", portal)
+	session := sessionCookie(r)
+	if r.Status != 200 || session == nil {
+		t.Fatalf("login: %d %v", r.Status, r.Header.Values("Set-Cookie"))
+	}
+	tok := session.Value
+	jar := "impo_session=" + tok
+	ops := ts.login(t, "ops", "ops-secret-pw")
+	active := func() bool {
+		r := ts.do("POST", "/introspect", ctForm, form("token", tok), "Authorization", "Bearer "+ops)
+		if r.Status != 200 {
+			t.Fatalf("introspect: %d %s", r.Status, r.Body)
+		}
+		return r.json(t)["active"] == true
+	}
+
+	for _, h := range [][]string{
+		{"Origin", evil, "Sec-Fetch-Site", "cross-site"},
+		{"Origin", "https://evil.impo.test", "Sec-Fetch-Site", "same-site"},
+		{}, // no Origin: no browser sends a POST without one
+	} {
+		r := ts.do("POST", "/revoke", ctForm, form("token", tok), append([]string{"Cookie", jar}, h...)...)
+		if r.Status != 403 || r.json(t)["error"] != "unauthorized_client" || len(r.Header.Values("Set-Cookie")) != 0 {
+			t.Fatalf("revoke by cookie with %v: %d %s %v, want 403", h, r.Status, r.Body, r.Header.Values("Set-Cookie"))
+		}
+		if !active() {
+			t.Fatalf("a refused cross-site revoke (%v) revoked the session", h)
+		}
+		r = ts.do("POST", "/introspect", ctForm, form("token", tok), append([]string{"Cookie", jar}, h...)...)
+		if r.Status != 403 {
+			t.Fatalf("introspect by cookie with %v: %d %s, want 403", h, r.Status, r.Body)
 		}
 	}
-	if c == nil {
-		t.Fatalf("no session cookie in %v", r.Header)
-	}
-	if c.Name != "impo_session" || !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteStrictMode || c.MaxAge != 3600 {
-		t.Errorf("cookie = %+v", c)
-	}
-	// The cookie authenticates a revocation of itself, and the answer
-	// clears it.
-	r = ts.do("POST", "/revoke", ctForm, form("token", c.Value), "Cookie", "impo_session="+c.Value)
+
+	// From the portal, the cookie authenticates a revocation of itself,
+	// and the answer clears it (logout).
+	r = ts.do("POST", "/revoke", ctForm, form("token", tok), "Cookie", jar, "Origin", portal, "Sec-Fetch-Site", "same-site")
 	cleared := (&http.Response{Header: r.Header}).Cookies()
 	if r.Status != 200 || len(cleared) != 1 || cleared[0].MaxAge >= 0 {
-		t.Fatalf("logout: %d, cookies %v", r.Status, cleared)
+		t.Fatalf("logout from the portal: %d %s, cookies %v", r.Status, r.Body, cleared)
+	}
+	if active() {
+		t.Fatal("the session outlived its logout")
 	}
 }
 
@@ -618,4 +750,15 @@ func TestService_NeverLockedByGuessesOfItsClientID(t *testing.T) {
 	if r.Status != 200 {
 		t.Fatalf("the pipeline after 30 guesses of its client_id: %d %s, want 200", r.Status, r.Body)
 	}
+}
+
+// sessionCookie is the session cookie r sets, or nil; a person's login
+// also sets the device cookie, which is TestDevice's.
+func sessionCookie(r response) *http.Cookie {
+	for _, c := range (&http.Response{Header: r.Header}).Cookies() {
+		if c.Name == "impo_session" {
+			return c
+		}
+	}
+	return nil
 }

@@ -14,9 +14,11 @@ import (
 	"impo.com.uy/copetes/backend/shared/httpapi"
 )
 
-// tokenResponse is RFC 6749 §5.1's successful response.
+// tokenResponse is RFC 6749 §5.1's successful response. A browser login in
+// cookie mode leaves out access_token: the page gets the session only as
+// the HttpOnly cookie, and learns from expires_in how long it lasts.
 type tokenResponse struct {
-	AccessToken string `json:"access_token"`
+	AccessToken string `json:"access_token,omitempty"`
 	TokenType   string `json:"token_type"`
 	ExpiresIn   int64  `json:"expires_in"`
 }
@@ -26,6 +28,16 @@ type tokenResponse struct {
 func (s *server) token(w http.ResponseWriter, r *http.Request) error {
 	if err := httpapi.CheckMethod(w, r, http.MethodPost); err != nil {
 		return err
+	}
+	// A browser logs in only from a page we trust: any other page could
+	// log its visitor in as an account of its choosing (login CSRF), or
+	// use its visitors' browsers to guess passwords. Refused before any
+	// credential is read, it costs no hash and counts no failure.
+	browser := httpapi.FromBrowser(r)
+	if browser {
+		if err := httpapi.CheckOrigin(r, s.cfg.CORSOrigins, "log in"); err != nil {
+			return err
+		}
 	}
 	var (
 		name, secret string
@@ -90,15 +102,21 @@ func (s *server) token(w http.ResponseWriter, r *http.Request) error {
 	slog.InfoContext(r.Context(), "session issued", "sub", acct.Name, "kind", acct.Kind,
 		"roles", acct.Roles, "jti", claims.ID, "expires", claims.ExpiresAt().UTC().Format(time.RFC3339))
 	ttl := claims.Expiry - claims.IssuedAt
-	if c := s.auth.Config.Cookie; c != "" && kind == accounts.User {
+	resp := tokenResponse{AccessToken: token, TokenType: "Bearer", ExpiresIn: ttl}
+	// Cookie mode serves a person's browser, from a trusted page (checked
+	// above); a service, or a person's script, gets the token in the body.
+	if c := s.auth.Config.Cookie; c != "" && kind == accounts.User && browser {
 		http.SetCookie(w, &http.Cookie{
 			Name: c, Value: token, Path: "/", MaxAge: int(ttl),
 			HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode,
 		})
+		// A token in the body would be readable by any script on the
+		// page, which is what HttpOnly keeps it from.
+		resp.AccessToken = ""
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
-	httpapi.WriteJSON(w, tokenResponse{AccessToken: token, TokenType: "Bearer", ExpiresIn: ttl})
+	httpapi.WriteJSON(w, resp)
 	return nil
 }
 

@@ -109,7 +109,9 @@ func (h *httpFace) validate(w http.ResponseWriter, r *http.Request) error {
 	if err := httpapi.CheckMethod(w, r, http.MethodPost); err != nil {
 		return err
 	}
-	if _, err := bearer.Authenticate(r, h.auth.Verifier, h.auth.Config.Cookie); err != nil {
+	// ValidateHTTP answers no CORS, so only a page of its own origin could
+	// read its answer: the cookie counts from there alone.
+	if _, err := bearer.Authenticate(r, h.auth.Verifier, bearer.Cookie{Name: h.auth.Config.Cookie}); err != nil {
 		return err
 	}
 	if httpapi.MediaType(r) != "application/json" {

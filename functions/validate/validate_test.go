@@ -247,3 +247,46 @@ func TestValidateHTTP(t *testing.T) {
 		})
 	}
 }
+
+// TestValidateHTTP_CookieOnlyFromItsOwnOrigin: ValidateHTTP answers no
+// CORS, so a session cookie is accepted only from a page of its own
+// origin; a foreign page's post, which the browser sends with the cookie,
+// is refused before anything is read.
+func TestValidateHTTP_CookieOnlyFromItsOwnOrigin(t *testing.T) {
+	dir := t.TempDir()
+	k, _ := session.NewKey()
+	keys, _ := session.MarshalKeySet([]jose.JSONWebKey{k})
+	os.WriteFile(filepath.Join(dir, "session-keys"), keys, 0o600)
+	auth := session.NewAuthority(session.Config{Issuer: "i", Audience: "a", TTL: time.Hour, KeysSecret: "session-keys", Cookie: "impo_session"},
+		secrets.Dir{Path: dir}, store.NewMemory(nil), time.Now)
+	v, err := document.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, _ := auth.Issuer.Issue(context.Background(), "ana", "user", nil)
+	h := httpapi.Handler((&httpFace{validator: v, auth: auth}).validate)
+	tests := []struct {
+		name       string
+		header     []string
+		wantStatus int
+	}{
+		{"cross-site page", []string{"Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"}, 403},
+		{"no origin", nil, 403},
+		{"same-origin page", []string{"Origin", "https://api.impo.test", "Sec-Fetch-Site", "same-origin"}, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest("POST", "/", strings.NewReader(validDoc))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Cookie", "impo_session="+tok)
+			for i := 0; i+1 < len(tt.header); i += 2 {
+				req.Header.Set(tt.header[i], tt.header[i+1])
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tt.wantStatus {
+				t.Fatalf("got %d %s, want %d", rec.Code, rec.Body, tt.wantStatus)
+			}
+		})
+	}
+}

@@ -8,6 +8,8 @@ import (
 
 // CORS answers browsers from an allow-list of origins. An origin that is not
 // listed gets no CORS headers, so the browser keeps the response from it.
+// CORS only guards what a page may read: what it may send with the
+// session cookie is CheckOrigin's job.
 type CORS struct {
 	Origins     []string // exact origins, such as https://portal.impo.com.uy
 	Credentials bool     // allow cookies (only with a listed origin, never "*")
@@ -15,8 +17,10 @@ type CORS struct {
 }
 
 // Wrap serves preflight requests and adds CORS headers to the others.
+// A preflight is answered here, so it gets its HSTS header here too.
 func (c CORS) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		SetHSTS(w, r)
 		origin := r.Header.Get("Origin")
 		if origin == "" {
 			next.ServeHTTP(w, r)

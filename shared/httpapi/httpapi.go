@@ -1,6 +1,6 @@
 // Package httpapi is the HTTP edge every function shares: bounded and
 // strictly parsed request bodies, RFC 9457 problem responses, panic
-// recovery, client addresses and CORS.
+// recovery, client addresses, CORS, origin checks and HSTS.
 package httpapi
 
 import (
@@ -182,6 +182,7 @@ func OAuthHandler(fn func(http.ResponseWriter, *http.Request) error) http.Handle
 
 func handler(fn func(http.ResponseWriter, *http.Request) error, write func(http.ResponseWriter, *http.Request, error)) http.Handler {
 	return logging.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		SetHSTS(w, r)
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
@@ -196,6 +197,37 @@ func handler(fn func(http.ResponseWriter, *http.Request) error, write func(http.
 			write(w, r, err)
 		}
 	}))
+}
+
+// HSTS is the Strict-Transport-Security policy (RFC 6797) of every HTTPS
+// response: a browser that saw it uses only HTTPS with this host, and its
+// subdomains, for a year, so that no one on the network can strip TLS
+// from a later visit and read the session cookie or a password.
+const HSTS = "max-age=31536000; includeSubDomains"
+
+// SetHSTS adds Strict-Transport-Security when r arrived over HTTPS: over
+// TLS to this process, or with X-Forwarded-Proto: https from the front end
+// that ended TLS (Google's, in front of every Cloud Function). That header
+// need not come from a trusted proxy: a forged one only adds the policy to
+// a plain-HTTP response, which browsers must ignore (RFC 6797 §8.1).
+func SetHSTS(w http.ResponseWriter, r *http.Request) {
+	if r.TLS != nil || forwardedHTTPS(r) {
+		w.Header().Set("Strict-Transport-Security", HSTS)
+	}
+}
+
+// forwardedHTTPS reads the scheme the nearest proxy saw: the last value of
+// X-Forwarded-Proto.
+func forwardedHTTPS(r *http.Request) bool {
+	vals := r.Header.Values("X-Forwarded-Proto")
+	if len(vals) == 0 {
+		return false
+	}
+	last := vals[len(vals)-1]
+	if i := strings.LastIndexByte(last, ','); i >= 0 {
+		last = last[i+1:]
+	}
+	return strings.EqualFold(strings.TrimSpace(last), "https")
 }
 
 // CheckMethod returns a 405 error, with Allow set, unless r's method is one
