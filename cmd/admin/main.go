@@ -362,6 +362,9 @@ func (t *tool) account(sub string, args []string) error {
 	if len(data) > secrets.MaxSize {
 		return fmt.Errorf("la lista ocuparía %d bytes: Secret Manager admite %d", len(data), secrets.MaxSize)
 	}
+	if err := t.sessions(sub, n, *newPassword || *generate); err != nil {
+		return err
+	}
 	if err := t.dir.Write(t.acctsID, data); err != nil {
 		return err
 	}
