@@ -117,7 +117,7 @@ func TestSessions_DisablingAnAccountEndsItsSessions(t *testing.T) {
 	if got := judge(t, s, s, ana, secret); got != refused {
 		t.Fatalf("ana's token after her account was disabled and her sessions ended: %+v, want %+v", got, refused)
 	}
-	if got := judge(t, s, s, ops, secret); got != accepted {
+	if got := judge(t, s, s, ops, secret); got.ValidateHTTP != 200 || !got.Active { // no role of ops's may ask gettoken
 		t.Fatalf("ending ana's sessions touched ops's: %+v", got)
 	}
 }
