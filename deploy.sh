@@ -42,10 +42,10 @@ set -euo pipefail
 #               VAR=topic:SETTING  the topic SETTING names
 functions_table='
 # function     entry         trigger           account   sessions  state           memory  timeout  min  max  ingress            env
-login          Login         http              login     sign      login-state     512Mi   30s      0    20   all                SESSION_TTL ACCOUNTS_SECRET=secret:accounts CORS_ALLOWED_ORIGINS
-gettoken       GetToken      http              gettoken  verify    gettoken-state  256Mi   30s      0    20   all                GETTOKEN_SOURCE GETTOKEN_KEY_SECRET=secret:gettoken-key GETTOKEN_POLICY CORS_ALLOWED_ORIGINS
+login          Login         http              login     sign      login-state     512Mi   30s      0    20   all                SESSION_TTL ACCOUNTS_SECRET=secret:accounts CORS_ALLOWED_ORIGINS SESSION_COOKIE
+gettoken       GetToken      http              gettoken  verify    gettoken-state  256Mi   30s      0    20   all                GETTOKEN_SOURCE GETTOKEN_KEY_SECRET=secret:gettoken-key GETTOKEN_POLICY CORS_ALLOWED_ORIGINS SESSION_COOKIE
 validate       Validate      topic:DOCS_TOPIC  validate  verify    validate-state  512Mi   120s     0    10   internal-only      VALIDATE_VALID_TOPIC=topic:VALID_TOPIC VALIDATE_INVALID_TOPIC=topic:INVALID_TOPIC
-validate-http  ValidateHTTP  http              validate  verify    validate-state  512Mi   60s      0    10   internal-and-gclb
+validate-http  ValidateHTTP  http              validate  verify    validate-state  512Mi   60s      0    10   internal-and-gclb  SESSION_COOKIE
 '
 
 # The Firestore database of revoked sessions.
@@ -183,6 +183,7 @@ require PROJECT REGION
 : "${SESSION_AUDIENCE:=impo-copetes-backend}"
 : "${SESSION_TTL:=1h}"
 : "${CORS_ALLOWED_ORIGINS:=}"
+: "${SESSION_COOKIE:=}"                  # cookie mode for staff browsers (README: «Modo cookie»); the functions must share one host
 : "${LOGIN_URL:=}"                       # login's URL; unset, read from the deployed login
 : "${STATE_COLLECTION:=backend-state}"
 case "$SECRETS_MODE" in api | mount) ;; *) missing+=("SECRETS_MODE (api or mount)") ;; esac

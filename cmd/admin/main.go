@@ -395,6 +395,9 @@ func (t *tool) account(sub string, args []string) error {
 	if len(data) > secrets.MaxSize {
 		return fmt.Errorf("la lista ocuparía %d bytes: Secret Manager admite %d", len(data), secrets.MaxSize)
 	}
+	if err := t.sessions(sub, n, *newPassword || *generate); err != nil {
+		return err
+	}
 	if err := t.dir.Write(t.acctsID, data); err != nil {
 		return err
 	}
@@ -481,10 +484,11 @@ func (t *tool) unlock(args []string) error {
 		return fmt.Errorf("STATE_STORE=memory: los bloqueos de la corrida local viven en la memoria de cmd/local; reinícielo para borrarlos, o defina STATE_STORE=firestore (y FIRESTORE_DATABASE, la base de login) para desbloquear en producción")
 	}
 	ctx := context.Background()
-	own, _, err := store.Open(ctx, cfg)
+	own, _, closeStores, err := openStores(ctx, cfg)
 	if err != nil {
 		return err
 	}
+	defer closeStores()
 	if err := authn.Unlock(ctx, lockout.Guard{Store: own, Now: time.Now}, n); err != nil {
 		return fmt.Errorf("desbloquear %s: %w", n, err)
 	}

@@ -44,6 +44,9 @@ func (s *server) authenticateCaller(r *http.Request, form httpapi.Form) (caller,
 		return caller{acct.Name, acct.Roles}, nil
 	}
 	c, err := bearer.Authenticate(r, s.auth.Verifier, bearer.Cookie{Name: s.auth.Config.Cookie, Origins: s.cfg.CORSOrigins})
+	if err == nil {
+		err = s.checkEnabled(r, c)
+	}
 	if err != nil {
 		var he *httpapi.Error
 		if errors.As(err, &he) && he.Status == http.StatusUnauthorized {
@@ -52,6 +55,32 @@ func (s *server) authenticateCaller(r *http.Request, form httpapi.Form) (caller,
 		return caller{}, err
 	}
 	return caller{c.Subject, c.Roles}, nil
+}
+
+// enabled reports whether the account a token was issued to is still in
+// the accounts list, enabled. login reads that list anyway (cached), so
+// it need not wait for a session mark to stop vouching for the tokens of
+// an account disabled or removed since.
+func (s *server) enabled(r *http.Request, c session.Claims) (bool, error) {
+	list, err := s.authn.Accounts(r.Context())
+	if err != nil {
+		return false, unavailable("cannot read the accounts right now", err)
+	}
+	a, _, found := list.Lookup(c.Subject)
+	return found && !a.Disabled, nil
+}
+
+// checkEnabled refuses a caller whose account is no longer enabled as it
+// would an invalid token.
+func (s *server) checkEnabled(r *http.Request, c session.Claims) error {
+	ok, err := s.enabled(r, c)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return bearer.Challenge("the session token is invalid, expired or revoked", "invalid_token")
+	}
+	return nil
 }
 
 // introspection is RFC 7662 §2.2's response.
@@ -94,6 +123,13 @@ func (s *server) introspect(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return unavailable("cannot verify tokens right now", err)
 	default:
+		enabled, err := s.enabled(r, c)
+		if err != nil {
+			return err
+		}
+		if !enabled {
+			break // its account was disabled or removed since: inactive too
+		}
 		resp = introspection{
 			Active: true, Subject: c.Subject, ClientID: c.ClientID, Issuer: c.Issuer, Audience: c.Audience,
 			Expiry: c.Expiry, IssuedAt: c.IssuedAt, ID: c.ID, TokenType: "Bearer", Kind: c.Kind, Roles: c.Roles,
@@ -105,7 +141,8 @@ func (s *server) introspect(w http.ResponseWriter, r *http.Request) error {
 }
 
 // revoke revokes a token until it expires (RFC 7009). An invalid token is
-// not an error (§2.2): there is nothing left to revoke.
+// not an error (§2.2): there is nothing left to revoke. A session-admin
+// may instead send subject (see endSessions).
 func (s *server) revoke(w http.ResponseWriter, r *http.Request) error {
 	if err := httpapi.CheckMethod(w, r, http.MethodPost); err != nil {
 		return err
@@ -118,9 +155,21 @@ func (s *server) revoke(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	token := form.Get("token")
-	if token == "" {
-		return httpapi.Errorf(http.StatusBadRequest, "the form parameter token is required")
+	token, subject := form.Get("token"), form.Get("subject")
+	switch {
+	case token != "" && subject != "":
+		return httpapi.Errorf(http.StatusBadRequest, "send either token (one session) or subject (every session of an account), not both")
+	case subject != "":
+		return s.endSessions(w, r, who, subject)
+	case token == "":
+		// A page in cookie mode cannot read its own token: a logout sends
+		// the cookie alone, which authenticateCaller has checked (origin
+		// included), and it ends the cookie's session.
+		t, fromCookie := bearer.Token(r, s.auth.Config.Cookie)
+		if !fromCookie {
+			return httpapi.Errorf(http.StatusBadRequest, "the form parameter token is required (or subject, for a %s)", RevokeAnyRole)
+		}
+		token = t
 	}
 	c, err := s.auth.Verifier.Verify(r.Context(), token)
 	switch {
@@ -142,6 +191,30 @@ func (s *server) revoke(w http.ResponseWriter, r *http.Request) error {
 				HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
 		}
 	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// endSessions is /revoke's extension for a session-admin: the form field
+// subject=<account name>, without token, ends every session of that
+// account now. Every verifier refuses its tokens issued up to this second:
+// this login instance at once, the others within REVOCATION_CACHE_TTL.
+// The account need not exist any more: ending the sessions of a removed
+// account is the point.
+func (s *server) endSessions(w http.ResponseWriter, r *http.Request, who caller, subject string) error {
+	if !slices.Contains(who.Roles, RevokeAnyRole) {
+		return &httpapi.Error{Status: http.StatusForbidden, OAuthCode: "unauthorized_client",
+			Detail: "ending every session of an account needs the role " + RevokeAnyRole}
+	}
+	name := accounts.NormalizeName(subject)
+	if err := accounts.CheckName(name); err != nil {
+		return httpapi.Errorf(http.StatusBadRequest, "subject: %v", err)
+	}
+	if err := s.auth.Revocations.EndSessions(r.Context(), name, s.now()); err != nil {
+		return unavailable("cannot record the end of the sessions right now", err)
+	}
+	slog.InfoContext(r.Context(), "sessions ended", "sub", name, "by", who.Name)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	return nil

@@ -133,6 +133,35 @@ func Run(t *testing.T, b Backend) {
 		}
 	})
 
+	t.Run("GetManyAnswersEachKeyInOrder", func(t *testing.T) {
+		s, clock := fresh(t)
+		exp := clock.Now().Add(time.Hour).Truncate(time.Millisecond)
+		put(t, s, "a", store.Entry{Value: 1, Expires: exp})
+		put(t, s, "soon", store.Entry{Value: 2, Expires: clock.Now().Add(10 * time.Second)})
+		put(t, s, "b/c", store.Entry{Value: 3, Expires: exp})
+		clock.Advance(10 * time.Second) // "soon" expires
+		keys := []string{"b/c", "missing", "soon", "a", "b/c"}
+		entries, found, err := s.GetMany(ctx, keys...)
+		if err != nil {
+			t.Fatalf("GetMany: %v", err)
+		}
+		if len(entries) != len(keys) || len(found) != len(keys) {
+			t.Fatalf("GetMany of %d keys: %d entries, %d found flags", len(keys), len(entries), len(found))
+		}
+		want := []struct {
+			value int64
+			found bool
+		}{{3, true}, {0, false}, {0, false}, {1, true}, {3, true}}
+		for i, w := range want {
+			if found[i] != w.found || (w.found && (entries[i].Value != w.value || !entries[i].Expires.Equal(exp))) {
+				t.Errorf("GetMany[%d] (%q) = %+v, %v; want value %d, found %v", i, keys[i], entries[i], found[i], w.value, w.found)
+			}
+		}
+		if entries, found, err := s.GetMany(ctx); err != nil || len(entries) != 0 || len(found) != 0 {
+			t.Errorf("GetMany of no keys = %v, %v, %v; want nothing", entries, found, err)
+		}
+	})
+
 	t.Run("PutExpires", func(t *testing.T) {
 		s, clock := fresh(t)
 		put(t, s, "k", store.Entry{Value: 1, Expires: clock.Now().Add(10 * time.Second)})

@@ -2,6 +2,8 @@ package session
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"sync"
 	"time"
@@ -9,14 +11,16 @@ import (
 	"impo.com.uy/copetes/backend/shared/store"
 )
 
-// Revocations records revoked token ids in the shared store until the
-// token would have expired anyway.
+// Revocations records, in the shared store, revoked token ids and marks
+// that end every session of one subject, each until the tokens it
+// refuses would have expired anyway.
 //
-// With CacheFor set, a "not revoked" answer is remembered that long in
-// this process, so that a token used again and again costs one store read
-// per CacheFor instead of one per request. That is the bound on how late a
-// revocation made through another instance takes effect here; one made
-// through this instance takes effect at once.
+// With CacheFor set, an "accepted" answer is remembered that long in
+// this process, per token id, so that a token used again and again costs
+// one store read per CacheFor instead of one per request. That is the
+// bound on how late a revocation or an ended session made through another
+// instance (or by cmd/admin) takes effect here; one made through this
+// instance takes effect at once.
 type Revocations struct {
 	Store    store.Store
 	CacheFor time.Duration
@@ -26,15 +30,35 @@ type Revocations struct {
 
 type notRevoked struct {
 	mu      sync.Mutex
-	checked map[string]time.Time // jti -> when the store said "not revoked"
+	checked map[string]checked // jti -> when the store accepted the token
+}
+
+type checked struct {
+	at      time.Time
+	subject string // so that ending the subject's sessions can drop it
 }
 
 // NewRevocations returns revocations over st with a "not revoked" cache.
 func NewRevocations(st store.Store, cacheFor time.Duration, now func() time.Time) Revocations {
-	return Revocations{Store: st, CacheFor: cacheFor, Now: now, cache: &notRevoked{checked: map[string]time.Time{}}}
+	return Revocations{Store: st, CacheFor: cacheFor, Now: now, cache: &notRevoked{checked: map[string]checked{}}}
 }
 
+// Why Refused refuses a token.
+const (
+	ReasonRevoked = "revoked"
+	ReasonEnded   = "sessions of this account were ended"
+)
+
+
 func revokedKey(jti string) string { return "revoked:" + jti }
+
+// notBeforeKey carries a digest of the subject, as lockout's keys do: a
+// subject may come from what a client typed (/revoke's subject field),
+// and the store holds no such text.
+func notBeforeKey(subject string) string {
+	sum := sha256.Sum256([]byte(subject))
+	return "notbefore:" + hex.EncodeToString(sum[:16])
+}
 
 // Revoke refuses the token with claims c from now on.
 func (r Revocations) Revoke(ctx context.Context, c Claims) error {
@@ -51,32 +75,105 @@ func (r Revocations) Revoke(ctx context.Context, c Claims) error {
 	return nil
 }
 
-// IsRevoked reports whether the token with id jti was revoked.
-func (r Revocations) IsRevoked(ctx context.Context, jti string) (bool, error) {
-	if r.cache != nil && r.CacheFor > 0 {
-		r.cache.mu.Lock()
-		at, ok := r.cache.checked[jti]
-		r.cache.mu.Unlock()
-		if ok && r.Now().Sub(at) < r.CacheFor {
-			return false, nil
+// EndSessions refuses every token of subject (its "sub") issued at or
+// before through, to the second: through is now to end the sessions
+// open now, or later to also refuse those that a login instance still
+// unaware of a disabled account might issue meanwhile. The mark only
+// moves forward: a later call with an earlier time changes nothing.
+func (r Revocations) EndSessions(ctx context.Context, subject string, through time.Time) error {
+	key := notBeforeKey(subject)
+	// A token's iat is in whole seconds: one issued during through's
+	// second may precede it, so that second is refused too.
+	from := through.Unix() + 1
+	// Read, then write: only operators end sessions, rarely, and two of
+	// them racing can at worst keep the earlier of two marks.
+	cur, found, err := r.Store.Get(ctx, key)
+	if err != nil {
+		return fmt.Errorf("end sessions: %w", err)
+	}
+	if !found || cur.Value < from {
+		if err := r.Store.Put(ctx, key, markEntry(from)); err != nil {
+			return fmt.Errorf("end sessions: %w", err)
 		}
 	}
-	_, revoked, err := r.Store.Get(ctx, revokedKey(jti))
+	r.forgetSubject(subject)
+	return nil
+}
+
+// ReopenSessions lets subject's tokens issued after now be accepted again,
+// when an earlier EndSessions refused them ahead (a disabled account that
+// is enabled again); tokens issued up to now stay refused.
+func (r Revocations) ReopenSessions(ctx context.Context, subject string, now time.Time) error {
+	key := notBeforeKey(subject)
+	from := now.Unix() + 1
+	cur, found, err := r.Store.Get(ctx, key)
 	if err != nil {
-		return false, fmt.Errorf("check revocation: %w", err)
+		return fmt.Errorf("reopen sessions: %w", err)
 	}
-	if !revoked && r.cache != nil && r.CacheFor > 0 {
+	if found && cur.Value > from {
+		if err := r.Store.Put(ctx, key, markEntry(from)); err != nil {
+			return fmt.Errorf("reopen sessions: %w", err)
+		}
+	}
+	return nil
+}
+
+// markEntry refuses tokens issued before the second from. It lives until
+// the last of them has expired, past the most leeway a verifier allows.
+func markEntry(from int64) store.Entry {
+	return store.Entry{Value: from, Expires: time.Unix(from, 0).Add(MaxLifetime + MaxLeeway)}
+}
+
+// Refused reports why the token with claims c is refused, ReasonRevoked
+// or ReasonEnded, or "" when it is not. Both are read in one round trip.
+func (r Revocations) Refused(ctx context.Context, c Claims) (string, error) {
+	caching := r.cache != nil && r.CacheFor > 0
+	if caching {
+		r.cache.mu.Lock()
+		seen, ok := r.cache.checked[c.ID]
+		r.cache.mu.Unlock()
+		if ok && r.Now().Sub(seen.at) < r.CacheFor {
+			return "", nil
+		}
+	}
+	entries, found, err := r.Store.GetMany(ctx, revokedKey(c.ID), notBeforeKey(c.Subject))
+	if err != nil {
+		return "", fmt.Errorf("check revocation: %w", err)
+	}
+	switch {
+	case found[0]:
+		return ReasonRevoked, nil
+	case found[1] && c.IssuedAt < entries[1].Value:
+		return ReasonEnded, nil
+	}
+	if caching {
 		now := r.Now()
 		r.cache.mu.Lock()
 		if len(r.cache.checked) >= maxSeen { // bounded like the verified tokens
-			for k, at := range r.cache.checked {
-				if now.Sub(at) >= r.CacheFor {
+			for k, seen := range r.cache.checked {
+				if now.Sub(seen.at) >= r.CacheFor {
 					delete(r.cache.checked, k)
 				}
 			}
 		}
-		r.cache.checked[jti] = now
+		r.cache.checked[c.ID] = checked{at: now, subject: c.Subject}
 		r.cache.mu.Unlock()
 	}
-	return revoked, nil
+	return "", nil
+}
+
+// forgetSubject drops the cached answers for subject's tokens: sessions
+// ended through this instance end here at once. It scans the cache
+// (bounded by maxSeen), which only an operator's request pays for.
+func (r Revocations) forgetSubject(subject string) {
+	if r.cache == nil {
+		return
+	}
+	r.cache.mu.Lock()
+	defer r.cache.mu.Unlock()
+	for jti, c := range r.cache.checked {
+		if c.subject == subject {
+			delete(r.cache.checked, jti)
+		}
+	}
 }

@@ -204,13 +204,15 @@ func (v *Verifier) recheck(ctx context.Context, seen seenToken) (Claims, error) 
 	return v.checkRevoked(ctx, c)
 }
 
+// checkRevoked refuses a token revoked by its id, or issued before its
+// subject's sessions were ended (one store read for both).
 func (v *Verifier) checkRevoked(ctx context.Context, c Claims) (Claims, error) {
-	revoked, err := v.Revocations.IsRevoked(ctx, c.ID)
+	why, err := v.Revocations.Refused(ctx, c)
 	if err != nil {
 		return Claims{}, err
 	}
-	if revoked {
-		return Claims{}, invalid("revoked")
+	if why != "" {
+		return Claims{}, invalid("%s", why)
 	}
 	return c, nil
 }

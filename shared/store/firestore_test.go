@@ -71,6 +71,7 @@ func TestFirestore_UnreachableIsUnavailable(t *testing.T) {
 	checks := map[string]error{}
 	_, checks["Add"] = f.Add(ctx, "k", 1, time.Hour)
 	_, _, checks["Get"] = f.Get(ctx, "k")
+	_, _, checks["GetMany"] = f.GetMany(ctx, "k", "j")
 	checks["Put"] = f.Put(ctx, "k", exp)
 	_, checks["Claim"] = f.Claim(ctx, "k", exp)
 	checks["Delete"] = f.Delete(ctx, "k")

@@ -70,6 +70,18 @@ func (m *Memory) Get(_ context.Context, key string) (Entry, bool, error) {
 	return e, ok, nil
 }
 
+// GetMany implements Store.
+func (m *Memory) GetMany(_ context.Context, keys ...string) ([]Entry, []bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	entries, found := make([]Entry, len(keys)), make([]bool, len(keys))
+	for i, k := range keys {
+		entries[i], found[i] = m.live(k, now)
+	}
+	return entries, found, nil
+}
+
 // Put implements Store.
 func (m *Memory) Put(_ context.Context, key string, e Entry) error {
 	m.mu.Lock()

@@ -1,6 +1,6 @@
 // Package store holds the small pieces of state that must agree across
 // every instance of every function: failure counters, lock-outs, revoked
-// token ids, handled message ids. Every entry expires.
+// token ids, ended sessions, handled message ids. Every entry expires.
 package store
 
 import (
@@ -24,6 +24,10 @@ type Store interface {
 	Add(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, error)
 	// Get returns the entry at key, and false when there is none.
 	Get(ctx context.Context, key string) (Entry, bool, error)
+	// GetMany is Get for several keys in one round trip: entries[i] and
+	// found[i] answer keys[i]. A verifier reads a token's revocation and
+	// its subject's mark together this way, on every request.
+	GetMany(ctx context.Context, keys ...string) (entries []Entry, found []bool, err error)
 	// Put sets the entry at key, replacing any.
 	Put(ctx context.Context, key string, e Entry) error
 	// Claim sets the entry at key only if there is none, and reports
