@@ -49,7 +49,6 @@ const (
 	ReasonEnded   = "sessions of this account were ended"
 )
 
-
 func revokedKey(jti string) string { return "revoked:" + jti }
 
 // notBeforeKey carries a digest of the subject, as lockout's keys do: a
