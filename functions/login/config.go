@@ -24,6 +24,7 @@ type config struct {
 	TrustedHops    int             // TRUSTED_PROXY_HOPS
 	HashMemoryKiB  int64           // LOGIN_HASH_MEMORY_MIB
 	HashWait       time.Duration   // LOGIN_HASH_WAIT
+	HashQueue      int             // LOGIN_HASH_QUEUE
 	CORSOrigins    []string        // CORS_ALLOWED_ORIGINS
 	HashParams     password.Params // the cost of the dummy hash for unknown accounts
 }
@@ -75,6 +76,9 @@ func configFromEnv() (config, error) {
 	}
 	c.HashMemoryKiB = int64(mib) << 10
 	if c.HashWait, err = env.Duration("LOGIN_HASH_WAIT", 2*time.Second, 0, 30*time.Second); err != nil {
+		return c, err
+	}
+	if c.HashQueue, err = env.Int("LOGIN_HASH_QUEUE", 64, 0, 100000); err != nil {
 		return c, err
 	}
 	return c, nil

@@ -69,7 +69,7 @@ type server struct {
 
 func newServer(cfg config, p *platform.Platform, auth *session.Authority, now func() time.Time) *server {
 	list := &secrets.Decoded[*accounts.List]{Source: p.Secrets, Name: cfg.AccountsSecret, Decode: accounts.Parse}
-	limiter := password.NewLimiter(cfg.HashMemoryKiB, cfg.HashWait)
+	limiter := password.NewLimiter(cfg.HashMemoryKiB, cfg.HashWait, cfg.HashQueue)
 	return &server{
 		cfg:  cfg,
 		auth: auth,

@@ -94,6 +94,7 @@ func testConfig() config {
 		DeviceCookie:   "impo_device",
 		HashMemoryKiB:  256 << 10,
 		HashWait:       2 * time.Second,
+		HashQueue:      64,
 		HashParams:     password.Default,
 		CORSOrigins:    []string{"https://portal.impo.test"},
 	}
@@ -761,4 +762,27 @@ func sessionCookie(r response) *http.Cookie {
 		}
 	}
 	return nil
+}
+
+func TestToken_ConcurrentCorrectLoginsAreAllAdmitted(t *testing.T) {
+	ts := newTestServer(t, nil)
+	// Twice the threshold of correct logins of one account from one
+	// address at once, as several workers of a service starting together:
+	// attempts in flight are not failures.
+	const logins = 10
+	var wg sync.WaitGroup
+	statuses := make(chan int, logins)
+	for range logins {
+		wg.Go(func() { statuses <- ts.do("POST", "/token", ctJSON, loginJSON("ana", "ana-secret-pw")).Status })
+	}
+	wg.Wait()
+	close(statuses)
+	for st := range statuses {
+		if st != 200 {
+			t.Fatalf("a correct login among %d at once: %d, want 200", logins, st)
+		}
+	}
+	if h := ts.hashes.Load(); h != logins {
+		t.Errorf("%d logins computed %d hashes", logins, h)
+	}
 }

@@ -97,6 +97,9 @@ type Authenticator struct {
 	// DummyCost is the least cost at which an unknown name is checked;
 	// the list's costliest hash raises it.
 	DummyCost password.Params
+	// ContendedWait bounds how long an attempt waits for room under a
+	// threshold that attempts in flight fill (2s when zero).
+	ContendedWait time.Duration
 
 	mu      sync.Mutex
 	dummies map[password.Params]password.Hashed
@@ -163,14 +166,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, at Attempt) (accounts.
 			return accounts.Account{}, a.guardError(ctx, err, g, at, acct, found)
 		}
 	}
-	tickets := make([]*lockout.Ticket, 0, len(subjects))
-	for _, g := range subjects {
-		t, err := a.Guard.Begin(ctx, g.policy, g.subject)
-		if err != nil {
-			abandon(ctx, tickets...)
-			return accounts.Account{}, a.guardError(ctx, err, g, at, acct, found)
-		}
-		tickets = append(tickets, t)
+	tickets, err := a.admit(ctx, subjects, at, acct, found)
+	if err != nil {
+		return accounts.Account{}, err
 	}
 	if !found {
 		hash = a.dummy(list)
@@ -202,6 +200,11 @@ func (a *Authenticator) Authenticate(ctx context.Context, at Attempt) (accounts.
 			attrs = append(attrs, "account", acct.Name)
 		}
 		slog.InfoContext(ctx, "login refused", attrs...)
+		for i, t := range tickets {
+			if err := t.Failed(ctx); err != nil {
+				slog.WarnContext(ctx, "could not count a failed login", "subject", subjects[i].what, "error", err.Error())
+			}
+		}
 		return accounts.Account{}, ErrBadCredentials
 	}
 	// The account (and its address, its device) proved itself: its
@@ -214,6 +217,48 @@ func (a *Authenticator) Authenticate(ctx context.Context, at Attempt) (accounts.
 		}
 	}
 	return acct, nil
+}
+
+// admit reserves the attempt with every subject's guard. While the
+// attempts in flight for a subject fill the room under its threshold
+// (several correct logins of one account at once), it waits for them to
+// be judged and tries again, up to ContendedWait; then it gives up with
+// ErrBusy, never with a lock-out: nothing failed.
+func (a *Authenticator) admit(ctx context.Context, subjects []guarded, at Attempt, acct accounts.Account, found bool) ([]*lockout.Ticket, error) {
+	wait := a.ContendedWait
+	if wait == 0 {
+		wait = 2 * time.Second
+	}
+	deadline := time.Now().Add(wait)
+	pause := 5 * time.Millisecond
+	for {
+		tickets := make([]*lockout.Ticket, 0, len(subjects))
+		var err error
+		var g guarded
+		for _, g = range subjects {
+			var t *lockout.Ticket
+			if t, err = a.Guard.Begin(ctx, g.policy, g.subject); err != nil {
+				break
+			}
+			tickets = append(tickets, t)
+		}
+		if err == nil {
+			return tickets, nil
+		}
+		abandon(ctx, tickets...)
+		if !errors.Is(err, lockout.ErrContended) {
+			return nil, a.guardError(ctx, err, g, at, acct, found)
+		}
+		if !time.Now().Add(pause).Before(deadline) {
+			return nil, fmt.Errorf("%w: %s: %w", ErrBusy, g.what, err)
+		}
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %w", ErrBusy, ctx.Err())
+		}
+		pause = min(2*pause, 100*time.Millisecond)
+	}
 }
 
 // Unlock lifts the account-wide lock-out of the account name and forgets

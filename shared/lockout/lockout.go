@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -44,61 +45,122 @@ type Guard struct {
 	Now   func() time.Time
 }
 
-// Ticket is an admitted attempt. A failed attempt needs nothing more: it
-// stays counted. A successful one calls Succeeded; one never judged (the
-// server was busy) calls Abandoned.
+// Ticket is an admitted attempt, reserved until it is judged: Failed,
+// Succeeded, or Abandoned (never judged: the server was busy, the store
+// or the secrets were down). Exactly one of them must be called.
 type Ticket struct {
 	g       Guard
 	p       Policy
 	subject string
-	n       int64
 }
 
 // Keys carry a digest of the subject, not the subject: a subject is what a
 // client typed (any length, perhaps a password in the wrong field), and
 // the store should hold neither.
-func failKey(subject string) string { return "fail:" + digest(subject) }
-func lockKey(subject string) string { return "lock:" + digest(subject) }
+func failKey(subject string) string    { return "fail:" + digest(subject) }
+func lockKey(subject string) string    { return "lock:" + digest(subject) }
+func pendingKey(subject string) string { return "pend:" + digest(subject) }
 
 func digest(subject string) string {
 	sum := sha256.Sum256([]byte(subject))
 	return hex.EncodeToString(sum[:16])
 }
 
+// ErrContended: the attempts of subject already in flight could reach the
+// threshold if they all failed, so this one is not admitted yet. Retry
+// shortly: once they are judged (most succeed) there is room again. It is
+// not a lock-out, and nothing was counted.
+var ErrContended = errors.New("too many attempts in flight for this subject")
+
+// pendingTTL bounds how long a reservation of an attempt that is never
+// judged (its instance died mid-hash) holds a place.
+const pendingTTL = 2 * time.Minute
+
 // Begin admits an attempt for subject, or refuses it with *LockedError
-// before any work is done. The attempt is counted now, not when it fails,
-// so that concurrent attempts cannot all slip past the threshold: at most
-// Threshold attempts are admitted in a window, then one per lock-out.
+// before any work is done, or with ErrContended while the attempts in
+// flight fill the room left under the threshold. Failures are judged
+// outcomes, not attempts: correct attempts made together are all admitted
+// in turn, while a burst of wrong ones reaches the work no more often
+// than the threshold allows, then one per lock-out.
 func (g Guard) Begin(ctx context.Context, p Policy, subject string) (*Ticket, error) {
 	if err := g.checkLock(ctx, subject); err != nil {
 		return nil, err
 	}
-	n, err := g.Store.Add(ctx, failKey(subject), 1, p.Window)
+	pending, err := g.Store.Add(ctx, pendingKey(subject), 1, pendingTTL)
 	if err != nil {
 		return nil, err
 	}
-	lock := store.Entry{Value: n, Expires: g.Now().Add(p.lockFor(n))} // used only when n >= Threshold
+	t := &Ticket{g: g, p: p, subject: subject}
+	entries, found, err := g.Store.GetMany(ctx, lockKey(subject), failKey(subject))
+	if err != nil {
+		t.release(ctx)
+		return nil, err
+	}
+	if found[0] {
+		t.release(ctx)
+		return nil, &LockedError{RetryAfter: entries[0].Expires.Sub(g.Now())}
+	}
+	var fails int64
+	if found[1] {
+		fails = entries[1].Value
+	}
+	// A reservation lost to an expired window can make the count read
+	// low; this attempt is in flight in any case.
+	pending = max(pending, 1)
 	switch {
-	case n == p.Threshold:
-		// The last admitted attempt locks the next ones until it is over.
-		err = g.Store.Put(ctx, lockKey(subject), lock)
-	case n > p.Threshold:
-		// Past the threshold, one attempt per lock-out: whoever sets the
-		// next lock-out gets it; the others are refused.
-		var won bool
-		if won, err = g.Store.Claim(ctx, lockKey(subject), lock); err == nil && !won {
-			if err := g.checkLock(ctx, subject); err != nil {
-				return nil, err
-			}
-			// The winner's lock-out ended between its claim and this read:
-			// still refused, briefly, rather than admitted uncounted.
-			return nil, &LockedError{RetryAfter: time.Second}
-		}
+	case fails+pending <= p.Threshold:
+	case fails >= p.Threshold && pending == 1:
+		// A lock-out just ended: one attempt at a time, and if it fails
+		// the next lock-out is longer.
+	default:
+		t.release(ctx)
+		return nil, ErrContended
 	}
+	return t, nil
+}
+
+// Failed records a failure, and locks the subject out when the failures
+// in the window reach the threshold.
+func (t *Ticket) Failed(ctx context.Context) error {
+	defer t.release(ctx)
+	n, err := t.g.Store.Add(ctx, failKey(t.subject), 1, t.p.Window)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return &Ticket{g: g, p: p, subject: subject, n: n}, nil
+	if n < t.p.Threshold {
+		return nil
+	}
+	lock := store.Entry{Value: n, Expires: t.g.Now().Add(t.p.lockFor(n))}
+	if n == t.p.Threshold {
+		return t.g.Store.Put(ctx, lockKey(t.subject), lock)
+	}
+	// Past the threshold, the lock-out the one admitted attempt earns.
+	_, err = t.g.Store.Claim(ctx, lockKey(t.subject), lock)
+	return err
+}
+
+// Succeeded ends a successful attempt. With forget, the subject's failures
+// are wiped (an account proved by its password); without, nothing else
+// changes (an address that other people share keeps their failures).
+func (t *Ticket) Succeeded(ctx context.Context, forget bool) error {
+	defer t.release(ctx)
+	if forget {
+		if err := t.g.Store.Delete(ctx, failKey(t.subject)); err != nil {
+			return err
+		}
+		return t.g.Store.Delete(ctx, lockKey(t.subject))
+	}
+	return nil
+}
+
+// Abandoned ends an attempt that was never judged: it counts as nothing.
+func (t *Ticket) Abandoned(ctx context.Context) error {
+	return t.release(ctx)
+}
+
+func (t *Ticket) release(ctx context.Context) error {
+	_, err := t.g.Store.Add(ctx, pendingKey(t.subject), -1, pendingTTL)
+	return err
 }
 
 // Check refuses subject with *LockedError while it is locked out, and
@@ -126,31 +188,6 @@ func (g Guard) checkLock(ctx context.Context, subject string) error {
 	}
 	if locked {
 		return &LockedError{RetryAfter: e.Expires.Sub(g.Now())}
-	}
-	return nil
-}
-
-// Succeeded ends a successful attempt. With forget, the subject's failures
-// are wiped (an account proved by its password); without, only this
-// attempt is uncounted (an address that other people share).
-func (t *Ticket) Succeeded(ctx context.Context, forget bool) error {
-	if forget {
-		if err := t.g.Store.Delete(ctx, failKey(t.subject)); err != nil {
-			return err
-		}
-		return t.g.Store.Delete(ctx, lockKey(t.subject))
-	}
-	return t.Abandoned(ctx)
-}
-
-// Abandoned uncounts an attempt that was never judged (the server was
-// busy), and lifts the lock-out it set.
-func (t *Ticket) Abandoned(ctx context.Context) error {
-	if _, err := t.g.Store.Add(ctx, failKey(t.subject), -1, t.p.Window); err != nil {
-		return err
-	}
-	if t.n >= t.p.Threshold {
-		return t.g.Store.Delete(ctx, lockKey(t.subject))
 	}
 	return nil
 }

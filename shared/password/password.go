@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/argon2"
@@ -127,30 +128,44 @@ func Dummy(p Params) Hashed {
 	return Hashed{Params: p, salt: salt, key: argon2.IDKey(secret, salt, p.Time, p.Memory, p.Threads, keyLen)}
 }
 
-// ErrBusy: the memory budget stayed full for the whole wait.
+// ErrBusy: the memory budget stayed full for the whole wait, or the queue
+// of checks waiting for it was already full.
 var ErrBusy = errors.New("too many password checks at once")
 
 // Limiter bounds the memory that concurrent argon2id computations use.
 // Each computation takes its hash's memory cost from the budget and waits,
-// at most Wait, for room.
+// at most wait, for room; at most queue computations wait at once, and one
+// more is refused at once, so that an overload sheds load quickly instead
+// of piling up requests (each holding its body and a goroutine) for the
+// whole wait.
 type Limiter struct {
-	sem    *semaphore.Weighted
-	budget int64 // KiB
-	wait   time.Duration
+	sem     *semaphore.Weighted
+	budget  int64 // KiB
+	wait    time.Duration
+	queue   int64
+	waiting atomic.Int64
 }
 
-// NewLimiter returns a limiter with a budget in KiB.
-func NewLimiter(budgetKiB int64, wait time.Duration) *Limiter {
-	return &Limiter{sem: semaphore.NewWeighted(budgetKiB), budget: budgetKiB, wait: wait}
+// NewLimiter returns a limiter with a budget in KiB and a queue bound.
+func NewLimiter(budgetKiB int64, wait time.Duration, queue int) *Limiter {
+	return &Limiter{sem: semaphore.NewWeighted(budgetKiB), budget: budgetKiB, wait: wait, queue: int64(queue)}
 }
 
 // Matches checks password against h within the budget.
 func (l *Limiter) Matches(ctx context.Context, h Hashed, password []byte) (bool, error) {
 	cost := min(int64(h.Params.Memory), l.budget)
-	ctx, cancel := context.WithTimeout(ctx, l.wait)
-	defer cancel()
-	if err := l.sem.Acquire(ctx, cost); err != nil {
-		return false, ErrBusy
+	if !l.sem.TryAcquire(cost) {
+		if l.waiting.Add(1) > l.queue {
+			l.waiting.Add(-1)
+			return false, ErrBusy
+		}
+		ctx, cancel := context.WithTimeout(ctx, l.wait)
+		err := l.sem.Acquire(ctx, cost)
+		cancel()
+		l.waiting.Add(-1)
+		if err != nil {
+			return false, ErrBusy
+		}
 	}
 	defer l.sem.Release(cost)
 	return h.Matches(password), nil
