@@ -200,7 +200,7 @@ func TestOwnDatabases_EachFunctionWritesOnlyItsOwnState(t *testing.T) {
 		return out
 	}
 	for database, want := range map[string][]string{
-		"login-state":    {"fail"},
+		"login-state":    {"fail", "pend"}, // failures, and attempts in flight (lockout)
 		"sessions":       {"revoked"},
 		"gettoken-state": {"rate"},
 	} {
