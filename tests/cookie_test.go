@@ -3,7 +3,6 @@ package tests
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -45,17 +44,7 @@ type browserResponse struct {
 // header pairs (Origin, Sec-Fetch-Site, Cookie) the test gives.
 func browserPost(t *testing.T, u, contentType, body string, header ...string) browserResponse {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(context.Background(), "POST", u, strings.NewReader(body))
-	req.Header.Set("Content-Type", contentType)
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	resp, raw := send(t, u, contentType, body, header...)
 	var m map[string]any
 	json.Unmarshal(raw, &m)
 	return browserResponse{resp.StatusCode, resp.Header, m, string(raw)}

@@ -189,6 +189,14 @@ func startTarget(t *testing.T, target string, env ...string) string {
 // runAdmin runs cmd/admin with stdin and env, returning its stdout.
 func runAdmin(t *testing.T, stdin string, env []string, args ...string) string {
 	t.Helper()
+	out, _ := runAdminStreams(t, stdin, env, args...)
+	return out
+}
+
+// runAdminStreams is runAdmin that also returns what the operator reads on
+// standard error.
+func runAdminStreams(t *testing.T, stdin string, env []string, args ...string) (stdout, stderr string) {
+	t.Helper()
 	cmd := exec.Command(filepath.Join(bin, "admin"), args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin = strings.NewReader(stdin)
@@ -197,12 +205,12 @@ func runAdmin(t *testing.T, stdin string, env []string, args ...string) string {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("admin %v: %v\n%s", args, err, errw.String())
 	}
-	return out.String()
+	return out.String(), errw.String()
 }
 
-// post sends body with contentType and header pairs; it returns the
-// status and the decoded JSON body (nil when empty).
-func post(t *testing.T, url, contentType, body string, header ...string) (int, map[string]any) {
+// send POSTs body with contentType and header pairs, and returns the
+// response (its body already read and closed) and the body's bytes.
+func send(t *testing.T, url, contentType, body string, header ...string) (*http.Response, []byte) {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(context.Background(), "POST", url, strings.NewReader(body))
 	req.Header.Set("Content-Type", contentType)
@@ -215,6 +223,14 @@ func post(t *testing.T, url, contentType, body string, header ...string) (int, m
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
+	return resp, data
+}
+
+// post sends body with contentType and header pairs; it returns the
+// status and the decoded JSON body (nil when empty).
+func post(t *testing.T, url, contentType, body string, header ...string) (int, map[string]any) {
+	t.Helper()
+	resp, data := send(t, url, contentType, body, header...)
 	var m map[string]any
 	if len(bytes.TrimSpace(data)) > 0 {
 		if err := json.Unmarshal(data, &m); err != nil {

@@ -1,12 +1,8 @@
 package tests
 
 import (
-	"bytes"
 	"encoding/base64"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -15,21 +11,6 @@ import (
 const validDocument = `{"document_id":"ley-9","type":"ley","number":"9","date":"2024-05-02","text":"Artículo 1."}`
 
 const opsPassword = "la contraseña larga de ops"
-
-// runAdminStreams is runAdmin that also returns what the operator reads on
-// standard error.
-func runAdminStreams(t *testing.T, stdin string, env []string, args ...string) (stdout, stderr string) {
-	t.Helper()
-	cmd := exec.Command(filepath.Join(bin, "admin"), args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errw bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errw
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("admin %v: %v\n%s", args, err, errw.String())
-	}
-	return out.String(), errw.String()
-}
 
 // sessionVerdicts is how every verifier judges one session token.
 type sessionVerdicts struct {
