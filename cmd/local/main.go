@@ -6,11 +6,14 @@
 // PORT chooses the port (8080; 0 picks a free one). FUNCTION_TARGET=Login
 // serves that one function at "/", through the Functions Framework, as in
 // production; otherwise each function is served at /<EntryPoint>/.
+//
+// SIGTERM or Ctrl-C stops it gracefully in both modes: it refuses new
+// connections or requests and lets those in flight finish, for at most
+// DRAIN_GRACE, before it exits.
 package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -48,14 +51,21 @@ func run() error {
 	// Only this machine may connect: a local run holds dev credentials.
 	host := env.String("LOCAL_HOST", "127.0.0.1")
 
+	grace, err := entrypoint.DrainGraceFromEnv()
+	if err != nil {
+		return err
+	}
 	devPassword, err := bootstrap()
 	if err != nil {
 		return err
 	}
 	if target := os.Getenv("FUNCTION_TARGET"); target != "" {
+		// As in production: the framework's server knows no signals, and
+		// entrypoint drains and exits on SIGTERM by itself.
 		slog.Info("serving one function through the Functions Framework", "function", target, "address", net.JoinHostPort(host, port))
 		return funcframework.StartHostPort(host, port)
 	}
+	entrypoint.CallerHandlesShutdown()
 
 	mux := http.NewServeMux()
 	var names []string
@@ -89,16 +99,37 @@ func run() error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	go func() {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(shutdown)
-	}()
-	if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
-		return err
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	select {
+	case err := <-served:
+		return err // the listener failed: Shutdown has not been called
+	case <-ctx.Done():
 	}
+	stop() // a second Ctrl-C takes its default action: the process ends at once
+	drain(srv, grace, served)
 	return nil
+}
+
+// drain stops srv and waits, for at most grace, until the requests in
+// flight have their answers: Serve returns as soon as Shutdown starts,
+// and a process that exited then would cut them.
+func drain(srv *http.Server, grace time.Duration, served <-chan error) {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	drained := make(chan struct{})
+	// Shutdown runs this once it has closed the listener: when the log
+	// says "draining started", new connections are refused, and a request
+	// that still comes on an open connection is refused by entrypoint.
+	srv.RegisterOnShutdown(func() {
+		entrypoint.Drain(ctx) // logs what it cut, if the grace runs out
+		close(drained)
+	})
+	if err := srv.Shutdown(ctx); err != nil {
+		srv.Close() // the grace ran out: the log says what this cuts
+	}
+	<-drained
+	<-served
 }
 
 // cloudEventHandler serves a CloudEvent function over HTTP, in binary and

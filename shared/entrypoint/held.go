@@ -1,0 +1,134 @@
+package entrypoint
+
+import (
+	"bytes"
+	"net/http"
+	"strconv"
+)
+
+// heldLimit is the largest response held whole; the functions' answers
+// are small JSON documents, far below it.
+const heldLimit = 1 << 20
+
+// heldResponse keeps a handler's response until the handler returns, then
+// sends it in one piece, with its Content-Length, and flushes it to the
+// connection.
+//
+// Why: net/http finishes a response (its last chunk, the flush of its
+// buffer to the socket) only after the handler returns, and in production
+// the server is the Functions Framework's, whose end entrypoint cannot
+// wait for. A process that exited as soon as its last handler returned
+// could cut the tail of that handler's answer. Held, an answer is on the
+// wire before its request counts as done. A handler that flushes, or that
+// writes more than heldLimit, streams as it would without this, and loses
+// that guarantee.
+type heldResponse struct {
+	w         http.ResponseWriter
+	status    int         // 0 until the handler writes a header or a body
+	header    http.Header // the header as of WriteHeader: later changes do not count, as in net/http
+	body      bytes.Buffer
+	streaming bool
+}
+
+// Header implements http.ResponseWriter.
+func (h *heldResponse) Header() http.Header { return h.w.Header() }
+
+// WriteHeader implements http.ResponseWriter.
+func (h *heldResponse) WriteHeader(code int) {
+	switch {
+	case h.streaming:
+		h.w.WriteHeader(code)
+	case code >= 100 && code < 200 && code != http.StatusSwitchingProtocols:
+		h.w.WriteHeader(code) // informational (103 Early Hints): sent at once, as net/http does
+	case h.status == 0:
+		h.status = code
+		h.header = h.w.Header().Clone()
+	}
+}
+
+// Write implements http.ResponseWriter.
+func (h *heldResponse) Write(p []byte) (int, error) {
+	if h.status == 0 && !h.streaming {
+		h.WriteHeader(http.StatusOK)
+	}
+	if !h.streaming && h.body.Len()+len(p) > heldLimit {
+		h.stream()
+	}
+	if h.streaming {
+		return h.w.Write(p)
+	}
+	return h.body.Write(p)
+}
+
+// FlushError lets http.ResponseController flush: the response streams
+// from then on.
+func (h *heldResponse) FlushError() error {
+	h.stream()
+	return http.NewResponseController(h.w).Flush()
+}
+
+// Flush implements http.Flusher, for handlers that assert it.
+func (h *heldResponse) Flush() { h.FlushError() }
+
+// Unwrap gives http.ResponseController the connection's writer, for
+// deadlines and full duplex.
+func (h *heldResponse) Unwrap() http.ResponseWriter { return h.w }
+
+// stream sends what is held and passes what follows straight through.
+func (h *heldResponse) stream() {
+	if h.streaming {
+		return
+	}
+	h.streaming = true
+	if h.status == 0 {
+		return
+	}
+	h.restoreHeader()
+	h.w.WriteHeader(h.status)
+	h.w.Write(h.body.Bytes())
+	h.body = bytes.Buffer{}
+}
+
+// restoreHeader puts back the header as it was at WriteHeader.
+func (h *heldResponse) restoreHeader() {
+	dst := h.w.Header()
+	clear(dst)
+	for k, v := range h.header {
+		dst[k] = v
+	}
+}
+
+// finish sends the held response whole and flushes it to the connection;
+// closeConn asks the client not to reuse the connection (the process is
+// going away). Call it once the handler has returned without panicking.
+func (h *heldResponse) finish(closeConn bool) {
+	if !h.streaming {
+		if h.status == 0 {
+			h.status = http.StatusOK
+			h.header = h.w.Header().Clone()
+		}
+		h.restoreHeader()
+		hdr := h.w.Header()
+		// A handler that gave up on a body larger than it accepts (413,
+		// usually through http.MaxBytesReader) closes the connection
+		// rather than read the rest: net/http does so by itself only when
+		// the ResponseWriter is its own.
+		if closeConn || h.status == http.StatusRequestEntityTooLarge {
+			hdr.Set("Connection", "close")
+		}
+		if bodyAllowed(h.status) && hdr.Get("Content-Length") == "" && hdr.Get("Transfer-Encoding") == "" {
+			hdr.Set("Content-Length", strconv.Itoa(h.body.Len()))
+		}
+		h.w.WriteHeader(h.status)
+		if h.body.Len() > 0 {
+			h.w.Write(h.body.Bytes())
+		}
+	}
+	http.NewResponseController(h.w).Flush()
+}
+
+// bodyAllowed reports whether a response with status may carry a body
+// (RFC 9110 §6.4.1).
+func bodyAllowed(status int) bool {
+	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+}
