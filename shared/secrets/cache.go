@@ -121,6 +121,21 @@ func (c *Cache) Secret(ctx context.Context, name string) ([]byte, error) {
 	return nil, r.err
 }
 
+// Settle returns once the read of name under way, if any, has ended and
+// its outcome is recorded: a test calls it to see what a background read
+// did, instead of waiting for time to pass.
+func (c *Cache) Settle(name string) {
+	c.mu.Lock()
+	var r *read
+	if e := c.entries[name]; e != nil {
+		r = e.read
+	}
+	c.mu.Unlock()
+	if r != nil {
+		<-r.done
+	}
+}
+
 // usable returns e's value if a caller may have it without waiting, and
 // starts a background read when one is due. c.mu is held.
 func (c *Cache) usable(ctx context.Context, name string, e *entry) ([]byte, bool) {

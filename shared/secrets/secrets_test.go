@@ -353,6 +353,7 @@ func TestCache_AnOutageHoldsNoCallerWhileTheStaleValueServes(t *testing.T) {
 	if err := <-src.finished; !errors.Is(err, secrets.ErrUnavailable) {
 		t.Fatalf("the held read ended with %v, want ErrUnavailable", err)
 	}
+	cache.Settle("accounts")
 	if n := warnings(); n != 1 {
 		t.Fatalf("one failed read logged %d WARNINGs, want 1", n)
 	}
@@ -371,6 +372,7 @@ func TestCache_AnOutageHoldsNoCallerWhileTheStaleValueServes(t *testing.T) {
 		src.stillOne(t, what)
 		release()
 		<-src.finished
+		cache.Settle("accounts")
 		if n := warnings(); n != round+2 {
 			t.Fatalf("%s: %d WARNINGs in all, want one per failed round (%d)", what, n, round+2)
 		}
@@ -391,6 +393,7 @@ func TestCache_AnOutageHoldsNoCallerWhileTheStaleValueServes(t *testing.T) {
 	if err := <-src.finished; err != nil {
 		t.Fatal(err)
 	}
+	cache.Settle("accounts")
 	if v, err := cache.Secret(context.Background(), "accounts"); err != nil || string(v) != "v2" {
 		t.Fatalf("after the outage: %q, %v; want v2", v, err)
 	}
