@@ -6,14 +6,19 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"impo.com.uy/copetes/backend/internal/secretstest"
+	"impo.com.uy/copetes/backend/internal/testclock"
 	"impo.com.uy/copetes/backend/shared/secrets"
 	"impo.com.uy/copetes/backend/shared/session"
 )
@@ -69,5 +74,186 @@ func TestKeys_RefuseABrokenFile(t *testing.T) {
 	}
 	if now, _ := os.ReadFile(path); !bytes.Equal(now, broken) {
 		t.Error("a refused command changed the file")
+	}
+}
+
+// publishedAt reads when the file in dir records key kid as published.
+func publishedAt(t *testing.T, dir, kid string) time.Time {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "session-keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := session.ReadPublished(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub[kid]
+}
+
+// keyIDs lists the kids of the file in dir, the signing key first.
+func keyIDs(t *testing.T, dir string) []string {
+	t.Helper()
+	data, _ := os.ReadFile(filepath.Join(dir, "session-keys"))
+	ks, err := session.ParseKeySet(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, k := range ks.JWKS().Keys {
+		ids = append(ids, k.KeyID)
+	}
+	return ids
+}
+
+// Promoting five minutes after keys add, as the README once said, made
+// login sign with a key that verifiers reading its JWKS could not know
+// yet: their set can be as old as login's secrets cache, plus an HTTP
+// cache's max-age, plus their own JWKS cache. keys promote now refuses
+// until that sum has passed since the key was published, says what it
+// adds up, and leaves the file as it was.
+func TestKeysPromote_WaitsForEveryCacheAfterThePublication(t *testing.T) {
+	tests := []struct {
+		name                string
+		secretsTTL, jwksTTL string
+		wait                time.Duration
+		says                []string
+	}{
+		{"defaults", "", "", 15 * time.Minute, []string{"SECRETS_CACHE_TTL de login 5m", "max-age del JWKS de login 5m", "SESSION_JWKS_TTL de los verificadores 5m", "= 15m"}},
+		{"as deployed", "1m", "2m", 8 * time.Minute, []string{"SECRETS_CACHE_TTL de login 1m", "SESSION_JWKS_TTL de los verificadores 2m", "= 8m"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("SECRETS_CACHE_TTL", tt.secretsTTL)
+			t.Setenv("SESSION_JWKS_TTL", tt.jwksTTL)
+			t.Setenv("SECRETS_SOURCE", "dir") // a local folder's 2 s TTL must not count
+			dir := t.TempDir()
+			clk := testclock.New(testclock.Start)
+			adminAt(t, clk, dir, "keys", "init")
+			if _, _, err := adminAt(t, clk, dir, "keys", "add"); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := os.ReadFile(filepath.Join(dir, "session-keys"))
+			newKey := keyIDs(t, dir)[1]
+
+			clk.Advance(tt.wait - time.Second)
+			_, _, err := adminAt(t, clk, dir, "keys", "promote")
+			if err == nil {
+				t.Fatalf("promote %s after the add: accepted, want a refusal until %s", tt.wait-time.Second, tt.wait)
+			}
+			for _, want := range append(tt.says, newKey, "--force", testclock.Start.Add(tt.wait).Format(time.RFC3339)) {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("refusal %q does not say %q", err, want)
+				}
+			}
+			if after, _ := os.ReadFile(filepath.Join(dir, "session-keys")); !bytes.Equal(after, before) {
+				t.Fatal("a refused promote changed the file")
+			}
+
+			clk.Advance(time.Second)
+			if _, _, err := adminAt(t, clk, dir, "keys", "promote"); err != nil {
+				t.Fatalf("promote %s after the add: %v", tt.wait, err)
+			}
+			if got := keyIDs(t, dir); got[0] != newKey {
+				t.Fatalf("after promote: %v, want %s first", got, newKey)
+			}
+		})
+	}
+}
+
+// keys add records the time in the folder, which is what a local login
+// reads; in production the key reaches login with secret push, maybe
+// much later. The push records its own time, so that the wait starts
+// from the publication, whenever the add was. It records it even when
+// the push fails: a push whose answer was lost may have landed.
+func TestKeysPromote_WaitsFromThePushNotTheAdd(t *testing.T) {
+	srv := secretstest.Start(t)
+	srv.Create("impo-test", "session-keys")
+	t.Setenv("GOOGLE_CLOUD_PROJECT", "impo-test")
+	t.Setenv("SECRETMANAGER_EMULATOR_HOST", srv.Addr)
+	t.Setenv("SESSION_KEYS_SECRET", "")
+	t.Setenv("SECRETS_CACHE_TTL", "")
+	t.Setenv("SESSION_JWKS_TTL", "")
+	dir := t.TempDir()
+	clk := testclock.New(testclock.Start)
+	adminAt(t, clk, dir, "keys", "init")
+	adminAt(t, clk, dir, "keys", "add")
+	newKey := keyIDs(t, dir)[1]
+
+	clk.Advance(time.Hour) // the operator pushes an hour after adding
+	pushedAt := clk.Now()
+	if _, _, err := adminAt(t, clk, dir, "secret", "push", "--secret", "session-keys"); err != nil {
+		t.Fatal(err)
+	}
+	if got := publishedAt(t, dir, newKey); !got.Equal(pushedAt) {
+		t.Fatalf("after the push the file records %s, want the push's time %s", got, pushedAt)
+	}
+	// What Secret Manager holds is a set login takes, and the JWKS it
+	// would publish carries no record.
+	sm, _ := secrets.NewSecretManager(context.Background(), "impo-test", srv.Addr)
+	defer sm.Close()
+	pushed, err := sm.Secret(context.Background(), "session-keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := session.ParseKeySet(pushed)
+	if err != nil {
+		t.Fatalf("the pushed set: %v", err)
+	}
+	if jwks, _ := json.Marshal(ks.JWKS()); strings.Contains(string(jwks), "published") {
+		t.Fatalf("the JWKS of the pushed set carries the record: %s", jwks)
+	}
+
+	clk.Advance(15*time.Minute - time.Second)
+	if _, _, err := adminAt(t, clk, dir, "keys", "promote"); err == nil {
+		t.Fatal("promote 1 h after the add but less than 15 min after the push: accepted")
+	}
+
+	// A failed push (here, to a secret that does not exist) still moves
+	// the record to its own time.
+	clk.Advance(time.Minute)
+	failedAt := clk.Now()
+	t.Setenv("SESSION_KEYS_SECRET", "no-such-secret")
+	os.Rename(filepath.Join(dir, "session-keys"), filepath.Join(dir, "no-such-secret"))
+	if _, _, err := adminAt(t, clk, dir, "secret", "push", "--secret", "no-such-secret"); !errors.Is(err, secrets.ErrNotFound) {
+		t.Fatalf("push to a missing secret: %v, want ErrNotFound", err)
+	}
+	os.Rename(filepath.Join(dir, "no-such-secret"), filepath.Join(dir, "session-keys"))
+	t.Setenv("SESSION_KEYS_SECRET", "")
+	if got := publishedAt(t, dir, newKey); !got.Equal(failedAt) {
+		t.Fatalf("after a failed push the file records %s, want the push's time %s", got, failedAt)
+	}
+	clk.Advance(15 * time.Minute)
+	if _, _, err := adminAt(t, clk, dir, "keys", "promote"); err != nil {
+		t.Fatalf("promote 15 min after the last push: %v", err)
+	}
+}
+
+// A set with no record of the key (written by hand, or by an older
+// cmd/admin) is refused too; --force promotes it anyway, or any time,
+// and says loudly what it breaks.
+func TestKeysPromote_ForceSaysWhatItBreaks(t *testing.T) {
+	t.Setenv("SECRETS_CACHE_TTL", "")
+	t.Setenv("SESSION_JWKS_TTL", "")
+	dir := t.TempDir()
+	a, _ := session.NewKey()
+	b, _ := session.NewKey()
+	data, _ := session.MarshalKeySet([]jose.JSONWebKey{a, b})
+	os.WriteFile(filepath.Join(dir, "session-keys"), data, 0o600)
+	clk := testclock.New(testclock.Start)
+
+	_, _, err := adminAt(t, clk, dir, "keys", "promote")
+	if err == nil || !strings.Contains(err.Error(), "no consta cuándo se publicó la clave "+b.KeyID) || !strings.Contains(err.Error(), "15m") {
+		t.Fatalf("promote of a key with no record: %v, want a refusal that says the wait", err)
+	}
+	_, stderr, err := adminAt(t, clk, dir, "keys", "promote", "--force")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stderr, "ATENCIÓN: --force") || !strings.Contains(stderr, "rechazará (401)") {
+		t.Errorf("stderr %q, want a loud warning of what --force breaks", stderr)
+	}
+	if got := keyIDs(t, dir); got[0] != b.KeyID {
+		t.Fatalf("after promote --force: %v, want %s first", got, b.KeyID)
 	}
 }

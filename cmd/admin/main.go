@@ -1,7 +1,8 @@
 // Command admin is the operator's tool: signing keys, accounts, password
 // hashes, and pushing a secret file to Secret Manager.
 //
-//	admin keys init|add|promote|retire [--keep N]
+//	admin keys init|add|retire [--keep N]
+//	admin keys promote [--force]
 //	admin account add --name NAME --roles r1,r2 [--service] [--generate-secret]
 //	admin account update --name NAME [--roles r1,r2] [--password]
 //	admin account disable|enable|remove|unlock --name NAME
@@ -23,7 +24,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -35,7 +35,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/term"
 
 	"impo.com.uy/copetes/backend/shared/accounts"
@@ -51,7 +50,8 @@ import (
 const usage = `uso:
   admin keys init                 crea session-keys con una clave
   admin keys add                  agrega una clave nueva al final (verifica, no firma)
-  admin keys promote              pasa la última clave al frente (firma desde ya)
+  admin keys promote [--force]    pasa la última clave al frente (firma desde ya);
+                                  se niega si se publicó hace menos de la espera de rotación
   admin keys retire [--keep N]    conserva solo las N primeras claves (1)
   admin account add --name N --roles r1,r2 [--service] [--generate-secret]
   admin account update --name N [--roles r1,r2] [--password]
@@ -84,12 +84,18 @@ type tool struct {
 	keysID   string
 	acctsID  string
 	stdinTTY bool
+	now      func() time.Time
 }
 
 func run(args []string, in io.Reader, out, errw io.Writer) error {
+	return runAt(time.Now, args, in, out, errw)
+}
+
+// runAt is run on the clock now: tests move it instead of waiting.
+func runAt(now func() time.Time, args []string, in io.Reader, out, errw io.Writer) error {
 	// The same names and folder the functions and cmd/local use.
 	t := &tool{
-		in: in, out: out, err: errw,
+		in: in, out: out, err: errw, now: now,
 		dir:     secrets.Dir{Path: secrets.DirFromEnv()},
 		keysID:  session.KeysSecretFromEnv(),
 		acctsID: accounts.SecretFromEnv(),
@@ -111,7 +117,7 @@ func run(args []string, in io.Reader, out, errw io.Writer) error {
 	case "keys add":
 		return t.keysAdd()
 	case "keys promote":
-		return t.keysPromote()
+		return t.keysPromote(rest)
 	case "keys retire":
 		return t.keysRetire(rest)
 	case "account unlock":
@@ -184,101 +190,6 @@ func checkPassword(pw []byte) error {
 }
 
 func (t *tool) path(id string) string { return filepath.Join(t.dir.Path, id) }
-
-func (t *tool) readKeys() ([]jose.JSONWebKey, error) {
-	data, err := t.dir.Secret(context.Background(), t.keysID)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkKeySet(data); err != nil {
-		return nil, fmt.Errorf("%s: %w", t.path(t.keysID), err)
-	}
-	var set jose.JSONWebKeySet
-	err = json.Unmarshal(data, &set)
-	return set.Keys, err
-}
-
-// checkKeySet is session.ParseKeySet, with what the operator should do
-// about a key whose halves do not match: login would sign tokens that no
-// verifier accepts.
-func checkKeySet(data []byte) error {
-	_, err := session.ParseKeySet(data)
-	if errors.Is(err, session.ErrKeyMismatch) {
-		return fmt.Errorf("%w\nla clave privada (d) no corresponde a la pública (x): con ella login firmaría tokens que ningún verificador acepta; restaure el archivo o quite esa clave y cree otra con keys add", err)
-	}
-	return err
-}
-
-func (t *tool) writeKeys(keys []jose.JSONWebKey) error {
-	data, err := session.MarshalKeySet(keys)
-	if err != nil {
-		return err
-	}
-	if err := t.dir.Write(t.keysID, data); err != nil {
-		return err
-	}
-	ids := make([]string, len(keys))
-	for i, k := range keys {
-		ids[i] = k.KeyID
-	}
-	fmt.Fprintf(t.err, "%s: %d clave(s), firma %s; todas: %s\n", t.path(t.keysID), len(keys), ids[0], strings.Join(ids, ", "))
-	return nil
-}
-
-func (t *tool) keysInit() error {
-	if _, err := os.Stat(t.path(t.keysID)); err == nil {
-		return fmt.Errorf("%s ya existe: para rotar la clave, use keys add, keys promote y keys retire", t.path(t.keysID))
-	}
-	k, err := session.NewKey()
-	if err != nil {
-		return err
-	}
-	return t.writeKeys([]jose.JSONWebKey{k})
-}
-
-// keysAdd appends a new key: every verifier learns it (within the secret
-// cache's TTL) before keysPromote makes it sign, so that no instance meets
-// a token signed by a key it does not know yet.
-func (t *tool) keysAdd() error {
-	keys, err := t.readKeys()
-	if err != nil {
-		return err
-	}
-	k, err := session.NewKey()
-	if err != nil {
-		return err
-	}
-	return t.writeKeys(append(keys, k))
-}
-
-// keysPromote moves the last key to the front, where it signs.
-func (t *tool) keysPromote() error {
-	keys, err := t.readKeys()
-	if err != nil {
-		return err
-	}
-	if len(keys) < 2 {
-		return errors.New("hay una sola clave: agregue otra con keys add")
-	}
-	last := keys[len(keys)-1]
-	return t.writeKeys(append([]jose.JSONWebKey{last}, keys[:len(keys)-1]...))
-}
-
-func (t *tool) keysRetire(args []string) error {
-	fs := flag.NewFlagSet("keys retire", flag.ContinueOnError)
-	keep := fs.Int("keep", 1, "claves a conservar")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	keys, err := t.readKeys()
-	if err != nil {
-		return err
-	}
-	if *keep < 1 || *keep > len(keys) {
-		return fmt.Errorf("--keep debe estar entre 1 y %d", len(keys))
-	}
-	return t.writeKeys(keys[:*keep])
-}
 
 func (t *tool) readAccounts() ([]accounts.Account, error) {
 	data, err := t.dir.Secret(context.Background(), t.acctsID)
@@ -433,9 +344,13 @@ func (t *tool) secretPush(args []string) error {
 	// Refuse to publish a file that the functions would reject. The key
 	// set is checked under its default id too, in case this shell lacks the
 	// SESSION_KEYS_SECRET the functions run with.
+	keys := false
 	switch *id {
 	case t.keysID, session.DefaultKeysSecret:
-		err = checkKeySet(data)
+		keys = true
+		if err = checkKeySet(data); err == nil {
+			data, err = stampPublished(data, t.now())
+		}
 	case t.acctsID:
 		_, err = accounts.Parse(data)
 	}
@@ -453,6 +368,9 @@ func (t *tool) secretPush(args []string) error {
 	}
 	defer sm.Close()
 	name, err := sm.AddVersion(ctx, *id, data)
+	if keys {
+		err = errors.Join(err, t.recordPublished(*file, data))
+	}
 	if err != nil {
 		return err
 	}

@@ -7,8 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"impo.com.uy/copetes/backend/internal/secretstest"
+	"impo.com.uy/copetes/backend/internal/testclock"
 	"impo.com.uy/copetes/backend/shared/accounts"
 	"impo.com.uy/copetes/backend/shared/password"
 	"impo.com.uy/copetes/backend/shared/secrets"
@@ -29,6 +31,15 @@ func adminStreams(t *testing.T, dir, stdin string, args ...string) (stdout, stde
 	t.Setenv("CREDENTIALS_DIR", dir)
 	var out, errw bytes.Buffer
 	err = run(args, strings.NewReader(stdin), &out, &errw)
+	return out.String(), errw.String(), err
+}
+
+// adminAt is adminStreams on the clock clk, in dir, with no input.
+func adminAt(t *testing.T, clk *testclock.Clock, dir string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	t.Setenv("CREDENTIALS_DIR", dir)
+	var out, errw bytes.Buffer
+	err = runAt(clk.Now, args, strings.NewReader(""), &out, &errw)
 	return out.String(), errw.String(), err
 }
 
@@ -161,12 +172,16 @@ func TestKeys_InitAddPromoteRetire(t *testing.T) {
 	if _, err := admin(t, dir, "", "keys", "promote"); err == nil {
 		t.Fatal("promote with one key succeeded")
 	}
-	admin(t, dir, "", "keys", "add")
+	clk := testclock.New(testclock.Start)
+	adminAt(t, clk, dir, "keys", "add")
 	added := keyIDs()
 	if len(added) != 2 || added[0] != first[0] {
 		t.Fatalf("after add: %v; want %s still first (signing)", added, first[0])
 	}
-	admin(t, dir, "", "keys", "promote")
+	clk.Advance(15 * time.Minute) // every cache has the new key (TestKeysPromote_…)
+	if _, _, err := adminAt(t, clk, dir, "keys", "promote"); err != nil {
+		t.Fatal(err)
+	}
 	if got := keyIDs(); len(got) != 2 || got[0] != added[1] || got[1] != first[0] {
 		t.Fatalf("after promote: %v; want the new key %s first", got, added[1])
 	}

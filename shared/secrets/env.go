@@ -19,6 +19,16 @@ const DefaultDir = "credenciales"
 // DirFromEnv names the credentials folder: CREDENTIALS_DIR, or DefaultDir.
 func DirFromEnv() string { return env.String("CREDENTIALS_DIR", DefaultDir) }
 
+// DefaultTTL is how long a value read from Secret Manager is reused when
+// SECRETS_CACHE_TTL does not say.
+const DefaultTTL = 5 * time.Minute
+
+// TTLFromEnv reads SECRETS_CACHE_TTL, def when unset. cmd/admin asks it
+// with DefaultTTL for the TTL the deployed login runs with.
+func TTLFromEnv(def time.Duration) (time.Duration, error) {
+	return env.Duration("SECRETS_CACHE_TTL", def, 0, 24*time.Hour)
+}
+
 // Config says where secrets come from and how long they are cached.
 type Config struct {
 	Kind         string        // SECRETS_SOURCE
@@ -57,13 +67,13 @@ func ConfigFromEnv() (Config, error) {
 	if c.Kind == KindSecretManager && c.Project == "" {
 		return c, &env.Error{Var: "GOOGLE_CLOUD_PROJECT", Want: "set it to the project of the secrets when SECRETS_SOURCE=secretmanager"}
 	}
-	ttl := 5 * time.Minute
+	ttl := DefaultTTL
 	if c.Kind == KindDir {
 		// Files are cheap to read, and an operator who edits one expects
 		// the local server to see it at once.
 		ttl = 2 * time.Second
 	}
-	if c.TTL, err = env.Duration("SECRETS_CACHE_TTL", ttl, 0, 24*time.Hour); err != nil {
+	if c.TTL, err = TTLFromEnv(ttl); err != nil {
 		return c, err
 	}
 	if c.StaleMax, err = env.Duration("SECRETS_STALE_MAX", time.Hour, 0, 7*24*time.Hour); err != nil {

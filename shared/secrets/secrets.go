@@ -92,7 +92,13 @@ func (d Dir) Write(id string, data []byte) error {
 	if err := os.MkdirAll(d.Path, 0o700); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(d.Path, "."+id+".*")
+	return WriteFile(filepath.Join(d.Path, id), data)
+}
+
+// WriteFile replaces the file at path with data as Dir.Write does:
+// atomically, readable by the owner only. Its folder must exist.
+func WriteFile(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
@@ -104,5 +110,5 @@ func (d Dir) Write(id string, data []byte) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), filepath.Join(d.Path, id))
+	return os.Rename(tmp.Name(), path)
 }

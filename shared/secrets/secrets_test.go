@@ -3,6 +3,7 @@ package secrets_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"impo.com.uy/copetes/backend/internal/logtest"
 	"impo.com.uy/copetes/backend/internal/secretstest"
 	"impo.com.uy/copetes/backend/internal/testclock"
 	"impo.com.uy/copetes/backend/shared/secrets"
@@ -257,6 +259,192 @@ func TestCache_ColdFailureIsNotCached(t *testing.T) {
 	srv.Put(project, "accounts", []byte("now here"))
 	if v, err := cache.Secret(context.Background(), "accounts"); err != nil || string(v) != "now here" {
 		t.Fatalf("after the secret appears: %q, %v", v, err)
+	}
+}
+
+// watched is the real Secret Manager client with a report of each read
+// the cache makes through it: the test learns that a read has begun and
+// how it ended, without timing anything.
+type watched struct {
+	secrets.Source
+	started  chan string
+	finished chan error
+}
+
+func watch(src secrets.Source) *watched {
+	return &watched{Source: src, started: make(chan string, 100), finished: make(chan error, 100)}
+}
+
+func (w *watched) Secret(ctx context.Context, name string) ([]byte, error) {
+	w.started <- name
+	v, err := w.Source.Secret(ctx, name)
+	w.finished <- err
+	return v, err
+}
+
+// inFlight fails the test unless the one read the cache started is still
+// under way: a caller that had waited for it would have returned only
+// after it ended.
+func (w *watched) inFlight(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case <-w.started:
+	case <-time.After(time.Minute): // a guard against a hang, not a timing
+		t.Fatalf("%s: no upstream read started", what)
+	}
+	w.stillOne(t, what)
+}
+
+// stillOne fails the test unless the read under way is the only one, and
+// has not ended.
+func (w *watched) stillOne(t *testing.T, what string) {
+	t.Helper()
+	if len(w.finished) != 0 {
+		t.Fatalf("%s: the caller returned after the upstream read ended: it waited for upstream", what)
+	}
+	if len(w.started) != 0 {
+		t.Fatalf("%s: %d more upstream reads started, want one at a time", what, len(w.started))
+	}
+}
+
+// An outage of Secret Manager used to hold every request for the full
+// upstream timeout at each refresh round (GetToken p50 8 s during a 40 s
+// outage). Now no caller waits for upstream while a value it may use is
+// cached: each round, one read runs in the background while the upstream
+// is held, and the callers meanwhile get the cached value. Each failed
+// round logs one WARNING.
+func TestCache_AnOutageHoldsNoCallerWhileTheStaleValueServes(t *testing.T) {
+	srv, sm := newSecretManager(t)
+	sm.Timeout = time.Minute // a held read ends when the test releases it
+	srv.Put(project, "accounts", []byte("v1"))
+	log := logtest.Capture(t)
+	clk := testclock.New(testclock.Start)
+	src := watch(sm)
+	const ttl = 4 * time.Minute
+	cache := secrets.NewCache(src, ttl, time.Hour)
+	cache.SetClock(clk.Now)
+	get := func(what string) {
+		t.Helper()
+		if v, err := cache.Secret(context.Background(), "accounts"); err != nil || string(v) != "v1" {
+			t.Fatalf("%s: %q, %v; want the cached v1 at once", what, v, err)
+		}
+	}
+	get("a cold read")
+	<-src.started
+	<-src.finished
+
+	// The outage: every read hangs until the test releases it, then fails
+	// (codes.Internal, which the client does not retry, so that the read
+	// ends as soon as it is released).
+	srv.FailWith(codes.Internal)
+	warnings := func() int { return len(log.Messages("serving a cached secret: refreshing it failed")) }
+
+	// Three quarters into the TTL, the first caller starts a read, and
+	// neither it nor the callers after it wait for that read.
+	clk.Advance(ttl * 3 / 4)
+	release := srv.Hold()
+	get("renewing ahead of the TTL")
+	src.inFlight(t, "renewing ahead of the TTL")
+	for range 10 {
+		get("renewing ahead of the TTL, while the read is held")
+	}
+	src.stillOne(t, "renewing ahead of the TTL")
+	release()
+	if err := <-src.finished; !errors.Is(err, secrets.ErrUnavailable) {
+		t.Fatalf("the held read ended with %v, want ErrUnavailable", err)
+	}
+	cache.Settle("accounts")
+	if n := warnings(); n != 1 {
+		t.Fatalf("one failed read logged %d WARNINGs, want 1", n)
+	}
+
+	// Past the TTL, with the failure known: every round, one background
+	// read; nobody waits for it; one WARNING per round.
+	clk.Set(testclock.Start.Add(ttl + time.Second))
+	for round := range 3 {
+		what := fmt.Sprintf("outage round %d", round+1)
+		release := srv.Hold()
+		get(what)
+		src.inFlight(t, what)
+		for range 10 {
+			get(what)
+		}
+		src.stillOne(t, what)
+		release()
+		<-src.finished
+		cache.Settle("accounts")
+		if n := warnings(); n != round+2 {
+			t.Fatalf("%s: %d WARNINGs in all, want one per failed round (%d)", what, n, round+2)
+		}
+		// Within the round, callers get the value and start no read.
+		get(what)
+		if len(src.started) != 0 {
+			t.Fatalf("%s: a read started before the retry delay passed", what)
+		}
+		clk.Advance(5 * time.Second)
+	}
+
+	// The outage ends: the next round's read brings the new value, still
+	// without anyone waiting for it.
+	srv.FailWith(codes.OK)
+	srv.Put(project, "accounts", []byte("v2"))
+	get("the round that ends the outage")
+	<-src.started
+	if err := <-src.finished; err != nil {
+		t.Fatal(err)
+	}
+	cache.Settle("accounts")
+	if v, err := cache.Secret(context.Background(), "accounts"); err != nil || string(v) != "v2" {
+		t.Fatalf("after the outage: %q, %v; want v2", v, err)
+	}
+}
+
+// Serving a value past its TTL whenever it is within the stale bound
+// would let an idle instance answer with an accounts list as old as the
+// bound (a disabled account would still log in once). Outside an outage a
+// value past its TTL is read again before it serves, and so is one whose
+// last failed read is more than a TTL old.
+func TestCache_AnExpiredValueIsReadAgainBeforeItServes(t *testing.T) {
+	srv, sm := newSecretManager(t)
+	srv.Put(project, "accounts", []byte("v1"))
+	clk := testclock.New(testclock.Start)
+	const ttl = 5 * time.Minute
+	cache := secrets.NewCache(sm, ttl, time.Hour)
+	cache.SetClock(clk.Now)
+	ctx := context.Background()
+	want := func(what, value string) {
+		t.Helper()
+		if v, err := cache.Secret(ctx, "accounts"); err != nil || string(v) != value {
+			t.Fatalf("%s: %q, %v; want %q", what, v, err, value)
+		}
+	}
+	want("cold", "v1")
+
+	srv.Put(project, "accounts", []byte("v2"))
+	clk.Advance(20 * time.Minute) // idle, well within the stale bound
+	want("idle past the TTL", "v2")
+
+	// An outage, then a recovery nobody saw: the failure is old news.
+	clk.Advance(ttl)
+	srv.FailWith(codes.Internal)
+	want("a failed read past the TTL", "v2")
+	srv.FailWith(codes.OK)
+	srv.Put(project, "accounts", []byte("v3"))
+	clk.Advance(ttl)
+	want("a TTL after the last failure", "v3")
+}
+
+// The one wait left, a cold cache, is bounded: a Secret Manager that
+// never answers is an error once the read's timeout passes.
+func TestCache_AColdReadWaitsNoLongerThanTheReadTimeout(t *testing.T) {
+	srv, sm := newSecretManager(t)
+	sm.Timeout = 50 * time.Millisecond // the test waits for this timer, not for a sleep
+	srv.Put(project, "accounts", []byte("v1"))
+	release := srv.Hold()
+	defer release()
+	cache := secrets.NewCache(sm, 5*time.Minute, time.Hour)
+	if _, err := cache.Secret(context.Background(), "accounts"); !errors.Is(err, secrets.ErrUnavailable) {
+		t.Fatalf("a cold read from a Secret Manager that never answers: %v, want ErrUnavailable", err)
 	}
 }
 

@@ -83,28 +83,51 @@ func CheckJWKSURL(raw string) error {
 
 // jwksFetchTimeout bounds one JWKS request, so that a login that hangs
 // ends as a failed refresh (the last good set keeps serving) instead of
-// holding every verification that waits for it.
+// holding the verifications that wait for it.
 const jwksFetchTimeout = 10 * time.Second
 
-// jwksKeys returns a Keys function over a cached JWKS URL: a set is reused
-// for ttl, and while refreshes fail the last good set serves, with a
-// WARNING, until it is stale past its ttl; then verification fails closed.
+// JWKSMaxAge is how long login lets HTTP caches keep its /jwks (the
+// max-age of its Cache-Control). A verifier behind such a cache, or one
+// that honours it, sees a key set up to this much older than login's own:
+// key rotation waits for it too (cmd/admin keys promote).
+const JWKSMaxAge = 5 * time.Minute
+
+// jwksKeys returns a Keys function over a cached JWKS URL, with the
+// secrets cache's rules: a set is reused for ttl and renewed in the
+// background ahead of it; while refreshes fail the last good set serves
+// at once, with a WARNING per failed round, until it is stale past its
+// ttl; then verification fails closed. No verification waits for login
+// while a set it may use is cached.
 func jwksKeys(u string, ttl, stale time.Duration) func(context.Context) (PublicKeys, error) {
-	return jwksSource{URL: u, Client: &http.Client{Timeout: jwksFetchTimeout}, TTL: ttl, Stale: stale, Now: time.Now}.keys()
+	_, keys := jwksSource{URL: u, Client: &http.Client{Timeout: jwksFetchTimeout}, TTL: ttl, Stale: stale, Now: time.Now}.build()
+	return keys
 }
 
-// jwksSource is what jwksKeys wires, with the client and the clock a test
-// replaces.
+// jwksSource is what jwksKeys wires, with the client, the clock and the
+// fetcher a test replaces.
 type jwksSource struct {
 	URL        string
 	Client     *http.Client
 	TTL, Stale time.Duration
 	Now        func() time.Time
+	// Fetcher reads the URL; nil means JWKSFetcher{Client}.
+	Fetcher secrets.Source
 }
 
 func (s jwksSource) keys() func(context.Context) (PublicKeys, error) {
-	cache := secrets.NewCache(JWKSFetcher{Client: s.Client}, s.TTL, s.Stale)
+	_, keys := s.build()
+	return keys
+}
+
+// build returns the cache of the set's bytes and the Keys function that
+// decodes them.
+func (s jwksSource) build() (*secrets.Cache, func(context.Context) (PublicKeys, error)) {
+	fetch := s.Fetcher
+	if fetch == nil {
+		fetch = JWKSFetcher{Client: s.Client}
+	}
+	cache := secrets.NewCache(fetch, s.TTL, s.Stale)
 	cache.SetClock(s.Now)
 	d := &secrets.Decoded[PublicKeys]{Source: cache, Name: s.URL, Decode: ParsePublicKeySet}
-	return d.Get
+	return cache, d.Get
 }

@@ -174,6 +174,118 @@ func TestJWKS_AFailedRefreshKeepsTheLastGoodSetUntilTheStaleBound(t *testing.T) 
 	}
 }
 
+// watchedFetcher is the real JWKS fetcher with a report of each fetch:
+// the test learns that a fetch has begun and how it ended, without timing
+// anything.
+type watchedFetcher struct {
+	JWKSFetcher
+	started  chan string
+	finished chan error
+}
+
+func (w *watchedFetcher) Secret(ctx context.Context, u string) ([]byte, error) {
+	w.started <- u
+	v, err := w.JWKSFetcher.Secret(ctx, u)
+	w.finished <- err
+	return v, err
+}
+
+// A login outage (or a login that hangs) used to hold every verification
+// for the fetch timeout, at every retry round. Now a verifier with a set
+// it may use never waits for login: ahead of the TTL and, once a fetch has
+// failed, past it, one fetch per round runs in the background while
+// verification goes on with the cached set; each failed round logs one
+// WARNING.
+func TestJWKS_ALoginOutageHoldsNoVerification(t *testing.T) {
+	f := newFixture(t)
+	log := logtest.Capture(t)
+	ctx := context.Background()
+	good, _ := json.Marshal(f.keys.JWKS())
+	srv := newJWKSServer(t)
+	srv.set(body("application/jwk-set+json", string(good)))
+	fetch := &watchedFetcher{JWKSFetcher: JWKSFetcher{Client: &http.Client{}}, started: make(chan string, 100), finished: make(chan error, 100)}
+	const ttl = 4 * time.Minute
+	cache, keys := jwksSource{URL: srv.URL, Fetcher: fetch, TTL: ttl, Stale: time.Hour, Now: f.clock.Now}.build()
+	f.verifier.Keys = keys
+	verify := func(what string) {
+		t.Helper()
+		token, _, err := f.issuer.Issue(ctx, "ana", "user", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.verifier.Verify(ctx, token); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	verify("with a good JWKS")
+	<-fetch.started
+	<-fetch.finished
+
+	// stillOne fails the test unless exactly one fetch has begun and it
+	// has not ended: a verification that had waited for it would have
+	// returned only after it ended.
+	stillOne := func(what string) {
+		t.Helper()
+		select {
+		case <-fetch.started:
+		case <-time.After(time.Minute): // a guard against a hang, not a timing
+			t.Fatalf("%s: no JWKS fetch started", what)
+		}
+		if len(fetch.finished) != 0 || len(fetch.started) != 0 {
+			t.Fatalf("%s: %d fetches ended, %d more began; want one held fetch: a verification waited for login", what, len(fetch.finished), len(fetch.started))
+		}
+	}
+	// hold makes login's /jwks hang until the returned function lets it
+	// answer 500.
+	hold := func() (release func()) {
+		gate := make(chan struct{})
+		srv.set(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-gate:
+			case <-r.Context().Done():
+			}
+			w.WriteHeader(http.StatusInternalServerError)
+		})
+		return func() { close(gate) }
+	}
+	round := func(what string, warnings int) {
+		t.Helper()
+		release := hold()
+		verify(what)
+		stillOne(what)
+		for range 5 {
+			verify(what + ", while the fetch is held")
+		}
+		if len(fetch.finished) != 0 || len(fetch.started) != 0 {
+			t.Fatalf("%s: more verifications started or waited for fetches", what)
+		}
+		release()
+		if err := <-fetch.finished; err == nil {
+			t.Fatalf("%s: the held fetch succeeded", what)
+		}
+		cache.Settle(srv.URL)
+		if n := len(log.Messages("serving a cached secret: refreshing it failed")); n != warnings {
+			t.Fatalf("%s: %d WARNINGs in all, want %d: one per failed round", what, n, warnings)
+		}
+	}
+
+	f.clock.Advance(ttl * 3 / 4)
+	round("renewing ahead of the TTL", 1)
+	f.clock.Set(t0.Add(ttl + time.Second))
+	round("past the TTL, in the outage", 2)
+	f.clock.Advance(5 * time.Second)
+	round("the next round", 3)
+
+	// Login answers again: the next round's fetch takes the set.
+	f.clock.Advance(5 * time.Second)
+	srv.set(body("application/jwk-set+json", string(good)))
+	verify("the round that ends the outage")
+	<-fetch.started
+	if err := <-fetch.finished; err != nil {
+		t.Fatalf("login answers again: %v", err)
+	}
+}
+
 // A verifier whose first JWKS answer is not a key set has nothing to fall
 // back to: it refuses, and takes the keys on the next good answer.
 func TestJWKS_ABadFirstAnswerFailsClosed(t *testing.T) {

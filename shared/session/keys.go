@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -203,11 +204,88 @@ func NewKey() (jose.JSONWebKey, error) {
 
 // MarshalKeySet encodes private keys as the session-keys secret.
 func MarshalKeySet(keys []jose.JSONWebKey) ([]byte, error) {
-	data, err := json.MarshalIndent(jose.JSONWebKeySet{Keys: keys}, "", "  ")
+	return MarshalKeySetPublished(keys, nil)
+}
+
+// Published records, by kid, when a session-keys set holding each key was
+// last published where login reads it. cmd/admin keeps it in the set's
+// "published" member so that keys promote can refuse to make a key sign
+// before every verifier has had time to learn it. RFC 7517 §5 lets a set
+// carry members a reader does not use: ParseKeySet ignores this one,
+// whatever it holds (bookkeeping must not stop login), and the JWKS login
+// publishes is built from the keys alone, so it never carries it.
+type Published map[string]time.Time
+
+// publishedMember is the key set's member that holds Published.
+const publishedMember = "published"
+
+// ReadPublished reads the set's Published record, strictly: an object
+// from kids of the set to RFC 3339 times. A set without it has an empty
+// record.
+func ReadPublished(data []byte) (Published, error) {
+	if _, err := ParseKeySet(data); err != nil {
+		return nil, err
+	}
+	var set map[string]json.RawMessage
+	if err := json.Unmarshal(data, &set); err != nil {
+		return nil, err
+	}
+	pub := Published{}
+	raw, ok := set[publishedMember]
+	if !ok {
+		return pub, nil
+	}
+	var times map[string]*string
+	if err := json.Unmarshal(raw, &times); err != nil || times == nil {
+		return nil, fmt.Errorf("session keys: %q must be an object from kids to RFC 3339 times", publishedMember)
+	}
+	keys, _ := readJWKSet(data)
+	known := map[string]bool{}
+	for _, k := range keys {
+		known[k.kid] = true
+	}
+	for kid, s := range times {
+		if !known[kid] {
+			return nil, fmt.Errorf("session keys: %q names kid %q, which is not in the set", publishedMember, kid)
+		}
+		var at time.Time
+		var err error
+		if s != nil {
+			at, err = time.Parse(time.RFC3339, *s)
+		}
+		if s == nil || err != nil {
+			return nil, fmt.Errorf("session keys: %q of kid %q: want an RFC 3339 time", publishedMember, kid)
+		}
+		pub[kid] = at
+	}
+	return pub, nil
+}
+
+// MarshalKeySetPublished encodes private keys as the session-keys secret,
+// with the record of when each was published (entries for kids not in
+// keys are dropped). Times are kept to the second, rounded up: a record
+// that is early would let a key sign early.
+func MarshalKeySetPublished(keys []jose.JSONWebKey, pub Published) ([]byte, error) {
+	set := struct {
+		Keys      []jose.JSONWebKey `json:"keys"`
+		Published map[string]string `json:"published,omitempty"`
+	}{Keys: keys}
+	for _, k := range keys {
+		if at, ok := pub[k.KeyID]; ok {
+			if set.Published == nil {
+				set.Published = map[string]string{}
+			}
+			if r := at.Truncate(time.Second); r.Before(at) {
+				at = r.Add(time.Second)
+			}
+			set.Published[k.KeyID] = at.UTC().Format(time.RFC3339)
+		}
+	}
+	data, err := json.MarshalIndent(set, "", "  ")
 	if err != nil {
 		return nil, err
 	}
-	if _, err := ParseKeySet(data); err != nil {
+	if _, err := ReadPublished(data); err != nil {
 		return nil, err
 	}
 	return append(data, '\n'), nil

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/google/go-cmp/cmp"
 )
 
 // okp writes an Ed25519 JWK by hand, so that a test can pair any "d" with
@@ -160,5 +162,55 @@ func TestParsePublicKeySet_RefusesBrokenSets(t *testing.T) {
 	keys, err := ParsePublicKeySet(keySet(okp("k1", nil, pub), okp("k2", nil, other)))
 	if err != nil || !keys["k1"].Equal(pub) || !keys["k2"].Equal(other) {
 		t.Fatalf("a good public set: %v, %v", keys, err)
+	}
+}
+
+// keys promote needs to know when a key was published, and the set is
+// where cmd/admin records it. Login must not care: it ignores the record,
+// even a broken one (bookkeeping must not stop login), and the JWKS it
+// publishes is built from the keys alone.
+func TestPublished_RecordedInTheSetIgnoredByLoginNeverPublished(t *testing.T) {
+	a, _ := NewKey()
+	b, _ := NewKey()
+	at := time.Date(2026, 3, 1, 10, 0, 0, 250e6, time.UTC)
+	data, err := MarshalKeySetPublished([]jose.JSONWebKey{a, b}, Published{b.KeyID: at, "gone": at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := ReadPublished(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rounded up to the second: an early record would let a key sign early.
+	if want := (Published{b.KeyID: at.Truncate(time.Second).Add(time.Second)}); !cmp.Equal(pub, want) {
+		t.Fatalf("ReadPublished = %v, want %v (kids not in the set dropped)", pub, want)
+	}
+	ks, err := ParseKeySet(data)
+	if err != nil {
+		t.Fatalf("login's parser refused a set with the record: %v", err)
+	}
+	jwks, _ := json.Marshal(ks.JWKS())
+	if strings.Contains(string(jwks), "published") || strings.Contains(string(jwks), "2026") {
+		t.Fatalf("the published JWKS carries the record: %s", jwks)
+	}
+
+	var set map[string]any
+	json.Unmarshal(data, &set)
+	for name, record := range map[string]any{
+		"not an object":  "2026-03-01T10:00:00Z",
+		"an unknown kid": map[string]any{"other": "2026-03-01T10:00:00Z"},
+		"not a time":     map[string]any{b.KeyID: "yesterday"},
+		"a null time":    map[string]any{b.KeyID: nil},
+		"a number":       map[string]any{b.KeyID: 1},
+		"a null record":  nil,
+	} {
+		set["published"] = record
+		broken, _ := json.Marshal(set)
+		if _, err := ReadPublished(broken); err == nil {
+			t.Errorf("%s: ReadPublished accepted it", name)
+		}
+		if _, err := ParseKeySet(broken); err != nil {
+			t.Errorf("%s: login's parser refused the set over its record: %v", name, err)
+		}
 	}
 }
