@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -122,7 +123,7 @@ func (s *server) jwks(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return unavailable("cannot read the signing keys", err)
 	}
-	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(session.JWKSMaxAge/time.Second)))
 	httpapi.WriteJSONStatus(w, "application/jwk-set+json", http.StatusOK, ks.JWKS())
 	return nil
 }
