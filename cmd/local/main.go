@@ -13,13 +13,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -134,13 +138,18 @@ func drain(srv *http.Server, grace time.Duration, served <-chan error) {
 
 // cloudEventHandler serves a CloudEvent function over HTTP, in binary and
 // structured modes, as the Functions Framework does: an error from the
-// function is a 500, which Eventarc retries.
+// function is a 500, which Eventarc retries. Like the framework, it also
+// takes a Pub/Sub push body ({"message":{…},"subscription":…}, no ce-
+// headers) and makes it a messagePublished event (funcframework's
+// convertBackgroundToCloudEvent): the id and time are the message's, the
+// topic is a projects/P/topics/T in the path, if any. Unlike the
+// framework, it keeps the message's orderingKey.
 func cloudEventHandler(fn entrypoint.EventFunction) (http.Handler, error) {
 	p, err := cloudevents.NewHTTP()
 	if err != nil {
 		return nil, err
 	}
-	return cloudevents.NewHTTPReceiveHandler(context.Background(), p, func(ctx context.Context, e cloudevents.Event) (err error) {
+	h, err := cloudevents.NewHTTPReceiveHandler(context.Background(), p, func(ctx context.Context, e cloudevents.Event) (err error) {
 		defer func() {
 			if v := recover(); v != nil {
 				slog.ErrorContext(ctx, "panic in a CloudEvent function", "function", fn.Name, "panic", fmt.Sprint(v))
@@ -149,6 +158,46 @@ func cloudEventHandler(fn entrypoint.EventFunction) (http.Handler, error) {
 		}()
 		return fn.Fn(ctx, e)
 	})
+	if err != nil {
+		return nil, err
+	}
+	topicInPath := regexp.MustCompile(`projects/[^/?]+/topics/[^/?]+`)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Ce-Id") != "" || strings.Contains(r.Header.Get("Content-Type"), "cloudevents") {
+			h.ServeHTTP(w, r)
+			return
+		}
+		var push struct {
+			Message *struct {
+				ID          string            `json:"messageId"`
+				Data        []byte            `json:"data"`
+				Attributes  map[string]string `json:"attributes"`
+				PublishTime time.Time         `json:"publishTime"`
+				OrderingKey string            `json:"orderingKey,omitempty"`
+			} `json:"message"`
+			Subscription string `json:"subscription"`
+		}
+		body, err := io.ReadAll(r.Body)
+		if err == nil {
+			err = json.Unmarshal(body, &push)
+		}
+		if err != nil || push.Message == nil {
+			http.Error(w, "neither a CloudEvent nor a Pub/Sub push body", http.StatusBadRequest)
+			return
+		}
+		m := push.Message
+		if m.PublishTime.IsZero() {
+			m.PublishTime = time.Now()
+		}
+		e, _ := json.Marshal(map[string]any{
+			"specversion": "1.0", "id": m.ID, "time": m.PublishTime, "datacontenttype": "application/json",
+			"type": "google.cloud.pubsub.topic.v1.messagePublished", "source": "//pubsub.googleapis.com/" + topicInPath.FindString(r.URL.Path),
+			"data": map[string]any{"message": m, "subscription": push.Subscription},
+		})
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(e)), int64(len(e))
+		r.Header.Set("Content-Type", "application/cloudevents+json")
+		h.ServeHTTP(w, r)
+	}), nil
 }
 
 // bootstrap creates dev credentials when secrets come from the credentials

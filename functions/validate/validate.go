@@ -24,18 +24,18 @@ import (
 
 func init() {
 	entrypoint.CloudEvent("Validate", func(ctx context.Context, p *platform.Platform) (entrypoint.EventHandler, error) {
-		v, err := newValidator()
+		v, version, err := newValidator()
 		if err != nil {
 			return nil, err
 		}
-		r, err := newRouter(ctx, v, p.Store)
+		r, err := newRouter(ctx, v, version, p.Store)
 		if err != nil {
 			return nil, err
 		}
 		return eventFace{router: r}.handle, nil
 	})
 	entrypoint.HTTP("ValidateHTTP", func(_ context.Context, p *platform.Platform) (http.Handler, error) {
-		v, err := newValidator()
+		v, _, err := newValidator()
 		if err != nil {
 			return nil, err
 		}
@@ -53,11 +53,12 @@ const MessagePublishedType = "google.cloud.pubsub.topic.v1.messagePublished"
 // messagePublished is the event's data (google.events.cloud.pubsub.v1.
 // MessagePublishedData): encoding/json decodes the base64 data field.
 type messagePublished struct {
-	Message struct {
+	Message *struct {
 		Data        []byte            `json:"data"`
 		Attributes  map[string]string `json:"attributes"`
 		MessageID   string            `json:"messageId"`
 		PublishTime time.Time         `json:"publishTime"`
+		OrderingKey string            `json:"orderingKey"`
 	} `json:"message"`
 	Subscription string `json:"subscription"`
 }
@@ -68,35 +69,39 @@ type eventFace struct {
 }
 
 // handle routes one Pub/Sub message. It returns nil when the message is
-// done with, including when it can never be handled (a malformed event):
-// Pub/Sub would retry that forever. It returns an error only when a retry
-// can help.
+// done with and an error only when a retry can help. An event that is
+// not a Pub/Sub message at all (another type) is logged and dropped:
+// retrying cannot change it, and it is no pipeline input. One of the right
+// type whose data cannot be read goes to the invalid topic as it came.
 func (f eventFace) handle(ctx context.Context, e event.Event) error {
 	if e.Type() != MessagePublishedType {
 		slog.ErrorContext(ctx, "event dropped: not a Pub/Sub message", "type", e.Type(), "id", e.ID(), "source", e.Source())
 		return nil
 	}
+	m := routing.Message{ID: e.ID(), Topic: routing.SourceTopic(e.Source()), PublishTime: e.Time()}
 	var data messagePublished
-	if err := e.DataAs(&data); err != nil {
-		slog.ErrorContext(ctx, "event dropped: its data is not a Pub/Sub message", "id", e.ID(), "error", err.Error())
-		return nil
+	switch err := e.DataAs(&data); {
+	case err != nil:
+		m.Data, m.Unreadable = e.Data(), err.Error()
+	case data.Message == nil:
+		m.Data, m.Unreadable = e.Data(), "it has no message"
+	default:
+		// For Pub/Sub, Eventarc makes the event's id the message's id.
+		if id := data.Message.MessageID; id != "" {
+			m.ID = id
+		}
+		m.Data, m.Attributes, m.OrderingKey = data.Message.Data, data.Message.Attributes, data.Message.OrderingKey
+		if !data.Message.PublishTime.IsZero() {
+			m.PublishTime = data.Message.PublishTime
+		}
 	}
-	if data.Message.MessageID == "" {
-		slog.ErrorContext(ctx, "event dropped: the Pub/Sub message has no messageId", "id", e.ID())
-		return nil
-	}
-	_, _, err := f.router.Route(ctx, routing.Message{
-		ID:          data.Message.MessageID,
-		Data:        data.Message.Data,
-		Attributes:  data.Message.Attributes,
-		PublishTime: data.Message.PublishTime,
-	})
+	_, err := f.router.Route(ctx, m)
 	return err
 }
 
-// MaxDocument bounds the HTTP face's body: Pub/Sub itself caps a message
-// at 10 MB.
-const MaxDocument = 10 << 20
+// MaxDocument bounds the HTTP face's body: it is what the pipeline
+// carries, so that a document ValidateHTTP approves can also be routed.
+const MaxDocument = int64(routing.MaxDocumentBytes)
 
 type httpFace struct {
 	validator *document.Validator
@@ -130,12 +135,17 @@ func (h *httpFace) validate(w http.ResponseWriter, r *http.Request) error {
 		}{true, res.DocumentID, []document.FieldError{}})
 		return nil
 	}
-	status, detail := http.StatusUnprocessableEntity, fmt.Sprintf("the document breaks %d rule(s)", len(res.Errors))
+	errs, total := routing.ReportErrors(res)
+	status, detail := http.StatusUnprocessableEntity, fmt.Sprintf("the document breaks %d rule(s)", total)
 	if res.Malformed {
 		status, detail = http.StatusBadRequest, "the body is not a JSON document"
 	}
-	httpapi.WriteJSONStatus(w, "application/problem+json", status, httpapi.Problem{
-		Title: http.StatusText(status), Status: status, Detail: detail, Errors: res.Errors,
-	})
+	// Bounded as a report is: the first errors, each cut short, and how
+	// many there were (RFC 9457 extension members).
+	httpapi.WriteJSONStatus(w, "application/problem+json", status, struct {
+		httpapi.Problem
+		ErrorCount    int `json:"error_count"`
+		ErrorsOmitted int `json:"errors_omitted,omitempty"`
+	}{httpapi.Problem{Title: http.StatusText(status), Status: status, Detail: detail, Errors: errs}, total, total - len(errs)})
 	return nil
 }

@@ -3,6 +3,8 @@ package validate
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,10 +19,13 @@ import (
 	"cloud.google.com/go/pubsub/v2/pstest"
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/go-jose/go-jose/v4"
+	"github.com/google/go-cmp/cmp"
 
 	"impo.com.uy/copetes/backend/internal/logtest"
 	"impo.com.uy/copetes/backend/shared/document"
+	"impo.com.uy/copetes/backend/shared/env"
 	"impo.com.uy/copetes/backend/shared/httpapi"
+	"impo.com.uy/copetes/backend/shared/routing"
 	"impo.com.uy/copetes/backend/shared/secrets"
 	"impo.com.uy/copetes/backend/shared/session"
 	"impo.com.uy/copetes/backend/shared/store"
@@ -58,11 +63,11 @@ func withPubSub(t *testing.T) *pstest.Server {
 // a new instance would.
 func newEventHandler(t *testing.T) func(context.Context, event.Event) error {
 	t.Helper()
-	v, err := newValidator()
+	v, version, err := newValidator()
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := newRouter(context.Background(), v, store.NewMemory(nil))
+	r, err := newRouter(context.Background(), v, version, store.NewMemory(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,44 +121,148 @@ func TestHandleEvent_RoutesOnceToTheRightTopic(t *testing.T) {
 	if len(valid) != 1 || string(valid[0].Data) != validDoc || valid[0].Attributes["origen"] != "pipeline" {
 		t.Fatalf("valid topic: %d messages", len(valid))
 	}
-	var report document.Report
-	if len(invalid) != 1 || json.Unmarshal(invalid[0].Data, &report) != nil || report.MessageID != "m2" || len(report.Errors) != 4 {
+	var report routing.Report
+	if len(invalid) != 1 || json.Unmarshal(invalid[0].Data, &report) != nil || report.MessageID != "m2" || len(report.Errors) != 4 ||
+		string(report.Original.Data) != `{"type":"ley"}` || report.Original.Topic != "projects/"+project+"/topics/documentos" {
 		t.Fatalf("invalid topic: %d messages, report %+v", len(invalid), report)
 	}
 }
 
-func TestHandleEvent_DropsEventsThatCanNeverBeHandled(t *testing.T) {
+// TestHandleEvent_EventsOfTheWrongTypeAreDropped: an event that is no
+// Pub/Sub message cannot come from the pipeline, and no retry changes it.
+func TestHandleEvent_EventsOfTheWrongTypeAreDropped(t *testing.T) {
 	srv := withPubSub(t)
 	handleEvent := newEventHandler(t)
 	log := logtest.Capture(t)
 	wrongType := pubsubEvent(t, "x1", []byte(validDoc))
 	wrongType.SetType("google.cloud.storage.object.v1.finalized")
-	notPubSub := event.New()
-	notPubSub.SetID("x2")
-	notPubSub.SetType(MessagePublishedType)
-	notPubSub.SetSource("//x")
-	notPubSub.SetData(event.ApplicationJSON, []any{1})
-	noID := event.New()
-	noID.SetID("x3")
+	if err := handleEvent(context.Background(), wrongType); err != nil {
+		t.Errorf("%v; want nil, so that it is not retried forever", err)
+	}
+	if n := len(srv.Messages()); n != 0 {
+		t.Errorf("%d messages published for a dropped event", n)
+	}
+	if l := log.Messages("event dropped: not a Pub/Sub message"); len(l) != 1 || l[0]["severity"] != "ERROR" {
+		t.Errorf("log:\n%s", log)
+	}
+}
+
+// TestHandleEvent_UnreadableMessagesGoToInvalid: a Pub/Sub event whose
+// data cannot be read is not lost: its raw data goes to the invalid
+// topic, under the event's id.
+func TestHandleEvent_UnreadableMessagesGoToInvalid(t *testing.T) {
+	srv := withPubSub(t)
+	handleEvent := newEventHandler(t)
+	notAMessage := event.New()
+	notAMessage.SetID("x2")
+	notAMessage.SetType(MessagePublishedType)
+	notAMessage.SetSource("//x")
+	notAMessage.SetData(event.ApplicationJSON, []any{1})
+	noMessage := event.New()
+	noMessage.SetID("x3")
+	noMessage.SetType(MessagePublishedType)
+	noMessage.SetSource("//x")
+	noMessage.SetData(event.ApplicationJSON, map[string]any{"subscription": "s"})
+	noID := event.New() // the event's id stands in
+	noID.SetID("x4")
 	noID.SetType(MessagePublishedType)
 	noID.SetSource("//x")
 	noID.SetData(event.ApplicationJSON, map[string]any{"message": map[string]any{"data": "e30="}})
-	for name, e := range map[string]event.Event{"wrong type": wrongType, "data not a message": notPubSub, "no messageId": noID} {
+	want := map[string]routing.Reason{"x2": routing.ReasonUnreadable, "x3": routing.ReasonUnreadable, "x4": routing.ReasonInvalid}
+	for _, e := range []event.Event{notAMessage, noMessage, noID} {
 		if err := handleEvent(context.Background(), e); err != nil {
-			t.Errorf("%s: %v; want nil, so that Pub/Sub does not retry it forever", name, err)
+			t.Errorf("%s: %v", e.ID(), err)
 		}
+	}
+	got := map[string]routing.Reason{}
+	for _, m := range onTopic(srv, "invalid") {
+		var r routing.Report
+		json.Unmarshal(m.Data, &r)
+		got[m.Attributes[routing.AttrMessageID]] = r.Reason
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("reports by source_message_id (-want +got):\n%s", diff)
+	}
+}
+
+// TestHandleEvent_KeepsTheOrderingKey: both outputs carry the input's
+// ordering key.
+func TestHandleEvent_KeepsTheOrderingKey(t *testing.T) {
+	srv := withPubSub(t)
+	handleEvent := newEventHandler(t)
+	for id, doc := range map[string]string{"o1": validDoc, "o2": `{}`} {
+		e := pubsubEvent(t, id, []byte(doc))
+		var data map[string]any
+		json.Unmarshal(e.Data(), &data)
+		data["message"].(map[string]any)["orderingKey"] = "ley-20212"
+		e.SetData(event.ApplicationJSON, data)
+		if err := handleEvent(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, topic := range []string{"valid", "invalid"} {
+		if got := onTopic(srv, topic); len(got) != 1 || got[0].OrderingKey != "ley-20212" {
+			t.Errorf("%s topic: %d messages, want one with the ordering key", topic, len(got))
+		}
+	}
+}
+
+// TestHandleEvent_RefusesItsOwnOutputs: an event from an output topic
+// (a trigger on the wrong topic) is neither republished nor acked.
+func TestHandleEvent_RefusesItsOwnOutputs(t *testing.T) {
+	srv := withPubSub(t)
+	handleEvent := newEventHandler(t)
+	e := pubsubEvent(t, "l1", []byte(validDoc))
+	e.SetSource("//pubsub.googleapis.com/projects/" + project + "/topics/valid")
+	if err := handleEvent(context.Background(), e); !errors.Is(err, routing.ErrSelfLoop) {
+		t.Fatalf("%v; want the self-loop refused", err)
 	}
 	if n := len(srv.Messages()); n != 0 {
-		t.Errorf("%d messages published for dropped events", n)
+		t.Errorf("%d messages published", n)
 	}
-	errs := 0
-	for _, l := range log.Lines() {
-		if l["severity"] == "ERROR" {
-			errs++
-		}
+}
+
+// TestNewRouter_RefusesASelfLoop: an output topic that is the trigger
+// topic would feed every output back in; the function refuses to start.
+func TestNewRouter_RefusesASelfLoop(t *testing.T) {
+	tests := []struct {
+		name, valid, invalid, trigger string
+		refused                       bool
+	}{
+		{"valid is the trigger", "valid", "invalid", "valid", true},
+		{"invalid is the trigger, by full name", "valid", "invalid", "projects/" + project + "/topics/invalid", true},
+		{"full names against an id", "projects/" + project + "/topics/valid", "projects/" + project + "/topics/invalid", "valid", true},
+		{"another trigger", "valid", "invalid", "documentos", false},
+		{"no trigger named", "valid", "invalid", "", false},
 	}
-	if errs != 3 {
-		t.Errorf("%d ERROR lines, want one per dropped event:\n%s", errs, log)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			withPubSub(t)
+			t.Setenv("VALIDATE_VALID_TOPIC", tt.valid)
+			t.Setenv("VALIDATE_INVALID_TOPIC", tt.invalid)
+			t.Setenv("VALIDATE_TRIGGER_TOPIC", tt.trigger)
+			v, _, _ := newValidator()
+			_, err := newRouter(context.Background(), v, "", store.NewMemory(nil))
+			var ee *env.Error
+			if refused := errors.As(err, &ee) && ee.Var == "VALIDATE_TRIGGER_TOPIC" && strings.Contains(err.Error(), "self-loop"); refused != tt.refused {
+				t.Fatalf("newRouter: %v; want refused=%v", err, tt.refused)
+			}
+		})
+	}
+}
+
+func TestNewValidator_SchemaVersion(t *testing.T) {
+	_, version, err := newValidator()
+	if err != nil || !strings.HasPrefix(version, "https://impo.com.uy/schemas/copetes/document.schema.json@sha256:") {
+		t.Fatalf("default version %q, %v; want the schema's $id and a digest", version, err)
+	}
+	t.Setenv("VALIDATE_SCHEMA_VERSION", "2026-11")
+	if _, version, _ = newValidator(); version != "2026-11" {
+		t.Fatalf("configured version %q", version)
+	}
+	t.Setenv("VALIDATE_SCHEMA_VERSION", strings.Repeat("v", 1025))
+	if _, _, err = newValidator(); err == nil {
+		t.Fatal("a version longer than an attribute can be was accepted")
 	}
 }
 
@@ -197,6 +306,7 @@ func newHTTPFace(t *testing.T) (http.Handler, string) {
 func TestValidateHTTP(t *testing.T) {
 	h, tok := newHTTPFace(t)
 	big := `{"document_id":"ley-1","type":"ley","number":"1","date":"2023-01-01","text":"` + strings.Repeat("Texto. ", 9<<20/7) + `"}`
+	atLimit := sized(int(MaxDocument))
 	tests := []struct {
 		name, method, ct, body, token string
 		wantStatus                    int
@@ -209,7 +319,9 @@ func TestValidateHTTP(t *testing.T) {
 		{"duplicate keys", "POST", "application/json", `{"text":"a","text":"b"}`, tok, 422, "application/problem+json", []string{"/text"}},
 		{"not JSON", "POST", "application/json", `ley 20.212`, tok, 400, "application/problem+json", []string{""}},
 		{"invalid UTF-8", "POST", "application/json", "{\"text\":\"\xff\"}", tok, 400, "application/problem+json", []string{""}},
-		{"over 10 MiB", "POST", "application/json", `{"text":"` + strings.Repeat("a", 10<<20) + `"}`, tok, 413, "application/problem+json", nil},
+		{"at the pipeline's limit", "POST", "application/json", atLimit, tok, 200, "application/json", nil},
+		{"a byte over the pipeline's limit", "POST", "application/json", atLimit + " ", tok, 413, "application/problem+json", nil},
+		{"10.4 MB, under 10 MiB", "POST", "application/json", sized(10_400_000), tok, 413, "application/problem+json", nil},
 		{"no token", "POST", "application/json", validDoc, "", 401, "application/problem+json", nil},
 		{"wrong method", "GET", "", "", tok, 405, "application/problem+json", nil},
 		{"wrong content type", "POST", "text/plain", validDoc, tok, 415, "application/problem+json", nil},
@@ -246,6 +358,50 @@ func TestValidateHTTP(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestValidateHTTP_ReportBombIsBounded: a document with 50,000 errors
+// gets a 422 that lists the first ones, cut short, and counts them all.
+func TestValidateHTTP_ReportBombIsBounded(t *testing.T) {
+	h, tok := newHTTPFace(t)
+	var bomb strings.Builder
+	bomb.WriteString(`{"document_id":"bomb","type":"ley","number":"1","date":"2023-01-01","text":"x"`)
+	for i := range 50_000 {
+		fmt.Fprintf(&bomb, `,"k%05d":0`, i)
+	}
+	bomb.WriteString(`,"` + strings.Repeat("K", 10_000) + `":0}`)
+	req := httptest.NewRequest("POST", "/", strings.NewReader(bomb.String()))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var body struct {
+		Detail        string
+		Errors        []document.FieldError
+		ErrorCount    int `json:"error_count"`
+		ErrorsOmitted int `json:"errors_omitted"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != 422 {
+		t.Fatalf("%d %.300s", rec.Code, rec.Body)
+	}
+	if body.ErrorCount != 50_001 || len(body.Errors) != routing.MaxReportErrors || body.ErrorsOmitted != 50_001-routing.MaxReportErrors ||
+		body.Detail != "the document breaks 50001 rule(s)" {
+		t.Errorf("%q: %d errors listed, error_count %d, %d omitted", body.Detail, len(body.Errors), body.ErrorCount, body.ErrorsOmitted)
+	}
+	for _, e := range body.Errors {
+		if len(e.Path) > routing.MaxErrorFieldBytes {
+			t.Errorf("a path of %d bytes", len(e.Path))
+		}
+	}
+	if rec.Body.Len() > 2*routing.MaxReportErrors*routing.MaxErrorFieldBytes+1000 {
+		t.Errorf("a body of %d bytes", rec.Body.Len())
+	}
+}
+
+// sized is a valid document of exactly n bytes.
+func sized(n int) string {
+	head, tail := `{"document_id":"ley-1","type":"ley","number":"1","date":"2023-01-01","text":"`, `"}`
+	return head + strings.Repeat("a", n-len(head)-len(tail)) + tail
 }
 
 // TestValidateHTTP_CookieOnlyFromItsOwnOrigin: ValidateHTTP answers no
