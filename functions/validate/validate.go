@@ -96,6 +96,11 @@ func (f eventFace) handle(ctx context.Context, e event.Event) error {
 		}
 	}
 	_, err := f.router.Route(ctx, m)
+	if err != nil {
+		// One line per retried delivery: the log-based metric of retries
+		// counts it (deploy.sh setup).
+		slog.WarnContext(ctx, "delivery failed; Pub/Sub will retry", "message_id", m.ID, "error", err.Error())
+	}
 	return err
 }
 
