@@ -5,12 +5,13 @@
 #   ./deploy.sh [--dry-run] [--settings FILE] setup [FUNCTION ...]
 #   ./deploy.sh [--dry-run] [--settings FILE] [FUNCTION ...]
 #
-# The functions are the rows of the first table in this script, and all
-# that their accounts may do is the second; with no function named, all
-# are deployed, login first. Settings come from the environment, or from a
-# settings file (default ./deploy.env if present; see deploy.env.example).
-# --dry-run prints every command, exactly, and runs none. A missing setting
-# or a dangerous configuration stops the script before anything runs.
+# The functions are the rows of the first table in this script, all that
+# their accounts may do is the second, and what setup counts in their logs
+# is the third; with no function named, all are deployed, login first.
+# Settings come from the environment, or from a settings file (default
+# ./deploy.env if present; see deploy.env.example). --dry-run prints every
+# command, exactly, and runs none. A missing setting or a dangerous
+# configuration stops the script before anything runs.
 set -euo pipefail
 
 # --- the functions ----------------------------------------------------------
@@ -108,6 +109,22 @@ gettoken   roles/datastore.user                  project                  retire
 validate   roles/datastore.user                  project                  retired                      wrote every database of the project
 '
 
+# --- what setup counts -------------------------------------------------------
+# One log-based metric per row: a counter in Cloud Monitoring
+# (logging.googleapis.com/user/METRIC) of the log lines of the deployed
+# function whose jsonPayload carries this message and, unless -, this
+# outcome. The function writes the lines (one per event: functions/validate);
+# setup creates each metric, or brings its filter and description up to
+# date. Columns are separated by |.
+metrics_table='
+# metric            | function | message                              | outcome   | what it counts
+validate_valid      | validate | document routed                      | valid     | documents found valid, published to VALID_TOPIC
+validate_invalid    | validate | document routed                      | invalid   | documents found invalid, whose reports went to INVALID_TOPIC
+validate_too_old    | validate | document routed                      | too-old   | events older than VALIDATE_MAX_EVENT_AGE, dropped
+validate_permanent  | validate | document routed                      | permanent | messages that no retry can handle (not a Pub/Sub event, no message id), dropped
+validate_retries    | validate | delivery failed; Pub/Sub will retry  | -         | deliveries that failed for now, which Pub/Sub retries (then dead-letters)
+'
+
 # The tables, one array per column; a row is an index.
 names=() entries=() triggers=() accounts=() sessions=() states=() memories=() timeouts=() mins=() maxes=() ingresses=() envs=()
 while read -r name entry trigger account session state memory timeout min max ingress env; do
@@ -155,8 +172,31 @@ while read -r account role resource when why; do
   g_accounts+=("$account") g_roles+=("$role") g_resources+=("$resource") g_whens+=("$when") g_whys+=("$why")
 done <<<"$grants_table"
 
+# trim prints $1 without the blanks around it.
+trim() {
+  local s=$1
+  s=${s#"${s%%[![:space:]]*}"}
+  printf '%s' "${s%"${s##*[![:space:]]}"}"
+}
+m_names=() m_functions=() m_messages=() m_outcomes=() m_whats=()
+while IFS='|' read -r metric fn message outcome what; do
+  metric=$(trim "$metric")
+  [[ -z "$metric" || "$metric" == \#* ]] && continue
+  fn=$(trim "$fn") message=$(trim "$message") outcome=$(trim "$outcome") what=$(trim "$what")
+  bad=""
+  [[ "$metric" =~ ^[A-Za-z0-9_-]+$ ]] || bad="its name"
+  [[ " ${m_names[*]} " != *" $metric "* ]] || bad="it has two rows"
+  [[ " ${names[*]} " == *" $fn "* ]] || bad="no function $fn"
+  [[ -n "$message" && "$message" != *'"'* && "$outcome" != *'"'* ]] || bad="its message"
+  [[ -n "$outcome" && -n "$what" ]] || bad="a column is empty"
+  if [[ -n "$bad" ]]; then
+    echo "deploy.sh: bad metric row $metric: $bad" >&2; exit 2
+  fi
+  m_names+=("$metric") m_functions+=("$fn") m_messages+=("$message") m_outcomes+=("$outcome") m_whats+=("$what")
+done <<<"$metrics_table"
+
 usage() {
-  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
   echo "Functions: ${names[*]}"
   exit "${1:-0}"
 }
@@ -714,7 +754,7 @@ setup() {
   echo "# APIs"
   run "${gcloud[@]}" services enable cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com \
     artifactregistry.googleapis.com eventarc.googleapis.com pubsub.googleapis.com secretmanager.googleapis.com \
-    firestore.googleapis.com iamcredentials.googleapis.com
+    firestore.googleapis.com iamcredentials.googleapis.com logging.googleapis.com monitoring.googleapis.com
 
   echo "# Service accounts, one per function, to run as"
   for account in "${account_names[@]}"; do
@@ -765,6 +805,11 @@ setup() {
     if [[ "${triggers[i]}" == topic:* ]] && ! has "${names[i]}" "${targets[@]}"; then
       dead_letters "${names[i]}" if-deployed
     fi
+  done
+
+  echo "# Log-based metrics: counters in Cloud Monitoring, logging.googleapis.com/user/METRIC"
+  for i in "${!m_names[@]}"; do
+    log_metric "$i"
   done
 }
 
@@ -828,6 +873,27 @@ dead_letters() {
   done
   run "${gcloud[@]}" pubsub subscriptions update "$subscription" --dead-letter-topic="$DEAD_LETTER_TOPIC" \
     --max-delivery-attempts="$MAX_DELIVERY_ATTEMPTS" --min-retry-delay="$MIN_RETRY_DELAY" --max-retry-delay="$MAX_RETRY_DELAY"
+}
+
+# log_metric makes the log-based metric of metrics-table row $1, or brings
+# its filter and description up to date. The function's logs reach Cloud
+# Logging as a Cloud Run service of the function's name.
+log_metric() {
+  local m=$1 filter what
+  filter="resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"${m_functions[m]}\""
+  filter+=" AND jsonPayload.message=\"${m_messages[m]}\""
+  if [[ "${m_outcomes[m]}" != - ]]; then filter+=" AND jsonPayload.outcome=\"${m_outcomes[m]}\""; fi
+  what=("${m_names[m]}" --description="IMPO ${m_functions[m]}: ${m_whats[m]}" --log-filter="$filter")
+  if $dry_run; then
+    printf '# if missing:\n'
+    run "${gcloud[@]}" logging metrics create "${what[@]}"
+    printf '# if present:\n'
+    run "${gcloud[@]}" logging metrics update "${what[@]}"
+  elif "${gcloud[@]}" logging metrics describe "${m_names[m]}" >/dev/null 2>&1; then
+    run "${gcloud[@]}" logging metrics update "${what[@]}"
+  else
+    run "${gcloud[@]}" logging metrics create "${what[@]}"
+  fi
 }
 
 # retire removes what earlier versions granted. It runs last, after the

@@ -406,8 +406,8 @@ func isExecutable(head []byte) bool {
 
 // fakeCloud stands in for the Google APIs that setup and a deploy touch:
 // it keeps what gcloud creates (service accounts, topics, subscriptions,
-// secrets, Firestore databases, functions with their Eventarc triggers)
-// and every IAM policy gcloud sets, and records each
+// secrets, Firestore databases, functions with their Eventarc triggers,
+// log-based metrics) and every IAM policy gcloud sets, and records each
 // request, so that a test can check the requests that gcloud itself built.
 type fakeCloud struct {
 	t        *testing.T
@@ -529,6 +529,7 @@ func (f *fakeCloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p := r.URL.Path
 	name := strings.TrimPrefix(p, "/v1/")
+	metric := "metrics/" + path.Base(p) // a log-based metric, by its name
 	switch {
 	case r.Method == "PUT" && p == "/upload":
 		f.uploads = append(f.uploads, raw)
@@ -575,6 +576,17 @@ func (f *fakeCloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		get(name)
+	case strings.HasPrefix(p, "/v2/projects/impo-test/metrics"):
+		switch r.Method {
+		case "POST":
+			metric = "metrics/" + fmt.Sprint(body["name"])
+			f.objects[metric] = body
+		case "PUT":
+			if f.objects[metric] != nil {
+				f.objects[metric] = body
+			}
+		}
+		get(metric)
 	case strings.Contains(p, "/serviceAccounts"):
 		if r.Method == "POST" {
 			id, _ := body["accountId"].(string)
@@ -684,7 +696,7 @@ func creations(requests []recorded) []string {
 	for _, r := range requests {
 		switch {
 		case r.Method == "POST" && (strings.HasSuffix(r.Path, "/serviceAccounts") || strings.HasSuffix(r.Path, "/secrets") ||
-			strings.HasSuffix(r.Path, "/databases")),
+			strings.HasSuffix(r.Path, "/databases") || strings.HasSuffix(r.Path, "/metrics")),
 			r.Method == "PUT" && (strings.Contains(r.Path, "/topics/") || strings.Contains(r.Path, "/subscriptions/")):
 			out = append(out, r.Method+" "+r.Path)
 		}
@@ -692,11 +704,12 @@ func creations(requests []recorded) []string {
 	return out
 }
 
-// updates lists the subscription updates among requests, as "METHOD path".
+// updates lists the update requests among requests (subscriptions and
+// log-based metrics), as "METHOD path".
 func updates(requests []recorded) []string {
 	var out []string
 	for _, r := range requests {
-		if r.Method == "PATCH" && strings.Contains(r.Path, "/subscriptions/") {
+		if r.Method == "PATCH" && strings.Contains(r.Path, "/subscriptions/") || r.Method == "PUT" && strings.Contains(r.Path, "/metrics/") {
 			out = append(out, r.Method+" "+r.Path)
 		}
 	}
@@ -709,7 +722,7 @@ func gcloudEnv(t *testing.T, url string) []string {
 	os.WriteFile(token, []byte("dummy-access-token"), 0o600)
 	env := []string{"CLOUDSDK_CONFIG=" + t.TempDir(), "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE=" + token, "CLOUDSDK_CORE_DISABLE_PROMPTS=1"}
 	for _, api := range []string{"CLOUDFUNCTIONS", "RUN", "SERVICEUSAGE", "CLOUDBUILD", "ARTIFACTREGISTRY", "CLOUDRESOURCEMANAGER",
-		"IAM", "PUBSUB", "EVENTARC", "SECRETMANAGER", "FIRESTORE"} {
+		"IAM", "PUBSUB", "EVENTARC", "SECRETMANAGER", "FIRESTORE", "LOGGING"} {
 		env = append(env, "CLOUDSDK_API_ENDPOINT_OVERRIDES_"+api+"="+url+"/")
 	}
 	return env
@@ -777,6 +790,8 @@ func TestDeploy_WithTheRealGcloud(t *testing.T) {
 			"PUT /v1/projects/impo-test/topics/documentos-muertos", "PUT /v1/projects/impo-test/subscriptions/documentos-muertos-sub",
 			"POST /v1/projects/impo-test/databases", "POST /v1/projects/impo-test/databases",
 			"POST /v1/projects/impo-test/databases", "POST /v1/projects/impo-test/databases",
+			"POST /v2/projects/impo-test/metrics", "POST /v2/projects/impo-test/metrics", "POST /v2/projects/impo-test/metrics",
+			"POST /v2/projects/impo-test/metrics", "POST /v2/projects/impo-test/metrics",
 		}
 		if diff := cmp.Diff(want, creations(fake.since(0))); diff != "" {
 			t.Errorf("creations (-want +got):\n%s", diff)
@@ -792,8 +807,9 @@ func TestDeploy_WithTheRealGcloud(t *testing.T) {
 			}
 		}
 	})
-	t.Run("setup keeps the dead letters", func(t *testing.T) {
+	t.Run("setup keeps the dead letters and counts what validate routes", func(t *testing.T) {
 		checkDeadLetterSubscription(t, fake)
+		checkMetrics(t, fake)
 		if !strings.Contains(out, "# validate is not deployed: its deploy will do this\n") {
 			t.Errorf("setup did not leave validate's trigger to its deploy:\n%s", out)
 		}
@@ -918,7 +934,7 @@ func TestDeploy_WithTheRealGcloud(t *testing.T) {
 	}
 
 	// Setup again, on the deployed project: it creates nothing, brings the
-	// dead letters up to date, and grants nothing new.
+	// dead letters and the metrics up to date, and grants nothing new.
 	before = fake.count()
 	out, errs, err = deployShIn(t, dir, env, "--settings", "tests/testdata/deploy.env", "setup")
 	if err != nil {
@@ -930,6 +946,9 @@ func TestDeploy_WithTheRealGcloud(t *testing.T) {
 			t.Errorf("a second setup created %v", got)
 		}
 		want := []string{"PATCH /v1/projects/impo-test/subscriptions/documentos-muertos-sub", "PATCH /v1/" + triggerSubscription("validate")}
+		for _, m := range []string{"valid", "invalid", "too_old", "permanent", "retries"} {
+			want = append(want, "PUT /v2/projects/impo-test/metrics/validate_"+m)
+		}
 		if diff := cmp.Diff(want, updates(again)); diff != "" {
 			t.Errorf("updates of a second setup (-want +got):\n%s", diff)
 		}
@@ -943,6 +962,7 @@ func TestDeploy_WithTheRealGcloud(t *testing.T) {
 		checkGrants(t, fake.grants(), true, public...)
 		checkDeadLetterSubscription(t, fake)
 		checkTriggerSubscription(t, fake)
+		checkMetrics(t, fake)
 	})
 
 	// What was uploaded, each time: the source, without secrets or tests.
@@ -1020,6 +1040,34 @@ func checkDeadLetterSubscription(t *testing.T, fake *fakeCloud) {
 		if diff := cmp.Diff(v, sub[k]); diff != "" {
 			t.Errorf("the dead-letter subscription: %s (-want +got):\n%s", k, diff)
 		}
+	}
+}
+
+// countedLines are the log-based metrics that setup makes, with their
+// filters: the log lines validate writes, one per event, are this contract.
+var countedLines = map[string]string{
+	"validate_valid":     `resource.type="cloud_run_revision" AND resource.labels.service_name="validate" AND jsonPayload.message="document routed" AND jsonPayload.outcome="valid"`,
+	"validate_invalid":   `resource.type="cloud_run_revision" AND resource.labels.service_name="validate" AND jsonPayload.message="document routed" AND jsonPayload.outcome="invalid"`,
+	"validate_too_old":   `resource.type="cloud_run_revision" AND resource.labels.service_name="validate" AND jsonPayload.message="document routed" AND jsonPayload.outcome="too-old"`,
+	"validate_permanent": `resource.type="cloud_run_revision" AND resource.labels.service_name="validate" AND jsonPayload.message="document routed" AND jsonPayload.outcome="permanent"`,
+	"validate_retries":   `resource.type="cloud_run_revision" AND resource.labels.service_name="validate" AND jsonPayload.message="delivery failed; Pub/Sub will retry"`,
+}
+
+// checkMetrics: the log-based metrics of the fake are exactly countedLines,
+// each described.
+func checkMetrics(t *testing.T, fake *fakeCloud) {
+	t.Helper()
+	got := map[string]string{}
+	for name, obj := range fake.objects {
+		if metric, ok := strings.CutPrefix(name, "metrics/"); ok {
+			got[metric] = fmt.Sprint(obj["filter"])
+			if d := fmt.Sprint(obj["description"]); !strings.HasPrefix(d, "IMPO validate: ") {
+				t.Errorf("metric %s is described as %q", metric, d)
+			}
+		}
+	}
+	if diff := cmp.Diff(countedLines, got); diff != "" {
+		t.Errorf("log-based metrics (-want +got):\n%s", diff)
 	}
 }
 
