@@ -5,12 +5,13 @@
 #   ./deploy.sh [--dry-run] [--settings FILE] setup [FUNCTION ...]
 #   ./deploy.sh [--dry-run] [--settings FILE] [FUNCTION ...]
 #
-# The functions are the rows of the first table in this script, and all
-# that their accounts may do is the second; with no function named, all
-# are deployed, login first. Settings come from the environment, or from a
-# settings file (default ./deploy.env if present; see deploy.env.example).
-# --dry-run prints every command, exactly, and runs none. A missing setting
-# or a dangerous configuration stops the script before anything runs.
+# The functions are the rows of the first table in this script, all that
+# their accounts may do is the second, and what setup counts in their logs
+# is the third; with no function named, all are deployed, login first.
+# Settings come from the environment, or from a settings file (default
+# ./deploy.env if present; see deploy.env.example). --dry-run prints every
+# command, exactly, and runs none. A missing setting or a dangerous
+# configuration stops the script before anything runs.
 set -euo pipefail
 
 # --- the functions ----------------------------------------------------------
@@ -26,6 +27,8 @@ set -euo pipefail
 #             topic:SETTING: the Pub/Sub topic that SETTING names, with
 #             retries, delivered by Eventarc as the function's account.
 #             Only the trigger calls it: its ingress is the row's, always.
+#             What it fails MAX_DELIVERY_ATTEMPTS times goes to the
+#             dead-letter topic (DEAD_LETTER_TOPIC).
 #   account   runs as <account>-fn@PROJECT, or as the setting <ACCOUNT>_SA.
 #   sessions  sign: holds the signing keys (session-keys); login only.
 #             verify: checks sessions with login's public keys, read from
@@ -56,10 +59,16 @@ sessions_database=sessions
 # function's account (tests/deploy_test.go checks the requests against this
 # table). One row per (account, role, resource):
 #
-#   account   a table account (its runtime service account).
+#   account   a table account (its runtime service account), or pubsub:
+#             the project's Pub/Sub service agent
+#             (service-PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com),
+#             which moves dead letters, and may only do that.
 #   role      the IAM role.
 #   resource  secret:ID        the secret ID
 #             topic:SETTING    the topic SETTING names
+#             trigger:NAME     the Pub/Sub subscription of the trigger of the
+#                              deployed function NAME (Eventarc makes and
+#                              names it; granted when NAME is deployed)
 #             database:ID      the Firestore database ID: a project binding
 #                              with the IAM condition
 #                              resource.name=="projects/PROJECT/databases/ID"
@@ -91,11 +100,32 @@ validate   roles/pubsub.publisher                topic:VALID_TOPIC        -     
 validate   roles/pubsub.publisher                topic:INVALID_TOPIC      -                            publishes the reports of invalid ones
 validate   roles/eventarc.eventReceiver          project                  -                            its trigger delivers events as it (a project-only role)
 validate   roles/run.invoker                     function:validate        -                            its trigger invokes the function as it
+pubsub     roles/pubsub.publisher                topic:DEAD_LETTER_TOPIC  -                            moves there what a trigger failed to deliver MAX_DELIVERY_ATTEMPTS times
+pubsub     roles/pubsub.subscriber               trigger:validate         -                            acknowledges on the trigger what it moved to the dead-letter topic
 gettoken   roles/secretmanager.secretAccessor    secret:session-keys      retired                      verified sessions with the private keys
 validate   roles/secretmanager.secretAccessor    secret:session-keys      retired                      verified sessions with the private keys
 login      roles/datastore.user                  project                  retired                      wrote every database of the project
 gettoken   roles/datastore.user                  project                  retired                      wrote every database of the project
 validate   roles/datastore.user                  project                  retired                      wrote every database of the project
+'
+
+# --- what setup counts -------------------------------------------------------
+# One log-based metric per row: a counter in Cloud Monitoring
+# (logging.googleapis.com/user/METRIC) of the log lines of the deployed
+# function whose jsonPayload carries this message and, unless -, a field
+# with one of the values given (FIELD=VALUE or FIELD=V1,V2). The function
+# writes the lines (shared/routing: "document validated", one per message
+# done, with outcome and reason; functions/validate: one WARNING per retried
+# delivery);
+# setup creates each metric, or brings its filter and description up to
+# date. Columns are separated by |.
+metrics_table='
+# metric            | function | message                              | match                       | what it counts
+validate_valid      | validate | document validated                   | outcome=valid               | documents found valid, published to VALID_TOPIC
+validate_invalid    | validate | document validated                   | reason=invalid              | documents found invalid, whose reports went to INVALID_TOPIC
+validate_too_old    | validate | document validated                   | reason=too-old              | messages older than VALIDATE_MAX_EVENT_AGE, routed to INVALID_TOPIC with the original
+validate_permanent  | validate | document validated                   | reason=too-large,unreadable | messages that can never be carried as they are (too large, not a Pub/Sub message), routed to INVALID_TOPIC
+validate_retries    | validate | delivery failed; Pub/Sub will retry  | -                           | deliveries that failed for now, which Pub/Sub retries (then dead-letters)
 '
 
 # The tables, one array per column; a row is an index.
@@ -108,6 +138,9 @@ while read -r name entry trigger account session state memory timeout min max in
   case "$trigger:$session" in http:sign | http:verify | topic:?*:sign | topic:?*:verify) ;; *)
     echo "deploy.sh: bad row $name: trigger $trigger, sessions $session" >&2; exit 2 ;;
   esac
+  if [[ "$account" == pubsub ]]; then
+    echo "deploy.sh: bad row $name: account pubsub is the Pub/Sub service agent's" >&2; exit 2
+  fi
   names+=("$name") entries+=("$entry") triggers+=("$trigger") accounts+=("$account") sessions+=("$session")
   states+=("$state") memories+=("$memory") timeouts+=("$timeout") mins+=("$min") maxes+=("$max") ingresses+=("$ingress") envs+=("$env")
 done <<<"$functions_table"
@@ -116,15 +149,24 @@ g_accounts=() g_roles=() g_resources=() g_whens=() g_whys=()
 while read -r account role resource when why; do
   [[ -z "$account" || "$account" == \#* ]] && continue
   bad=""
-  [[ " ${accounts[*]} " == *" $account "* ]] || bad="no function runs as $account"
+  [[ " ${accounts[*]} pubsub " == *" $account "* ]] || bad="no function runs as $account"
   [[ "$role" == roles/?* ]] || bad="role $role"
   case "$resource" in secret:?* | topic:?* | database:?* | project | vended) ;;
     function:?*)
       [[ " ${names[*]} " == *" ${resource#function:} "* ]] || bad="no function ${resource#function:}"
       [[ "$role" == roles/run.invoker ]] || bad="on a function, only roles/run.invoker"
       ;;
+    trigger:?*)
+      bad="no function ${resource#trigger:} with a topic trigger"
+      for i in "${!names[@]}"; do
+        if [[ "${names[i]}" == "${resource#trigger:}" && "${triggers[i]}" == topic:* ]]; then bad=""; fi
+      done
+      ;;
     *) bad="resource $resource" ;;
   esac
+  if [[ "$account" == pubsub && "$resource" != topic:?* && "$resource" != trigger:?* ]]; then
+    bad="the Pub/Sub service agent moves dead letters: only topic: and trigger: resources"
+  fi
   [[ "$when" =~ ^(-|retired|[A-Z][A-Z0-9_]*=.+)$ ]] || bad="when $when"
   [[ -n "$why" ]] || bad="it says no why"
   if [[ -n "$bad" ]]; then
@@ -133,8 +175,32 @@ while read -r account role resource when why; do
   g_accounts+=("$account") g_roles+=("$role") g_resources+=("$resource") g_whens+=("$when") g_whys+=("$why")
 done <<<"$grants_table"
 
+# trim prints $1 without the blanks around it.
+trim() {
+  local s=$1
+  s=${s#"${s%%[![:space:]]*}"}
+  printf '%s' "${s%"${s##*[![:space:]]}"}"
+}
+m_names=() m_functions=() m_messages=() m_outcomes=() m_whats=()
+while IFS='|' read -r metric fn message outcome what; do
+  metric=$(trim "$metric")
+  [[ -z "$metric" || "$metric" == \#* ]] && continue
+  fn=$(trim "$fn") message=$(trim "$message") outcome=$(trim "$outcome") what=$(trim "$what")
+  bad=""
+  [[ "$metric" =~ ^[A-Za-z0-9_-]+$ ]] || bad="its name"
+  [[ " ${m_names[*]} " != *" $metric "* ]] || bad="it has two rows"
+  [[ " ${names[*]} " == *" $fn "* ]] || bad="no function $fn"
+  [[ -n "$message" && "$message" != *'"'* && "$outcome" != *'"'* ]] || bad="its message"
+  [[ -n "$outcome" && -n "$what" ]] || bad="a column is empty"
+  [[ "$outcome" == - || "$outcome" =~ ^[a-z_]+=[A-Za-z0-9_-]+(,[A-Za-z0-9_-]+)*$ ]] || bad="its match (- or FIELD=VALUE[,VALUE])"
+  if [[ -n "$bad" ]]; then
+    echo "deploy.sh: bad metric row $metric: $bad" >&2; exit 2
+  fi
+  m_names+=("$metric") m_functions+=("$fn") m_messages+=("$message") m_outcomes+=("$outcome") m_whats+=("$what")
+done <<<"$metrics_table"
+
 usage() {
-  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
   echo "Functions: ${names[*]}"
   exit "${1:-0}"
 }
@@ -177,6 +243,12 @@ require PROJECT REGION
 : "${DOCS_TOPIC:=documentos}"           # the pipeline publishes documents here
 : "${VALID_TOPIC:=documentos-validos}"
 : "${INVALID_TOPIC:=documentos-invalidos}"
+: "${DEAD_LETTER_TOPIC:=documentos-muertos}"   # what a trigger fails to deliver MAX_DELIVERY_ATTEMPTS times
+: "${DEAD_LETTER_SUBSCRIPTION:=documentos-muertos-sub}" # where operators read the dead letters
+: "${DEAD_LETTER_RETENTION:=7d}"       # how long the dead letters wait there (10m to 31d)
+: "${MAX_DELIVERY_ATTEMPTS:=10}"       # per message, on a trigger (5 to 100)
+: "${MIN_RETRY_DELAY:=10s}"            # a trigger's backoff between attempts, growing from
+: "${MAX_RETRY_DELAY:=600s}"           # the min to the max (0s to 600s)
 : "${GETTOKEN_SOURCE:=impersonate}"     # impersonate | key (adc and selfsigned are for local runs only)
 : "${GETTOKEN_POLICY_FILE:=}"           # local file with the gettoken policy (JSON)
 : "${SESSION_ISSUER:=impo-copetes-login}"
@@ -195,6 +267,20 @@ if [[ -n "$GETTOKEN_POLICY_FILE" && ! -f "$GETTOKEN_POLICY_FILE" ]]; then
 fi
 if [[ -n "$LOGIN_URL" && "$LOGIN_URL" != https://* ]]; then
   missing+=("LOGIN_URL (an https:// address)")
+fi
+if [[ ! "$MAX_DELIVERY_ATTEMPTS" =~ ^[0-9]{1,3}$ ]] || ((10#$MAX_DELIVERY_ATTEMPTS < 5 || 10#$MAX_DELIVERY_ATTEMPTS > 100)); then
+  missing+=("MAX_DELIVERY_ATTEMPTS (5 to 100, as Pub/Sub allows)")
+fi
+for v in MIN_RETRY_DELAY MAX_RETRY_DELAY; do
+  if [[ ! "${!v}" =~ ^[0-9]{1,3}s$ ]] || ((10#${!v%s} > 600)); then
+    missing+=("$v (seconds, 0s to 600s, as Pub/Sub allows)")
+  fi
+done
+if [[ "$MIN_RETRY_DELAY$MAX_RETRY_DELAY" =~ ^[0-9]{1,3}s[0-9]{1,3}s$ ]] && ((10#${MIN_RETRY_DELAY%s} > 10#${MAX_RETRY_DELAY%s})); then
+  missing+=("MIN_RETRY_DELAY (not above MAX_RETRY_DELAY)")
+fi
+if [[ ! "$DEAD_LETTER_RETENTION" =~ ^[0-9]+[smhd]$ ]]; then
+  missing+=("DEAD_LETTER_RETENTION (a duration such as 7d; 10m to 31d)")
 fi
 
 # has says whether its first argument is among the others.
@@ -454,6 +540,8 @@ for i in "${!names[@]}"; do
   if [[ "${triggers[i]}" == topic:* ]]; then
     needs "$fn" "$a" roles/eventarc.eventReceiver project "is triggered by a topic"
     needs "$fn" "$a" roles/run.invoker "function:$fn" "is triggered by a topic"
+    needs "$fn" pubsub roles/pubsub.subscriber "trigger:$fn" "has its dead letters moved by the Pub/Sub service agent"
+    needs "$fn" pubsub roles/pubsub.publisher topic:DEAD_LETTER_TOPIC "has its dead letters moved by the Pub/Sub service agent"
   fi
   needs "$fn" "$a" roles/datastore.user "database:${states[i]}" "keeps its state there"
   if [[ "${sessions[i]}" == sign ]]; then
@@ -476,6 +564,13 @@ for db in "${databases[@]}"; do
   fi
   if [[ "$db" == "$sessions_database" && "${writers[*]}" != login ]]; then
     refuse "the grants table lets ${writers[*]:-nobody} write the revocations ($db): only login writes them."
+  fi
+done
+# Dead letters go to a topic of their own: on a trigger's topic they would
+# be delivered again, forever; on an output, they would pass for results.
+for topic in "${topics[@]}"; do
+  if [[ "$topic" != DEAD_LETTER_TOPIC && "${!topic}" == "$DEAD_LETTER_TOPIC" ]]; then
+    refuse "DEAD_LETTER_TOPIC and $topic both name $DEAD_LETTER_TOPIC: dead letters need a topic of their own, or they are delivered again or pass for results."
   fi
 done
 for g in "${!g_accounts[@]}"; do
@@ -514,7 +609,51 @@ exists() {
   "$@" >/dev/null 2>&1
 }
 
+# ask prints command "${@:3}", then sets the variable named $1 to what it
+# prints; a dry run, which cannot know, sets it to the placeholder $2. It
+# fails as the command does.
+ask() {
+  local -n ask_answer=$1
+  local placeholder=$2
+  shift 2
+  printf '%q' "$1"
+  printf ' %q' "${@:2}"
+  printf '\n'
+  # shellcheck disable=SC2034 # a reference: sets the caller's variable
+  if $dry_run; then
+    ask_answer=$placeholder
+    return 0
+  fi
+  # shellcheck disable=SC2034 # a reference: sets the caller's variable
+  ask_answer=$("$@")
+}
+
 gcloud=(gcloud --project="$PROJECT" --quiet)
+
+# The Pub/Sub service agent (the grants table's account pubsub), named by
+# the project's number: read once, when a grant names it.
+pubsub_agent=""
+find_pubsub_agent() {
+  local number
+  [[ -z "$pubsub_agent" ]] || return 0
+  echo "# The Pub/Sub service agent is named by the project's number:"
+  ask number PROJECT_NUMBER "${gcloud[@]}" projects describe "$PROJECT" --format='value(projectNumber)'
+  if [[ ! "$number" =~ ^[0-9]+$ ]] && ! $dry_run; then
+    echo "deploy.sh: project $PROJECT has no number ($number)" >&2
+    exit 1
+  fi
+  pubsub_agent="service-$number@gcp-sa-pubsub.iam.gserviceaccount.com"
+}
+
+# member prints the IAM member of grants-table account $1 (for pubsub,
+# after find_pubsub_agent).
+member() {
+  if [[ "$1" == pubsub ]]; then
+    echo "serviceAccount:$pubsub_agent"
+  else
+    echo "serviceAccount:$(email "$1")"
+  fi
+}
 
 # condition prints the IAM condition that narrows a project binding to
 # the Firestore database $1 (Firestore's documented form).
@@ -522,10 +661,12 @@ condition() {
   printf 'expression=resource.name=="projects/%s/databases/%s",title=database %s' "$PROJECT" "$1" "$1"
 }
 
-# grant makes grant $1 of the table; function grants wait for the deploy.
+# grant makes grant $1 of the table; function and trigger grants wait for
+# the deploy.
 grant() {
   local g=$1 member role=${g_roles[$1]} res=${g_resources[$1]} v
-  member="serviceAccount:$(email "${g_accounts[g]}")"
+  if [[ "${g_accounts[g]}" == pubsub ]]; then find_pubsub_agent; fi
+  member=$(member "${g_accounts[g]}")
   echo "# ${g_accounts[g]}: ${g_whys[g]}"
   case "$res" in
     secret:*) run "${gcloud[@]}" secrets add-iam-policy-binding "${res#secret:}" --member="$member" --role="$role" ;;
@@ -564,7 +705,8 @@ bound() {
 # unbind removes retired grant $1 where it is still found.
 unbind() {
   local g=$1 member role=${g_roles[$1]} res=${g_resources[$1]} get remove
-  member="serviceAccount:$(email "${g_accounts[g]}")"
+  if [[ "${g_accounts[g]}" == pubsub ]]; then find_pubsub_agent; fi
+  member=$(member "${g_accounts[g]}")
   case "$res" in
     secret:*)
       secret_in_use "${res#secret:}" || return 0
@@ -616,7 +758,7 @@ setup() {
   echo "# APIs"
   run "${gcloud[@]}" services enable cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com \
     artifactregistry.googleapis.com eventarc.googleapis.com pubsub.googleapis.com secretmanager.googleapis.com \
-    firestore.googleapis.com iamcredentials.googleapis.com
+    firestore.googleapis.com iamcredentials.googleapis.com logging.googleapis.com monitoring.googleapis.com
 
   echo "# Service accounts, one per function, to run as"
   for account in "${account_names[@]}"; do
@@ -640,6 +782,7 @@ setup() {
   for topic in "${topics[@]}"; do
     exists "${gcloud[@]}" pubsub topics describe "${!topic}" || run "${gcloud[@]}" pubsub topics create "${!topic}"
   done
+  dead_letter_subscription
 
   echo "# Secrets (empty: publish them with go run ./cmd/admin secret push)"
   for id in "${secret_ids[@]}"; do
@@ -658,8 +801,111 @@ setup() {
 
   echo "# IAM: the grants table, and nothing else"
   for g in "${!g_accounts[@]}"; do
-    if active "$g" && [[ "${g_resources[g]}" != function:* ]]; then grant "$g"; fi
+    if active "$g" && [[ "${g_resources[g]}" != function:* && "${g_resources[g]}" != trigger:* ]]; then grant "$g"; fi
   done
+
+  echo "# Dead letters of the deployed triggers (a function deployed now gets them at its deploy)"
+  for i in "${!names[@]}"; do
+    if [[ "${triggers[i]}" == topic:* ]] && ! has "${names[i]}" "${targets[@]}"; then
+      dead_letters "${names[i]}" if-deployed
+    fi
+  done
+
+  echo "# Log-based metrics: counters in Cloud Monitoring, logging.googleapis.com/user/METRIC"
+  for i in "${!m_names[@]}"; do
+    log_metric "$i"
+  done
+}
+
+# dead_letter_subscription keeps the dead letters in DEAD_LETTER_SUBSCRIPTION,
+# made or brought up to date: for DEAD_LETTER_RETENTION, never expiring
+# (Pub/Sub deletes a subscription left unread for 31 days by default), with
+# 10 minutes to look at a message pulled before it comes back.
+dead_letter_subscription() {
+  local topic attached
+  local settings=(--ack-deadline=600 --message-retention-duration="$DEAD_LETTER_RETENTION" --expiration-period=never)
+  topic="projects/$PROJECT/topics/$DEAD_LETTER_TOPIC"
+  echo "# Dead letters wait in $DEAD_LETTER_SUBSCRIPTION, to be read and replayed (README)"
+  if $dry_run; then
+    printf '# if missing:\n'
+  elif attached=$("${gcloud[@]}" pubsub subscriptions describe "$DEAD_LETTER_SUBSCRIPTION" --format='value(topic)' 2>/dev/null); then
+    if [[ "$attached" != "$topic" ]]; then
+      echo "deploy.sh: the subscription $DEAD_LETTER_SUBSCRIPTION reads $attached, not the dead-letter topic: set DEAD_LETTER_SUBSCRIPTION to a name of its own" >&2
+      exit 1
+    fi
+    run "${gcloud[@]}" pubsub subscriptions update "$DEAD_LETTER_SUBSCRIPTION" "${settings[@]}"
+    return
+  fi
+  run "${gcloud[@]}" pubsub subscriptions create "$DEAD_LETTER_SUBSCRIPTION" --topic="$DEAD_LETTER_TOPIC" "${settings[@]}"
+  if $dry_run; then
+    printf '# if present:\n'
+    run "${gcloud[@]}" pubsub subscriptions update "$DEAD_LETTER_SUBSCRIPTION" "${settings[@]}"
+  fi
+}
+
+# dead_letters has the trigger of function $1 send to DEAD_LETTER_TOPIC what
+# it fails to deliver MAX_DELIVERY_ATTEMPTS times, with a growing delay
+# between attempts. Eventarc makes the trigger's push subscription with the
+# function, and names it: it is found through the trigger, the grants table
+# (trigger:FUNCTION) lets the Pub/Sub service agent take messages off it,
+# and its dead-letter and retry policies are set. A redeploy that remade
+# the trigger would lose them: every deploy sets them again. With
+# if-deployed ($2), a function not deployed yet is left to its deploy.
+dead_letters() {
+  local fn=$1 trigger subscription g
+  echo "# $fn: what its trigger fails to deliver $MAX_DELIVERY_ATTEMPTS times goes to $DEAD_LETTER_TOPIC"
+  if [[ "${2:-}" == if-deployed ]]; then
+    if $dry_run; then printf '# if deployed:\n'; fi
+    if ! ask trigger TRIGGER "${gcloud[@]}" functions describe "$fn" --gen2 --region="$REGION" \
+      --format='value(eventTrigger.trigger)' 2>/dev/null || [[ -z "$trigger" ]]; then
+      echo "# $fn is not deployed: its deploy will do this"
+      return 0
+    fi
+  else
+    ask trigger TRIGGER "${gcloud[@]}" functions describe "$fn" --gen2 --region="$REGION" --format='value(eventTrigger.trigger)'
+  fi
+  [[ -n "$trigger" ]] || { echo "deploy.sh: function $fn has no Eventarc trigger" >&2; exit 1; }
+  ask subscription SUBSCRIPTION "${gcloud[@]}" eventarc triggers describe "$trigger" --format='value(transport.pubsub.subscription)'
+  [[ -n "$subscription" ]] || { echo "deploy.sh: the trigger $trigger of $fn has no Pub/Sub subscription" >&2; exit 1; }
+  for g in "${!g_accounts[@]}"; do
+    if [[ "${g_resources[g]}" == "trigger:$fn" ]] && active "$g"; then
+      if [[ "${g_accounts[g]}" == pubsub ]]; then find_pubsub_agent; fi
+      echo "# ${g_accounts[g]}: ${g_whys[g]}"
+      run "${gcloud[@]}" pubsub subscriptions add-iam-policy-binding "$subscription" --member="$(member "${g_accounts[g]}")" \
+        --role="${g_roles[g]}"
+    fi
+  done
+  run "${gcloud[@]}" pubsub subscriptions update "$subscription" --dead-letter-topic="$DEAD_LETTER_TOPIC" \
+    --max-delivery-attempts="$MAX_DELIVERY_ATTEMPTS" --min-retry-delay="$MIN_RETRY_DELAY" --max-retry-delay="$MAX_RETRY_DELAY"
+}
+
+# log_metric makes the log-based metric of metrics-table row $1, or brings
+# its filter and description up to date. The function's logs reach Cloud
+# Logging as a Cloud Run service of the function's name.
+log_metric() {
+  local m=$1 filter what
+  filter="resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"${m_functions[m]}\""
+  filter+=" AND jsonPayload.message=\"${m_messages[m]}\""
+  if [[ "${m_outcomes[m]}" != - ]]; then
+    local field=${m_outcomes[m]%%=*} values value any=""
+    IFS=, read -ra values <<<"${m_outcomes[m]#*=}"
+    for value in "${values[@]}"; do
+      any+="${any:+ OR }jsonPayload.$field=\"$value\""
+    done
+    if ((${#values[@]} > 1)); then any="($any)"; fi
+    filter+=" AND $any"
+  fi
+  what=("${m_names[m]}" --description="IMPO ${m_functions[m]}: ${m_whats[m]}" --log-filter="$filter")
+  if $dry_run; then
+    printf '# if missing:\n'
+    run "${gcloud[@]}" logging metrics create "${what[@]}"
+    printf '# if present:\n'
+    run "${gcloud[@]}" logging metrics update "${what[@]}"
+  elif "${gcloud[@]}" logging metrics describe "${m_names[m]}" >/dev/null 2>&1; then
+    run "${gcloud[@]}" logging metrics update "${what[@]}"
+  else
+    run "${gcloud[@]}" logging metrics create "${what[@]}"
+  fi
 }
 
 # retire removes what earlier versions granted. It runs last, after the
@@ -702,18 +948,10 @@ secret_env() {
 # public keys: the setting, or the deployed login's (deployed first when
 # it is deployed too). A dry run prints the command and uses a placeholder.
 login_url() {
-  local cmd
   [[ -n "$LOGIN_URL" ]] && return 0
-  cmd=("${gcloud[@]}" functions describe login --gen2 --region="$REGION" --format='value(serviceConfig.uri)')
   echo "# The others verify sessions by login's public keys (JWKS), at login's URL:"
-  printf '%q' "${cmd[0]}"
-  printf ' %q' "${cmd[@]:1}"
-  printf '\n'
-  if $dry_run; then
-    LOGIN_URL=https://LOGIN_URL
-    return 0
-  fi
-  LOGIN_URL=$("${cmd[@]}") || LOGIN_URL=""
+  ask LOGIN_URL https://LOGIN_URL "${gcloud[@]}" functions describe login --gen2 --region="$REGION" \
+    --format='value(serviceConfig.uri)' || LOGIN_URL=""
   if [[ "$LOGIN_URL" != https://* ]]; then
     echo "deploy.sh: login is not deployed (no https URL); deploy it first (./deploy.sh login), or set LOGIN_URL" >&2
     exit 1
@@ -789,6 +1027,7 @@ deploy() {
         --member="serviceAccount:$(email "${g_accounts[g]}")"
     fi
   done
+  if [[ "${triggers[i]}" == topic:* ]]; then dead_letters "$fn"; fi
 }
 
 # The upload: exactly the files that .gcloudignore lets through, as gcloud

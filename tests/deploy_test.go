@@ -96,6 +96,12 @@ func TestDeploy_MissingSettingFailsEarlyByName(t *testing.T) {
 		{[]string{"PROJECT=p", "REGION=r", "SECRETS_MODE=vault"}, "SECRETS_MODE"},
 		{[]string{"PROJECT=p", "REGION=r", "GETTOKEN_SOURCE=selfsigned"}, "GETTOKEN_SOURCE"},
 		{[]string{"PROJECT=p", "REGION=r", "GETTOKEN_POLICY_FILE=/nope.json"}, "GETTOKEN_POLICY_FILE"},
+		{[]string{"PROJECT=p", "REGION=r", "MAX_DELIVERY_ATTEMPTS=3"}, "MAX_DELIVERY_ATTEMPTS (5 to 100"},
+		{[]string{"PROJECT=p", "REGION=r", "MAX_DELIVERY_ATTEMPTS=ten"}, "MAX_DELIVERY_ATTEMPTS (5 to 100"},
+		{[]string{"PROJECT=p", "REGION=r", "MAX_RETRY_DELAY=10m"}, "MAX_RETRY_DELAY (seconds, 0s to 600s"},
+		{[]string{"PROJECT=p", "REGION=r", "MIN_RETRY_DELAY=700s"}, "MIN_RETRY_DELAY (seconds, 0s to 600s"},
+		{[]string{"PROJECT=p", "REGION=r", "MIN_RETRY_DELAY=60s", "MAX_RETRY_DELAY=30s"}, "MIN_RETRY_DELAY (not above MAX_RETRY_DELAY)"},
+		{[]string{"PROJECT=p", "REGION=r", "DEAD_LETTER_RETENTION=forever"}, "DEAD_LETTER_RETENTION"},
 	}
 	for _, tt := range tests {
 		out, errs, err := deploySh(t, tt.env, "--dry-run")
@@ -399,8 +405,9 @@ func isExecutable(head []byte) bool {
 }
 
 // fakeCloud stands in for the Google APIs that setup and a deploy touch:
-// it keeps what gcloud creates (service accounts, topics, secrets, Firestore
-// databases, functions) and every IAM policy gcloud sets, and records each
+// it keeps what gcloud creates (service accounts, topics, subscriptions,
+// secrets, Firestore databases, functions with their Eventarc triggers,
+// log-based metrics) and every IAM policy gcloud sets, and records each
 // request, so that a test can check the requests that gcloud itself built.
 type fakeCloud struct {
 	t        *testing.T
@@ -522,6 +529,7 @@ func (f *fakeCloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p := r.URL.Path
 	name := strings.TrimPrefix(p, "/v1/")
+	metric := "metrics/" + path.Base(p) // a log-based metric, by its name
 	switch {
 	case r.Method == "PUT" && p == "/upload":
 		f.uploads = append(f.uploads, raw)
@@ -551,6 +559,34 @@ func (f *fakeCloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(200, map[string]any{"projectId": "impo-test", "projectNumber": "123"})
 	case strings.Contains(p, "/operations/"):
 		reply(200, op(nil))
+	case strings.Contains(p, "/triggers/"):
+		get(name)
+	case strings.Contains(p, "/subscriptions/"):
+		switch r.Method {
+		case "PUT":
+			body["name"] = name
+			f.objects[name] = body
+		case "PATCH": // the fields of the mask, from the request's subscription
+			sub, _ := body["subscription"].(map[string]any)
+			mask, _ := body["updateMask"].(string)
+			if obj := f.objects[name]; obj != nil {
+				for field := range strings.SplitSeq(mask, ",") {
+					obj[field] = sub[field]
+				}
+			}
+		}
+		get(name)
+	case strings.HasPrefix(p, "/v2/projects/impo-test/metrics"):
+		switch r.Method {
+		case "POST":
+			metric = "metrics/" + fmt.Sprint(body["name"])
+			f.objects[metric] = body
+		case "PUT":
+			if f.objects[metric] != nil {
+				f.objects[metric] = body
+			}
+		}
+		get(metric)
 	case strings.Contains(p, "/serviceAccounts"):
 		if r.Method == "POST" {
 			id, _ := body["accountId"].(string)
@@ -595,11 +631,23 @@ func (f *fakeCloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case "POST", "PATCH":
 			fn := body
 			fn["state"], fn["environment"] = "ACTIVE", "GEN_2"
+			location, _, _ := strings.Cut(strings.TrimPrefix(p, "/v2/"), "/functions")
 			sc, _ := fn["serviceConfig"].(map[string]any)
 			if sc != nil {
-				location, _, _ := strings.Cut(strings.TrimPrefix(p, "/v2/"), "/functions")
 				sc["uri"] = "https://" + name + ".example"
 				sc["service"] = location + "/services/" + name
+			}
+			// Cloud Functions makes the function's Eventarc trigger, which makes
+			// its push subscription to the topic; Eventarc names both.
+			if et, _ := fn["eventTrigger"].(map[string]any); et != nil {
+				trigger, sub := location+"/triggers/"+name+"-381", triggerSubscription(name)
+				et["trigger"] = trigger
+				f.objects[trigger] = map[string]any{"name": trigger,
+					"transport": map[string]any{"pubsub": map[string]any{"topic": et["pubsubTopic"], "subscription": sub}}}
+				if f.objects[sub] == nil {
+					f.objects[sub] = map[string]any{"name": sub, "topic": et["pubsubTopic"], "ackDeadlineSeconds": 600,
+						"pushConfig": map[string]any{"pushEndpoint": "https://" + name + ".example"}}
+				}
 			}
 			f.objects["functions/"+name] = fn
 			reply(200, op(fn))
@@ -608,6 +656,26 @@ func (f *fakeCloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.t.Logf("unanswered: %s %s", r.Method, p)
 		notFound()
 	}
+}
+
+// triggerSubscription names the Pub/Sub subscription that Eventarc makes
+// for the trigger of function fn (in the fake).
+func triggerSubscription(fn string) string {
+	return "projects/impo-test/subscriptions/eventarc-southamerica-east1-" + fn + "-381-sub-042"
+}
+
+// since returns the requests recorded after the first n.
+func (f *fakeCloud) since(n int) []recorded {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.requests[n:])
+}
+
+// count is how many requests the fake has recorded.
+func (f *fakeCloud) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.requests)
 }
 
 // created returns the body of the CreateFunction request for name.
@@ -622,15 +690,26 @@ func (f *fakeCloud) created(name string) map[string]any {
 	return nil
 }
 
-// creations lists the create requests that gcloud sent, as "METHOD path".
-func (f *fakeCloud) creations() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+// creations lists the create requests among requests, as "METHOD path".
+func creations(requests []recorded) []string {
 	var out []string
-	for _, r := range f.requests {
+	for _, r := range requests {
 		switch {
-		case r.Method == "POST" && (strings.HasSuffix(r.Path, "/serviceAccounts") || strings.HasSuffix(r.Path, "/secrets") || strings.HasSuffix(r.Path, "/databases")),
-			r.Method == "PUT" && strings.Contains(r.Path, "/topics/"):
+		case r.Method == "POST" && (strings.HasSuffix(r.Path, "/serviceAccounts") || strings.HasSuffix(r.Path, "/secrets") ||
+			strings.HasSuffix(r.Path, "/databases") || strings.HasSuffix(r.Path, "/metrics")),
+			r.Method == "PUT" && (strings.Contains(r.Path, "/topics/") || strings.Contains(r.Path, "/subscriptions/")):
+			out = append(out, r.Method+" "+r.Path)
+		}
+	}
+	return out
+}
+
+// updates lists the update requests among requests (subscriptions and
+// log-based metrics), as "METHOD path".
+func updates(requests []recorded) []string {
+	var out []string
+	for _, r := range requests {
+		if r.Method == "PATCH" && strings.Contains(r.Path, "/subscriptions/") || r.Method == "PUT" && strings.Contains(r.Path, "/metrics/") {
 			out = append(out, r.Method+" "+r.Path)
 		}
 	}
@@ -643,7 +722,7 @@ func gcloudEnv(t *testing.T, url string) []string {
 	os.WriteFile(token, []byte("dummy-access-token"), 0o600)
 	env := []string{"CLOUDSDK_CONFIG=" + t.TempDir(), "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE=" + token, "CLOUDSDK_CORE_DISABLE_PROMPTS=1"}
 	for _, api := range []string{"CLOUDFUNCTIONS", "RUN", "SERVICEUSAGE", "CLOUDBUILD", "ARTIFACTREGISTRY", "CLOUDRESOURCEMANAGER",
-		"IAM", "PUBSUB", "EVENTARC", "SECRETMANAGER", "FIRESTORE"} {
+		"IAM", "PUBSUB", "EVENTARC", "SECRETMANAGER", "FIRESTORE", "LOGGING"} {
 		env = append(env, "CLOUDSDK_API_ENDPOINT_OVERRIDES_"+api+"="+url+"/")
 	}
 	return env
@@ -708,10 +787,13 @@ func TestDeploy_WithTheRealGcloud(t *testing.T) {
 		want := []string{
 			"POST /v1/projects/impo-test/serviceAccounts", "POST /v1/projects/impo-test/serviceAccounts", // vend-pipeline, vend-lector
 			"PUT /v1/projects/impo-test/topics/documentos-validos", "PUT /v1/projects/impo-test/topics/documentos-invalidos",
+			"PUT /v1/projects/impo-test/topics/documentos-muertos", "PUT /v1/projects/impo-test/subscriptions/documentos-muertos-sub",
 			"POST /v1/projects/impo-test/databases", "POST /v1/projects/impo-test/databases",
 			"POST /v1/projects/impo-test/databases", "POST /v1/projects/impo-test/databases",
+			"POST /v2/projects/impo-test/metrics", "POST /v2/projects/impo-test/metrics", "POST /v2/projects/impo-test/metrics",
+			"POST /v2/projects/impo-test/metrics", "POST /v2/projects/impo-test/metrics",
 		}
-		if diff := cmp.Diff(want, fake.creations()); diff != "" {
+		if diff := cmp.Diff(want, creations(fake.since(0))); diff != "" {
 			t.Errorf("creations (-want +got):\n%s", diff)
 		}
 		for _, name := range []string{"login-state", "sessions", "gettoken-state", "validate-state"} {
@@ -723,6 +805,13 @@ func TestDeploy_WithTheRealGcloud(t *testing.T) {
 			if fake.objects["serviceAccounts/"+sa+"@impo-test.iam.gserviceaccount.com"] == nil {
 				t.Errorf("vended account %s was not created", sa)
 			}
+		}
+	})
+	t.Run("setup keeps the dead letters and counts what validate routes", func(t *testing.T) {
+		checkDeadLetterSubscription(t, fake)
+		checkMetrics(t, fake)
+		if !strings.Contains(out, "# validate is not deployed: its deploy will do this\n") {
+			t.Errorf("setup did not leave validate's trigger to its deploy:\n%s", out)
 		}
 	})
 	t.Run("setup warns of a function account's unlisted project role", func(t *testing.T) {
@@ -744,17 +833,33 @@ func TestDeploy_WithTheRealGcloud(t *testing.T) {
 		}
 	})
 
+	before := fake.count()
 	out, errs, err = deployShIn(t, dir, env, "--settings", "tests/testdata/deploy.env")
 	if err != nil {
 		t.Fatalf("deploy.sh: %v\nstdout:\n%s\nstderr:\n%s", err, out, errs)
 	}
-	t.Run("the deploy adds only the functions' invokers", func(t *testing.T) {
-		checkGrants(t, fake.grants(), true,
-			// --allow-unauthenticated: the HTTP functions authenticate their callers.
-			grant{"projects/impo-test/locations/southamerica-east1/services/login", "roles/run.invoker", "allUsers", ""},
-			grant{"projects/impo-test/locations/southamerica-east1/services/gettoken", "roles/run.invoker", "allUsers", ""},
-			grant{"projects/impo-test/locations/southamerica-east1/services/validate-http", "roles/run.invoker", "allUsers", ""},
-		)
+	// --allow-unauthenticated: the HTTP functions authenticate their callers.
+	public := []grant{
+		{"projects/impo-test/locations/southamerica-east1/services/login", "roles/run.invoker", "allUsers", ""},
+		{"projects/impo-test/locations/southamerica-east1/services/gettoken", "roles/run.invoker", "allUsers", ""},
+		{"projects/impo-test/locations/southamerica-east1/services/validate-http", "roles/run.invoker", "allUsers", ""},
+	}
+	t.Run("the deploy adds only the functions' invokers and the trigger's dead letters", func(t *testing.T) {
+		checkGrants(t, fake.grants(), true, public...)
+	})
+	t.Run("the deploy gives validate's trigger its dead letters and backoff", func(t *testing.T) {
+		deploy := fake.since(before)
+		if diff := cmp.Diff([]string{"PATCH /v1/" + triggerSubscription("validate")}, updates(deploy)); diff != "" {
+			t.Fatalf("subscription updates of the deploy (-want +got):\n%s", diff)
+		}
+		for _, r := range deploy {
+			if r.Method == "PATCH" && strings.Contains(r.Path, "/subscriptions/") {
+				if diff := cmp.Diff(triggerPatch(), r.Body); diff != "" {
+					t.Errorf("the update of the trigger's subscription (-want +got):\n%s", diff)
+				}
+			}
+		}
+		checkTriggerSubscription(t, fake)
 	})
 
 	type want struct {
@@ -828,6 +933,38 @@ func TestDeploy_WithTheRealGcloud(t *testing.T) {
 		}
 	}
 
+	// Setup again, on the deployed project: it creates nothing, brings the
+	// dead letters and the metrics up to date, and grants nothing new.
+	before = fake.count()
+	out, errs, err = deployShIn(t, dir, env, "--settings", "tests/testdata/deploy.env", "setup")
+	if err != nil {
+		t.Fatalf("deploy.sh setup, again: %v\nstdout:\n%s\nstderr:\n%s", err, out, errs)
+	}
+	t.Run("setup again changes nothing and keeps the dead letters", func(t *testing.T) {
+		again := fake.since(before)
+		if got := creations(again); len(got) != 0 {
+			t.Errorf("a second setup created %v", got)
+		}
+		want := []string{"PATCH /v1/projects/impo-test/subscriptions/documentos-muertos-sub", "PATCH /v1/" + triggerSubscription("validate")}
+		for _, m := range []string{"valid", "invalid", "too_old", "permanent", "retries"} {
+			want = append(want, "PUT /v2/projects/impo-test/metrics/validate_"+m)
+		}
+		if diff := cmp.Diff(want, updates(again)); diff != "" {
+			t.Errorf("updates of a second setup (-want +got):\n%s", diff)
+		}
+		for _, r := range again {
+			if r.Method == "PATCH" && strings.HasPrefix(r.Path, "/v1/"+triggerSubscription("validate")) {
+				if diff := cmp.Diff(triggerPatch(), r.Body); diff != "" {
+					t.Errorf("setup's update of the trigger's subscription (-want +got):\n%s", diff)
+				}
+			}
+		}
+		checkGrants(t, fake.grants(), true, public...)
+		checkDeadLetterSubscription(t, fake)
+		checkTriggerSubscription(t, fake)
+		checkMetrics(t, fake)
+	})
+
 	// What was uploaded, each time: the source, without secrets or tests.
 	if len(fake.uploads) != 4 {
 		t.Fatalf("%d source uploads, want 4", len(fake.uploads))
@@ -856,6 +993,81 @@ func TestDeploy_WithTheRealGcloud(t *testing.T) {
 		if diff := cmp.Diff(wantUpload, files); diff != "" {
 			t.Errorf("upload %d is not exactly the source (-want +got):\n%s", i, diff)
 		}
+	}
+}
+
+// The dead-letter settings of the fixture (deploy.sh's defaults).
+const (
+	deadLetterTopic = "projects/impo-test/topics/documentos-muertos"
+	pubsubAgent     = "serviceAccount:service-123@gcp-sa-pubsub.iam.gserviceaccount.com" // the fake project's number is 123
+)
+
+// triggerPatch is the update of a trigger's subscription that gives it its
+// dead-letter topic, its delivery attempts and its backoff, as gcloud sends
+// it.
+func triggerPatch() map[string]any {
+	return map[string]any{
+		"subscription": map[string]any{
+			"name":             triggerSubscription("validate"),
+			"deadLetterPolicy": map[string]any{"deadLetterTopic": deadLetterTopic, "maxDeliveryAttempts": float64(10)},
+			"retryPolicy":      map[string]any{"minimumBackoff": "10s", "maximumBackoff": "600s"},
+		},
+		"updateMask": "deadLetterPolicy,retryPolicy",
+	}
+}
+
+// checkTriggerSubscription: validate's trigger sends what it fails to
+// deliver 10 times to the dead-letter topic, and backs off between attempts.
+func checkTriggerSubscription(t *testing.T, fake *fakeCloud) {
+	t.Helper()
+	sub := fake.objects[triggerSubscription("validate")]
+	want := triggerPatch()["subscription"].(map[string]any)
+	for _, field := range []string{"deadLetterPolicy", "retryPolicy"} {
+		if diff := cmp.Diff(want[field], sub[field]); diff != "" {
+			t.Errorf("the trigger's subscription: %s (-want +got):\n%s", field, diff)
+		}
+	}
+}
+
+// checkDeadLetterSubscription: the dead letters wait in a subscription of
+// the dead-letter topic that never expires, for a week.
+func checkDeadLetterSubscription(t *testing.T, fake *fakeCloud) {
+	t.Helper()
+	sub := fake.objects["projects/impo-test/subscriptions/documentos-muertos-sub"]
+	want := map[string]any{"topic": deadLetterTopic, "ackDeadlineSeconds": float64(600), "messageRetentionDuration": "604800s",
+		"expirationPolicy": map[string]any{}} // no ttl: never expires
+	for k, v := range want {
+		if diff := cmp.Diff(v, sub[k]); diff != "" {
+			t.Errorf("the dead-letter subscription: %s (-want +got):\n%s", k, diff)
+		}
+	}
+}
+
+// countedLines are the log-based metrics that setup makes, with their
+// filters: the log lines validate writes, one per event, are this contract.
+var countedLines = map[string]string{
+	"validate_valid":     `resource.type="cloud_run_revision" AND resource.labels.service_name="validate" AND jsonPayload.message="document validated" AND jsonPayload.outcome="valid"`,
+	"validate_invalid":   `resource.type="cloud_run_revision" AND resource.labels.service_name="validate" AND jsonPayload.message="document validated" AND jsonPayload.reason="invalid"`,
+	"validate_too_old":   `resource.type="cloud_run_revision" AND resource.labels.service_name="validate" AND jsonPayload.message="document validated" AND jsonPayload.reason="too-old"`,
+	"validate_permanent": `resource.type="cloud_run_revision" AND resource.labels.service_name="validate" AND jsonPayload.message="document validated" AND (jsonPayload.reason="too-large" OR jsonPayload.reason="unreadable")`,
+	"validate_retries":   `resource.type="cloud_run_revision" AND resource.labels.service_name="validate" AND jsonPayload.message="delivery failed; Pub/Sub will retry"`,
+}
+
+// checkMetrics: the log-based metrics of the fake are exactly countedLines,
+// each described.
+func checkMetrics(t *testing.T, fake *fakeCloud) {
+	t.Helper()
+	got := map[string]string{}
+	for name, obj := range fake.objects {
+		if metric, ok := strings.CutPrefix(name, "metrics/"); ok {
+			got[metric] = fmt.Sprint(obj["filter"])
+			if d := fmt.Sprint(obj["description"]); !strings.HasPrefix(d, "IMPO validate: ") {
+				t.Errorf("metric %s is described as %q", metric, d)
+			}
+		}
+	}
+	if diff := cmp.Diff(countedLines, got); diff != "" {
+		t.Errorf("log-based metrics (-want +got):\n%s", diff)
 	}
 }
 
@@ -905,6 +1117,13 @@ func checkGrants(t *testing.T, got []grant, deployed bool, extra ...grant) {
 			if g.Member != gettoken || !strings.HasPrefix(g.Resource, "serviceAccounts/") || strings.Contains(g.Resource, "-fn@") {
 				t.Errorf("%s: only gettoken mints tokens, and only as a vended account", g)
 			}
+		case g.Member == pubsubAgent:
+			if g.String() != deadLetterTopic+" roles/pubsub.publisher "+pubsubAgent &&
+				g.String() != triggerSubscription("validate")+" roles/pubsub.subscriber "+pubsubAgent {
+				t.Errorf("%s: the Pub/Sub service agent only moves dead letters", g)
+			}
+		case strings.Contains(g.Resource, "documentos-muertos"):
+			t.Errorf("%s: only the Pub/Sub service agent reaches the dead letters", g)
 		}
 	}
 }
@@ -914,7 +1133,8 @@ func checkGrants(t *testing.T, got []grant, deployed bool, extra ...grant) {
 // policy bindings: at setup, and once the functions are deployed too.
 func tableGrants(t *testing.T, deployed bool) []grant {
 	t.Helper()
-	settings := map[string]string{"GETTOKEN_SOURCE": "impersonate", "VALID_TOPIC": "documentos-validos", "INVALID_TOPIC": "documentos-invalidos"}
+	settings := map[string]string{"GETTOKEN_SOURCE": "impersonate", "VALID_TOPIC": "documentos-validos", "INVALID_TOPIC": "documentos-invalidos",
+		"DEAD_LETTER_TOPIC": "documentos-muertos"}
 	var policy struct {
 		Roles map[string]struct {
 			ServiceAccount string `json:"service_account"`
@@ -929,6 +1149,9 @@ func tableGrants(t *testing.T, deployed bool) []grant {
 			continue
 		}
 		member := "serviceAccount:" + g.account + "-fn@impo-test.iam.gserviceaccount.com"
+		if g.account == "pubsub" {
+			member = pubsubAgent
+		}
 		kind, id, _ := strings.Cut(g.resource, ":")
 		switch kind {
 		case "secret":
@@ -944,6 +1167,11 @@ func tableGrants(t *testing.T, deployed bool) []grant {
 				continue
 			}
 			out = append(out, grant{"projects/impo-test/locations/southamerica-east1/services/" + id, g.role, member, ""})
+		case "trigger":
+			if !deployed {
+				continue
+			}
+			out = append(out, grant{triggerSubscription(id), g.role, member, ""})
 		case "vended":
 			for _, r := range policy.Roles {
 				out = append(out, grant{"serviceAccounts/" + r.ServiceAccount, g.role, member, ""})
@@ -1120,6 +1348,7 @@ func TestDeploy_ANewFunctionIsARowAndItsGrants(t *testing.T) {
 		"hello  roles/pubsub.publisher              topic:HELLO_OUT_TOPIC   -  publishes greetings",
 		"hello  roles/eventarc.eventReceiver        project                 -  its trigger delivers as it",
 		"hello  roles/run.invoker                   function:hello          -  its trigger invokes as it",
+		"pubsub roles/pubsub.subscriber             trigger:hello           -  acknowledges its dead letters",
 	}
 	dir := scriptCopy(t, withRows("functions_table", row), withRows("grants_table", grants...))
 	env := []string{"PROJECT=p", "REGION=r", "HELLO_TOPIC=saludos", "HELLO_OUT_TOPIC=saludos-hechos", "HELLO_MEMORY=1Gi"}
@@ -1146,6 +1375,14 @@ func TestDeploy_ANewFunctionIsARowAndItsGrants(t *testing.T) {
 			" --trigger-service-account=hello-fn@p.iam.gserviceaccount.com --service-account=hello-fn@p.iam.gserviceaccount.com" +
 			" --memory=1Gi --timeout=10s --min-instances=1 --max-instances=3 --ingress-settings=internal-only --env-vars-file=.deploy/hello.env.yaml\n",
 		"# hello: its trigger invokes as it\ngcloud --project=p --quiet functions add-invoker-policy-binding hello --region=r --member=" + sa + "\n",
+		"# hello: what its trigger fails to deliver 10 times goes to documentos-muertos\n" +
+			"gcloud --project=p --quiet functions describe hello --gen2 --region=r --format=value\\(eventTrigger.trigger\\)\n" +
+			"gcloud --project=p --quiet eventarc triggers describe TRIGGER --format=value\\(transport.pubsub.subscription\\)\n" +
+			"# pubsub: acknowledges its dead letters\n" +
+			"gcloud --project=p --quiet pubsub subscriptions add-iam-policy-binding SUBSCRIPTION" +
+			" --member=serviceAccount:service-PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com --role=roles/pubsub.subscriber\n" +
+			"gcloud --project=p --quiet pubsub subscriptions update SUBSCRIPTION --dead-letter-topic=documentos-muertos" +
+			" --max-delivery-attempts=10 --min-retry-delay=10s --max-retry-delay=600s\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the new row did not give %q; dry run:\n%s", want, out)
@@ -1253,6 +1490,16 @@ func TestDeploy_RefusesDangerousConfigurations(t *testing.T) {
 		{"a project-wide Firestore grant", nil, vend,
 			[]func(*testing.T, string) string{withRows("grants_table", "gettoken roles/datastore.viewer project - reads")},
 			"the grants table gives gettoken roles/datastore.viewer on the whole project"},
+		{"dead letters back to the trigger's topic", []string{"DEAD_LETTER_TOPIC=documentos"}, vend, nil,
+			"DEAD_LETTER_TOPIC and DOCS_TOPIC both name documentos: dead letters need a topic of their own"},
+		{"dead letters passing for results", []string{"DEAD_LETTER_TOPIC=documentos-invalidos"}, vend, nil,
+			"DEAD_LETTER_TOPIC and INVALID_TOPIC both name documentos-invalidos"},
+		{"the Pub/Sub service agent beyond dead letters", nil, vend,
+			[]func(*testing.T, string) string{withRows("grants_table", "pubsub roles/editor project - helps")},
+			"bad grant row pubsub roles/editor project: the Pub/Sub service agent moves dead letters"},
+		{"nothing moves validate's dead letters", nil, vend,
+			[]func(*testing.T, string) string{replacing("pubsub     roles/pubsub.subscriber ", "#pubsub    roles/pubsub.subscriber ")},
+			"function validate has its dead letters moved by the Pub/Sub service agent, but the grants table gives pubsub no roles/pubsub.subscriber on trigger:validate"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
