@@ -47,7 +47,7 @@ functions_table='
 # function     entry         trigger           account   sessions  state           memory  timeout  min  max  ingress            env
 login          Login         http              login     sign      login-state     512Mi   30s      0    20   all                SESSION_TTL ACCOUNTS_SECRET=secret:accounts CORS_ALLOWED_ORIGINS SESSION_COOKIE
 gettoken       GetToken      http              gettoken  verify    gettoken-state  256Mi   30s      0    20   all                GETTOKEN_SOURCE GETTOKEN_KEY_SECRET=secret:gettoken-key GETTOKEN_POLICY CORS_ALLOWED_ORIGINS SESSION_COOKIE
-validate       Validate      topic:DOCS_TOPIC  validate  verify    validate-state  512Mi   120s     0    10   internal-only      VALIDATE_VALID_TOPIC=topic:VALID_TOPIC VALIDATE_INVALID_TOPIC=topic:INVALID_TOPIC
+validate       Validate      topic:DOCS_TOPIC  validate  verify    validate-state  512Mi   120s     0    10   internal-only      VALIDATE_VALID_TOPIC=topic:VALID_TOPIC VALIDATE_INVALID_TOPIC=topic:INVALID_TOPIC VALIDATE_TRIGGER_TOPIC=DOCS_TOPIC
 validate-http  ValidateHTTP  http              validate  verify    validate-state  512Mi   60s      0    10   internal-and-gclb  SESSION_COOKIE
 '
 
