@@ -142,7 +142,7 @@ func (v *Validator) Validate(data []byte) Result {
 		r.DocumentID = id
 	}
 	if c.count == 0 {
-		controlCharacters(inst, nil, c)
+		controlCharacters(inst, new([]step), c)
 		var ve *jsonschema.ValidationError
 		if err := v.schema.Validate(inst); errors.As(err, &ve) {
 			leaves(ve, c)
@@ -297,28 +297,30 @@ func shorten(v string) string {
 
 // controlCharacters reports strings (keys too) holding control characters
 // other than tab, line feed and carriage return: invisible in print, they
-// corrupt a published text. path holds the steps to v; a pointer is built
-// only for an error.
-func controlCharacters(v any, path []step, c *collector) {
-	check := func(s string, at []step) {
+// corrupt a published text. path holds the steps to v, as a stack that
+// each level pushes to and pops (nothing is allocated per value); a
+// pointer is built only for an error.
+func controlCharacters(v any, path *[]step, c *collector) {
+	check := func(s string) {
 		if i, r := controlAt(s); i >= 0 {
-			c.add(pointerOf(at), func() string { return fmt.Sprintf("has the control character %U at byte %d", r, i) })
+			c.add(pointerOf(*path), func() string { return fmt.Sprintf("has the control character %U at byte %d", r, i) })
 		}
 	}
 	switch v := v.(type) {
 	case string:
-		check(v, path)
+		check(v)
 	case map[string]any:
 		for k, child := range v {
-			p := append(path[:len(path):len(path)], step{key: k, index: -1})
-			check(k, p)
-			controlCharacters(child, p, c)
+			*path = append(*path, step{key: k, index: -1})
+			check(k)
+			controlCharacters(child, path, c)
+			*path = (*path)[:len(*path)-1]
 		}
 	case []any:
-		p := append(path[:len(path):len(path)], step{})
 		for i, child := range v {
-			p[len(p)-1].index = i
-			controlCharacters(child, p, c)
+			*path = append(*path, step{index: i})
+			controlCharacters(child, path, c)
+			*path = (*path)[:len(*path)-1]
 		}
 	}
 }
