@@ -3,6 +3,7 @@ package document
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -56,6 +57,26 @@ func BenchmarkUnmarshal(b *testing.B) {
 				var m map[string]any
 				if err := json.Unmarshal(data, &m); err != nil {
 					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkValidateReportBomb validates documents whose metadata is a list
+// of strings that each hold a control character: one under MaxValues,
+// whose 99,990 problems are counted and the first MaxErrors listed, and
+// one of 9.9 MB, refused at its 100,001st value. Its B/op is what such a
+// document costs; before the bounds, the 9.9 MB one allocated 1 GB.
+func BenchmarkValidateReportBomb(b *testing.B) {
+	v := newValidator(b)
+	for _, n := range []int{99_990, 1_100_000} {
+		data := doc(map[string]any{"metadata": map[string]any{"x": slices.Repeat([]any{"\x00"}, n)}})
+		b.Run(fmt.Sprintf("%.1fMB", float64(len(data))/1e6), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if r := v.Validate(data); r.Valid || len(r.Errors) > MaxErrors {
+					b.Fatal(r.ErrorCount, len(r.Errors))
 				}
 			}
 		})

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,6 +90,22 @@ var ruleCases = []struct {
 	{"control character in metadata", doc(map[string]any{"metadata": map[string]any{"k": []any{"ok", "x\u0000"}}}), []FieldError{{"/metadata/k/1", "has the control character U+0000 at byte 1"}}},
 	{"C1 control character", doc(map[string]any{"copete": "a\u0085"}), []FieldError{{"/copete", "has the control character U+0085 at byte 1"}}},
 	{"duplicate key", []byte(`{"document_id":"a","document_id":"b"}`), []FieldError{{"/document_id", `duplicate key "document_id"`}}},
+	{"duplicate key in metadata, reported alone", rawDoc(map[string]any{"text": nil}, "metadata", `{"a":1,"a":2,"a":3}`), []FieldError{{"/metadata/a", `duplicate key "a"`}}},
+
+	// I-JSON (RFC 7493): what every reader reads alike. Problems of the
+	// text are reported alone (the schema's "text is required" is not).
+	{"byte order mark", append([]byte("\xEF\xBB\xBF"), doc(nil)...), []FieldError{{"", "starts with a UTF-8 byte order mark; remove it"}}},
+	{"number too large for a double", rawDoc(map[string]any{"text": nil}, "metadata", `{"n":1e999999}`), []FieldError{{"/metadata/n", "1e999999 is too large for a double (IEEE 754)"}}},
+	{"integer beyond 2^53", rawDoc(nil, "metadata", `{"n":[9007199254740991,`+strings.Repeat("1", 1000)+`]}`),
+		[]FieldError{{"/metadata/n/1", "the integer 1111111111111111111111111111111111111111… (1000 bytes) is outside ±9007199254740991 (2^53−1), the integers a double holds exactly"}}},
+	{"number too small for a double", rawDoc(nil, "metadata", `{"n":-1e-400}`), []FieldError{{"/metadata/n", "-1e-400 is too small for a double: it reads as 0"}}},
+	{"number more precise than a double", rawDoc(nil, "metadata", `{"n":3.14159265358979323846}`), []FieldError{{"/metadata/n", "3.14159265358979323846 has 21 significant digits; a double holds 17"}}},
+	{"numbers a double holds", rawDoc(nil, "metadata", `{"n":[-9007199254740991,1e308,5e-324,0.1,1E+2,-0]}`), nil},
+	{"lone surrogate in text", rawDoc(map[string]any{"text": nil}, "text", `"a\ud800b"`), []FieldError{{"/text", loneSurrogate}}},
+	{"lone surrogate in source_uri", rawDoc(nil, "source_uri", `"https://x/\ud800"`), []FieldError{{"/source_uri", loneSurrogate}}},
+	{"lone surrogate in a key", rawDoc(nil, "metadata", `{"\ud800":1}`), []FieldError{{"/metadata/\uFFFD", loneSurrogate}}},
+	{"surrogate pair", rawDoc(map[string]any{"text": nil}, "text", `"Art. 1 \ud83d\udcdc"`), nil},
+	{"too deep", rawDoc(nil, "metadata", strings.Repeat(`{"a":`, 1000)+"1"+strings.Repeat("}", 1000)), []FieldError{{"/metadata", "nested more than 1000 levels deep"}}},
 	{"not an object", []byte(`["ley"]`), []FieldError{{"", "got array, want object"}}},
 	{"all errors at once", doc(map[string]any{"type": "x", "number": "x", "text": ""}), []FieldError{
 		{"/number", friendly["/number"]}, {"/text", "must not be empty"},
@@ -94,6 +113,21 @@ var ruleCases = []struct {
 }
 
 func long(n int) string { return strings.Repeat("a", n) }
+
+// rawDoc returns doc(fields) with the field name set to raw, a JSON text
+// as written (which json.Marshal would not write: a lone surrogate, a
+// duplicate key).
+func rawDoc(fields map[string]any, name, raw string) []byte {
+	fields = maps.Clone(fields)
+	if fields == nil {
+		fields = map[string]any{}
+	}
+	fields[name] = nil
+	d := doc(fields)
+	return append(d[:len(d)-1:len(d)-1], []byte(`,"`+name+`":`+raw+`}`)...)
+}
+
+const loneSurrogate = `contains \ud800, a lone UTF-16 surrogate (half of a pair), which is not a character`
 
 func TestValidate_FieldAndSemanticRules(t *testing.T) {
 	v := newValidator(t)
@@ -123,7 +157,6 @@ func TestValidate_MalformedBytes(t *testing.T) {
 		"trailing data": {append(doc(nil), []byte(" {}")...), "unexpected data after"},
 		"raw control":   {[]byte("{\"text\":\"a\x01\"}"), "control character"},
 		"empty":         {nil, "empty"},
-		"too deep":      {[]byte(`{"metadata":` + strings.Repeat("[", 1001) + strings.Repeat("]", 1001) + `}`), "nested more than"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -135,13 +168,77 @@ func TestValidate_MalformedBytes(t *testing.T) {
 	}
 }
 
-// TestValidate_DuplicateKeyIsNotMalformed: a duplicate key is JSON that
-// breaks a rule, reported where it is, not as bytes that are not JSON.
-func TestValidate_DuplicateKeyIsNotMalformed(t *testing.T) {
-	r := newValidator(t).Validate([]byte(`{"metadata":{"a":1,"a":2}}`))
-	want := []FieldError{{"/metadata/a", `duplicate key "a"`}}
-	if r.Valid || r.Malformed || !cmp.Equal(r.Errors, want) {
-		t.Fatalf("Validate = %+v, want not malformed, errors %v", r, want)
+// TestValidate_JSONThatBreaksARuleIsNotMalformed: a duplicate key, an
+// I-JSON problem, nesting past the limit and too many values are JSON
+// that breaks a rule, reported as such (not as bytes that are not JSON),
+// and the document_id is still named when it can be read unambiguously.
+func TestValidate_JSONThatBreaksARuleIsNotMalformed(t *testing.T) {
+	v := newValidator(t)
+	v.MaxValues = 2000
+	tests := []struct {
+		name   string
+		data   []byte
+		id     string
+		errors []FieldError
+	}{
+		{"duplicate key", []byte(`{"document_id":"ley-1","metadata":{"a":1,"a":2}}`), "ley-1", []FieldError{{"/metadata/a", `duplicate key "a"`}}},
+		{"duplicate document_id", []byte(`{"document_id":"ley-1","document_id":"ley-2"}`), "", []FieldError{{"/document_id", `duplicate key "document_id"`}}},
+		{"byte order mark", []byte("\xEF\xBB\xBF" + `{"document_id":"ley-1"}`), "ley-1", []FieldError{{"", "starts with a UTF-8 byte order mark; remove it"}}},
+		{"lone surrogate", []byte(`{"document_id":"ley-1","text":"\udc00"}`), "ley-1", []FieldError{{"/text", `contains \udc00, a lone UTF-16 surrogate (half of a pair), which is not a character`}}},
+		{"too deep", []byte(`{"document_id":"ley-1","metadata":` + strings.Repeat("[", 1001) + strings.Repeat("]", 1001) + `}`), "", []FieldError{{"/metadata", "nested more than 1000 levels deep"}}},
+		{"too many values", rawDoc(nil, "metadata", `{"a":[`+strings.Repeat("0,", 2000)+`0]}`), "", []FieldError{{"", "has more than 2000 values (each object, array, string, number, true, false and null counts); at most 2000 are read"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := v.Validate(tt.data)
+			if r.Valid || r.Malformed || r.DocumentID != tt.id || r.ErrorCount != len(tt.errors) {
+				t.Errorf("Validate = %+v, want invalid, not malformed, document_id %q", r, tt.id)
+			}
+			if diff := cmp.Diff(tt.errors, r.Errors); diff != "" {
+				t.Errorf("errors (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestValidate_ErrorsStopAtMaxErrors: a document with a problem in each
+// of thousands of values gets a report of the first MaxErrors in path
+// order, the same each time (whatever order a map is walked in), and the
+// count of them all.
+func TestValidate_ErrorsStopAtMaxErrors(t *testing.T) {
+	const n = 3000
+	keys := map[string]any{}
+	var paths []string
+	for i := range n {
+		keys[fmt.Sprintf("k%d", i)] = "x\u0001"
+		paths = append(paths, fmt.Sprintf("/metadata/k%d", i))
+	}
+	slices.Sort(paths)
+	data := doc(map[string]any{"metadata": keys, "text": nil}) // and "text is required"
+	paths = append([]string{"/metadata/k0", "/metadata/k1"}, paths...)
+	for _, max := range []int{0, 1, 7, 100, n + 1} {
+		v := newValidator(t)
+		v.MaxErrors = max
+		want := max
+		if max == 0 {
+			want = MaxErrors
+		}
+		for range 3 {
+			r := v.Validate(data)
+			var got []string
+			for _, e := range r.Errors {
+				got = append(got, e.Path)
+			}
+			if r.ErrorCount != n+1 || len(r.Errors) != min(want, n+1) {
+				t.Fatalf("MaxErrors %d: %d errors listed of %d, want %d of %d", max, len(r.Errors), r.ErrorCount, min(want, n+1), n+1)
+			}
+			wantPaths := slices.Clone(paths[2:])
+			wantPaths = append(wantPaths, "/text")
+			slices.Sort(wantPaths)
+			if diff := cmp.Diff(wantPaths[:len(got)], got); diff != "" {
+				t.Fatalf("MaxErrors %d: paths (-want +got):\n%s", max, diff)
+			}
+		}
 	}
 }
 
@@ -205,14 +302,15 @@ func TestNew_ReplacementSchema(t *testing.T) {
 func TestMarshalReport(t *testing.T) {
 	r := newValidator(t).Validate(doc(map[string]any{"number": "x"}))
 	data, _ := MarshalReport("msg-1", r)
-	want := `{"message_id":"msg-1","document_id":"ley-20212","errors":[{"path":"/number","message":"` + friendly["/number"] + `"}]}`
+	want := `{"message_id":"msg-1","document_id":"ley-20212","error_count":1,"errors":[{"path":"/number","message":"` + friendly["/number"] + `"}]}`
 	if string(data) != want {
 		t.Fatalf("report = %s\nwant     %s", data, want)
 	}
 }
 
 // FuzzValidate: whatever the bytes, Validate returns either valid with no
-// errors or at least one error, and never panics.
+// errors or at least one error, lists no more than MaxErrors of those it
+// counts, and never panics.
 func FuzzValidate(f *testing.F) {
 	seeds, _ := filepath.Glob("testdata/*/*.json")
 	for _, s := range seeds {
@@ -224,8 +322,11 @@ func FuzzValidate(f *testing.F) {
 	v := newValidator(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := v.Validate(data)
-		if r.Valid != (len(r.Errors) == 0) {
-			t.Fatalf("Valid = %v with errors %v", r.Valid, r.Errors)
+		if r.Valid != (len(r.Errors) == 0) || r.Valid != (r.ErrorCount == 0) {
+			t.Fatalf("Valid = %v with errors %v (%d counted)", r.Valid, r.Errors, r.ErrorCount)
+		}
+		if len(r.Errors) > MaxErrors || r.ErrorCount < len(r.Errors) {
+			t.Fatalf("%d errors listed of %d counted", len(r.Errors), r.ErrorCount)
 		}
 	})
 }

@@ -62,7 +62,7 @@ func (w *walker) walk(t reflect.Type) *Error {
 
 // skip reads past one value; the text passed Check, so it cannot fail.
 func (w *walker) skip() {
-	if err := w.value(0); err != nil {
+	if _, err := w.value(0); err != nil {
 		panic("strictjson: a checked text failed to scan: " + err.Error())
 	}
 }
@@ -81,8 +81,7 @@ func (w *walker) object(t reflect.Type) *Error {
 	for {
 		w.space()
 		keyAt := w.i
-		raw, escaped, _ := w.str()
-		key, _ := w.key(raw, escaped)
+		key, _, _ := w.key()
 		var elem reflect.Type
 		if t.Kind() == reflect.Map {
 			elem = t.Elem()

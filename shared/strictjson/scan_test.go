@@ -124,8 +124,8 @@ func TestCheck_Kinds(t *testing.T) {
 		{"ends inside an object", `{"a":`, Truncated, "", 5},
 		{"ends inside a string", `["ab`, Truncated, "", 4},
 		{"invalid UTF-8", "[\"a\xffb\"]", InvalidUTF8, "", 3},
-		{"too deep", strings.Repeat("[", maxDepth+1) + strings.Repeat("]", maxDepth+1), TooDeep, "", maxDepth},
-		{"too deep in an object", `{"a":` + strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth) + `}`, TooDeep, "", 5 + maxDepth - 1},
+		{"too deep", strings.Repeat("[", maxDepth+1) + strings.Repeat("]", maxDepth+1), TooDeep, "/0", maxDepth},
+		{"too deep in an object", `{"a":` + strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth) + `}`, TooDeep, "/a", 5 + maxDepth - 1},
 		{"trailing data", `{} {}`, TrailingData, "", 3},
 		{"duplicate key", `{"a":1,"b":{"c":1,"c":2}}`, DuplicateKey, "/b/c", 18},
 	}

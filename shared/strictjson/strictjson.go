@@ -1,5 +1,6 @@
 // Package strictjson decodes JSON the strict way: valid UTF-8, one value,
-// no duplicate object keys, no unknown fields.
+// no duplicate object keys, no unknown fields; and, on request, I-JSON
+// (RFC 7493), which every reader reads alike.
 //
 // encoding/json alone is lenient where it matters for security: it replaces
 // invalid UTF-8 with U+FFFD, keeps the last of two duplicate keys (so two
@@ -18,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -52,18 +54,35 @@ const (
 	// InvalidValue: the value's Go type refused it in its own
 	// UnmarshalJSON or UnmarshalText (Decode only); Err is its error.
 	InvalidValue
+	// BOM: the text starts with a UTF-8 byte order mark, which RFC 8259
+	// §8.1 forbids. Parse reads on past it.
+	BOM
+	// NumberOutOfRange: a number that an IEEE 754 double does not hold
+	// (Parse with IJSON only; see Options).
+	NumberOutOfRange
+	// LoneSurrogate: a string (or key) escapes half of a UTF-16
+	// surrogate pair without the other half, which is no character
+	// (Parse with IJSON only).
+	LoneSurrogate
+	// TooManyValues: the text holds more values than Options.MaxValues
+	// (Parse only).
+	TooManyValues
 )
 
 var kindNames = [...]string{
-	Syntax:       "syntax",
-	Truncated:    "truncated",
-	InvalidUTF8:  "invalid UTF-8",
-	TooDeep:      "too deep",
-	TrailingData: "trailing data",
-	DuplicateKey: "duplicate key",
-	UnknownField: "unknown field",
-	WrongType:    "wrong type",
-	InvalidValue: "invalid value",
+	Syntax:           "syntax",
+	Truncated:        "truncated",
+	InvalidUTF8:      "invalid UTF-8",
+	TooDeep:          "too deep",
+	TrailingData:     "trailing data",
+	DuplicateKey:     "duplicate key",
+	UnknownField:     "unknown field",
+	WrongType:        "wrong type",
+	InvalidValue:     "invalid value",
+	BOM:              "byte order mark",
+	NumberOutOfRange: "number out of range",
+	LoneSurrogate:    "lone surrogate",
+	TooManyValues:    "too many values",
 }
 
 // String names the kind, for test failures and logs.
@@ -98,22 +117,44 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Check reports the first structural problem of data as an *Error: invalid
-// UTF-8, a syntax error, a text cut short, nesting too deep, a duplicate
-// key, or anything after the first value.
+// UTF-8, a byte order mark, a syntax error, a text cut short, nesting too
+// deep, a duplicate key, or anything after the first value.
 func Check(data []byte) error {
-	if !utf8.Valid(data) {
-		at := firstInvalid(data)
-		return &Error{Kind: InvalidUTF8, Offset: int64(at), Msg: fmt.Sprintf("text is not valid UTF-8 (first bad byte at offset %d)", at)}
-	}
 	s := &scanner{data: data}
-	if err := s.value(0); err != nil {
-		return err
-	}
-	s.space()
-	if s.i != len(data) {
-		return &Error{Kind: TrailingData, Offset: int64(s.i), Msg: fmt.Sprintf("unexpected data after the JSON value at offset %d", s.i)}
-	}
-	return nil
+	_, err := s.run()
+	return err
+}
+
+// Options are the rules that Parse applies beyond Check's.
+type Options struct {
+	// IJSON applies I-JSON (RFC 7493) as well: every number within what
+	// an IEEE 754 double holds (integers written without fraction or
+	// exponent within ±(2^53−1), other numbers finite, not read as zero,
+	// with at most 17 significant digits), and no lone surrogate escaped
+	// in a string or key (§2.1). Such texts are JSON, but not all
+	// readers read them (Go refuses 1e999 into a float64; Python cannot
+	// re-encode "\ud800"), or not all alike.
+	IJSON bool
+	// MaxValues, if positive, bounds how many values (each object, array,
+	// string, number, true, false and null) the text may hold: what
+	// Parse builds is bounded by it, not by the size of the text.
+	MaxValues int
+}
+
+// Parse reads data as Check does and returns its value as encoding/json's
+// Decoder with UseNumber would: map[string]any, []any, string,
+// json.Number, bool or nil (and, for a duplicate key, the last value).
+//
+// Where Check stops at the first problem, Parse goes on past those that
+// leave the text well-formed JSON (a byte order mark, a duplicate key
+// and, with IJSON, a number out of range or a lone surrogate): it hands
+// each to report, in text order, each duplicate key once per object. It
+// returns an error (and no value) only for a problem that ends the
+// reading: the kinds Syntax, Truncated, InvalidUTF8, TooDeep,
+// TrailingData and TooManyValues. A nil report makes every problem end it.
+func Parse(data []byte, o Options, report func(*Error)) (any, error) {
+	s := &scanner{data: data, opts: o, report: report, build: true}
+	return s.run()
 }
 
 // Decode checks data as Check does, then decodes it into v, refusing fields
@@ -144,15 +185,56 @@ func firstInvalid(data []byte) int {
 
 var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
 
+// maxPointer bounds the length of the pointers that name a place in an
+// error: a key can be megabytes long, and an error repeated for each of
+// a million values under it must not copy it each time.
+const maxPointer = 1 << 10
+
 // Pointer encodes reference tokens as an RFC 6901 JSON Pointer
-// ("/a~1b/0" for the tokens "a/b" and "0").
+// ("/a~1b/0" for the tokens "a/b" and "0"). To stay short enough for an
+// error message, a pointer that would be longer than 1 KiB stops at the
+// deepest ancestor that fits: it names a value that holds the one meant.
 func Pointer(tokens ...string) string {
-	var b strings.Builder
+	p := make([]byte, 0, 64) // on the stack, for most pointers
 	for _, t := range tokens {
-		b.WriteByte('/')
-		b.WriteString(escape(t))
+		var ok bool
+		if p, ok = appendToken(p, t); !ok {
+			break
+		}
 	}
-	return b.String()
+	return string(p)
+}
+
+// appendToken appends "/" and key, escaped (RFC 6901 §3), to the pointer
+// p, unless that would make p longer than maxPointer: then it returns p
+// as it was and false. It reads no more of key than fits.
+func appendToken(p []byte, key string) ([]byte, bool) {
+	mark := len(p)
+	p = append(p, '/')
+	for i := 0; i < len(key); i++ {
+		switch c := key[i]; c {
+		case '~':
+			p = append(p, '~', '0')
+		case '/':
+			p = append(p, '~', '1')
+		default:
+			p = append(p, c)
+		}
+		if len(p) > maxPointer {
+			return p[:mark], false
+		}
+	}
+	return p, true
+}
+
+// appendIndex appends an array index as appendToken appends a key.
+func appendIndex(p []byte, index int) ([]byte, bool) {
+	mark := len(p)
+	p = strconv.AppendInt(append(p, '/'), int64(index), 10)
+	if len(p) > maxPointer {
+		return p[:mark], false
+	}
+	return p, true
 }
 
 // escape encodes a key as an RFC 6901 reference token.
