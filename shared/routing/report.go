@@ -64,10 +64,10 @@ type Original struct {
 	DataOmitted string            `json:"data_omitted,omitempty"`
 }
 
-// ErrorCount is how many errors r found in all. It is the one place that
-// knows where the total lives: a Result may come to list only the first
-// errors and carry the total apart.
-func ErrorCount(r document.Result) int { return len(r.Errors) }
+// ErrorCount is how many errors r found in all: the validator lists at
+// most its MaxErrors and counts the rest (Result.ErrorCount). It is the one
+// place that knows where the total lives.
+func ErrorCount(r document.Result) int { return max(r.ErrorCount, len(r.Errors)) }
 
 // ReportErrors returns the errors of r as a report or a 422 answer lists
 // them: the first MaxReportErrors, each path and message cut to
