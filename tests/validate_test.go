@@ -387,8 +387,11 @@ func TestValidate_DocumentsTooLargeToCarryAreRoutedOnce(t *testing.T) {
 	if r := reports[big.ID]; r.Reason != routing.ReasonTooLarge || r.Original.Data != nil || !strings.Contains(r.Original.DataOmitted, big.ID) {
 		t.Errorf("report on the 9,999,900-byte document: %+v", r)
 	}
-	if r := reports[bombed.ID]; r.ErrorCount != 200_000 || len(r.Errors) != routing.MaxReportErrors || string(r.Original.Data) != bomb.String() {
-		t.Errorf("report on the bomb: %d errors of %d listed, original of %d bytes", len(r.Errors), r.ErrorCount, len(r.Original.Data))
+	// The validator stops reading past document.MaxValues, so the bomb is
+	// one error; what matters is that the report is bounded, routed once
+	// and carries the original to fix and republish.
+	if r := reports[bombed.ID]; r.ErrorCount < 1 || len(r.Errors) == 0 || len(r.Errors) > routing.MaxReportErrors || string(r.Original.Data) != bomb.String() {
+		t.Errorf("report on the bomb: %d errors listed of %d, original of %d bytes", len(r.Errors), r.ErrorCount, len(r.Original.Data))
 	}
 	if n := len(ps.pullAll(t, "valid", 0)); n != 0 {
 		t.Errorf("%d messages on the valid topic", n)
