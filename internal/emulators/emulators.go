@@ -26,6 +26,11 @@ type Emulator struct {
 	cmd    *exec.Cmd
 	log    *testbuf.Buffer // its output, for the error when it does not start
 	exited chan struct{}   // closed when the process has ended
+
+	// What Restart needs to start it again on the same port.
+	path string
+	bin  string
+	args []string
 }
 
 // startGuard bounds the wait for an emulator to accept connections. Two
@@ -76,15 +81,9 @@ func Start(t testing.TB, path string, args func(host string, port int) []string)
 }
 
 func start(path string, args func(string, int) []string) (*Emulator, error) {
-	root, err := sdkRoot()
+	bin, err := binary(path)
 	if err != nil {
 		return nil, err
-	}
-	bin := filepath.Join(root, "platform", path)
-	if _, err := os.Stat(bin); err != nil {
-		component := strings.Split(path, "/")[0]
-		return nil, fmt.Errorf("emulator %s is not installed (%v): install the Google Cloud CLI component %s (gcloud components install, or Debian's google-cloud-cli-%s) and Java",
-			bin, err, component, component)
 	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -92,28 +91,56 @@ func start(path string, args func(string, int) []string) (*Emulator, error) {
 	}
 	port := lis.Addr().(*net.TCPAddr).Port
 	lis.Close()
-	e := &Emulator{Host: "127.0.0.1:" + strconv.Itoa(port), log: &testbuf.Buffer{}, exited: make(chan struct{})}
-	e.cmd = exec.Command(bin, args("127.0.0.1", port)...)
+	e := &Emulator{Host: "127.0.0.1:" + strconv.Itoa(port), path: path, bin: bin, args: args("127.0.0.1", port)}
+	if err := e.launch(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// binary is the emulator at path under the SDK's platform/ folder, or an
+// error that says what to install.
+func binary(path string) (string, error) {
+	root, err := sdkRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(root, "platform", path)
+	if _, err := os.Stat(bin); err != nil {
+		component := strings.Split(path, "/")[0]
+		return "", fmt.Errorf("emulator %s is not installed (%v): install the Google Cloud CLI component %s (gcloud components install, or Debian's google-cloud-cli-%s) and Java",
+			bin, err, component, component)
+	}
+	return bin, nil
+}
+
+// launch runs the process on e.Host and waits until it accepts
+// connections.
+func (e *Emulator) launch() error {
+	e.log, e.exited = &testbuf.Buffer{}, make(chan struct{})
+	e.cmd = exec.Command(e.bin, e.args...)
 	e.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its JVM stops with it
 	e.cmd.Stdout, e.cmd.Stderr = e.log, e.log
 	if err := e.cmd.Start(); err != nil {
-		return nil, err
+		return err
 	}
-	go func() { e.cmd.Wait(); close(e.exited) }()
+	exited := e.exited
+	cmd := e.cmd
+	go func() { cmd.Wait(); close(exited) }()
 	// It says nothing machine-readable when it is ready: try to connect
 	// until it accepts, or until it has exited.
 	guard := time.After(startGuard)
 	for {
 		if c, err := net.Dial("tcp", e.Host); err == nil {
 			c.Close()
-			return e, nil
+			return nil
 		}
 		select {
-		case <-e.exited:
-			return nil, fmt.Errorf("emulator %s exited before it accepted connections:\n%s", path, e.log)
+		case <-exited:
+			return fmt.Errorf("emulator %s exited before it accepted connections:\n%s", e.path, e.log)
 		case <-guard:
 			e.stop()
-			return nil, fmt.Errorf("emulator %s did not accept connections in %s:\n%s", path, startGuard, e.log)
+			return fmt.Errorf("emulator %s did not accept connections in %s:\n%s", e.path, startGuard, e.log)
 		case <-time.After(200 * time.Millisecond): // between attempts; no outcome depends on it
 		}
 	}
@@ -150,3 +177,36 @@ func Firestore(t testing.TB) *Emulator {
 		return []string{"--host=" + host, "--port=" + strconv.Itoa(port)}
 	})
 }
+
+// FirestoreOfItsOwn starts a Firestore emulator for t alone, which t may
+// Kill and Restart (an outage of the store) without disturbing the
+// emulator other tests share. It is stopped when t ends.
+func FirestoreOfItsOwn(t testing.TB) *Emulator {
+	t.Helper()
+	e, err := start("cloud-firestore-emulator/cloud_firestore_emulator", func(host string, port int) []string {
+		return []string{"--host=" + host, "--port=" + strconv.Itoa(port)}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Kill)
+	return e
+}
+
+// Kill ends the emulator at once (SIGKILL), as a crash would: it closes
+// no connection gracefully and keeps no data. Killing one that has ended
+// does nothing.
+func (e *Emulator) Kill() { e.stop() }
+
+// Restart starts a killed emulator again on the same host and port, empty,
+// and returns once it accepts connections.
+func (e *Emulator) Restart(t testing.TB) {
+	t.Helper()
+	e.stop()
+	if err := e.launch(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Log is what the emulator has written since it last started.
+func (e *Emulator) Log() string { return e.log.String() }
