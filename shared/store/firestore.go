@@ -95,6 +95,27 @@ func (f *Firestore) Close() error {
 	return f.client.Load().Close()
 }
 
+// redial replaces the client with a new one, which connects at once. A
+// gRPC connection that failed waits longer and longer between attempts
+// to connect again (up to two minutes): after a long outage, the old one
+// would still be waiting well after the store is back. The Breaker calls
+// it before it lets a probe through. The old client is closed once the
+// operations that hold it have timed out.
+func (f *Firestore) redial() error {
+	c, err := f.dial()
+	if err != nil {
+		return fmt.Errorf("firestore client: %w", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return c.Close()
+	}
+	old := f.client.Swap(c)
+	time.AfterFunc(f.Timeout, func() { old.Close() })
+	return nil
+}
+
 func (f *Firestore) now() time.Time {
 	if f.Now == nil {
 		return time.Now()

@@ -81,6 +81,17 @@ func TestFirestore_UnreachableIsUnavailable(t *testing.T) {
 		}
 	}
 
+	// Behind a breaker, the operations after the first failures do not
+	// wait for their timeout: they fail at once, without asking.
+	b := store.NewBreaker(f, 2, time.Hour, nil)
+	for range 2 {
+		if _, _, err := b.Get(ctx, "k"); !errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrOpen) {
+			t.Fatalf("Get through a closed breaker: %v; want the store's ErrUnavailable", err)
+		}
+	}
+	if _, _, err := b.Get(ctx, "k"); !errors.Is(err, store.ErrOpen) {
+		t.Fatalf("Get after 2 failures in a row: %v; want ErrOpen", err)
+	}
 }
 
 // BenchmarkFirestore_ConcurrentAdds is many requests adding to one
