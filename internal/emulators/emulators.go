@@ -7,6 +7,7 @@ package emulators
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,6 +67,13 @@ func sdkRoot() (string, error) {
 // port, and waits until it accepts connections.
 func Start(t testing.TB, path string, args func(host string, port int) []string) *Emulator {
 	t.Helper()
+	return startShared(t, path, args, nil)
+}
+
+// startShared is Start, then warm (when not nil) once the emulator
+// accepts connections.
+func startShared(t testing.TB, path string, args func(host string, port int) []string, warm func(*Emulator) error) *Emulator {
+	t.Helper()
 	mu.Lock()
 	e := running[path]
 	if e == nil {
@@ -73,7 +81,11 @@ func Start(t testing.TB, path string, args func(host string, port int) []string)
 		running[path] = e
 	}
 	mu.Unlock()
-	e.once.Do(func() { e.emu, e.err = start(path, args) })
+	e.once.Do(func() {
+		if e.emu, e.err = start(path, args); e.err == nil && warm != nil {
+			e.err = warm(e.emu)
+		}
+	})
 	if e.err != nil {
 		t.Fatal(e.err)
 	}
@@ -171,11 +183,32 @@ func PubSub(t testing.TB) *Emulator {
 	})
 }
 
-// Firestore returns the Firestore emulator (Native mode).
+// Firestore returns the Firestore emulator (Native mode), warmed up.
 func Firestore(t testing.TB) *Emulator {
-	return Start(t, "cloud-firestore-emulator/cloud_firestore_emulator", func(host string, port int) []string {
-		return []string{"--host=" + host, "--port=" + strconv.Itoa(port)}
-	})
+	t.Helper()
+	return startShared(t, firestorePath, firestoreArgs, warmFirestore)
+}
+
+const firestorePath = "cloud-firestore-emulator/cloud_firestore_emulator"
+
+func firestoreArgs(host string, port int) []string {
+	return []string{"--host=" + host, "--port=" + strconv.Itoa(port)}
+}
+
+// warmFirestore reads a document once through the emulator's REST API.
+// Accepting connections is not serving: the first read of a fresh
+// emulator takes seconds (its JVM loads and compiles the code that
+// serves it), longer than a state store's timeout, and would fail the
+// first test that happens to make it.
+func warmFirestore(e *Emulator) error {
+	client := &http.Client{Timeout: startGuard}
+	resp, err := client.Get("http://" + e.Host + "/v1/projects/warm-up/databases/(default)/documents/warm-up/warm-up")
+	if err != nil {
+		e.stop()
+		return fmt.Errorf("emulator %s accepted a connection, then did not answer: %v\n%s", e.path, err, e.log)
+	}
+	resp.Body.Close() // any answer (a 404) is an answer
+	return nil
 }
 
 // FirestoreOfItsOwn starts a Firestore emulator for t alone, which t may
@@ -183,9 +216,10 @@ func Firestore(t testing.TB) *Emulator {
 // emulator other tests share. It is stopped when t ends.
 func FirestoreOfItsOwn(t testing.TB) *Emulator {
 	t.Helper()
-	e, err := start("cloud-firestore-emulator/cloud_firestore_emulator", func(host string, port int) []string {
-		return []string{"--host=" + host, "--port=" + strconv.Itoa(port)}
-	})
+	e, err := start(firestorePath, firestoreArgs)
+	if err == nil {
+		err = warmFirestore(e)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +233,8 @@ func FirestoreOfItsOwn(t testing.TB) *Emulator {
 func (e *Emulator) Kill() { e.stop() }
 
 // Restart starts a killed emulator again on the same host and port, empty,
-// and returns once it accepts connections.
+// and returns once it accepts connections. Unlike at its first start, it
+// is not warmed up: as after a real restart, its first answers are slow.
 func (e *Emulator) Restart(t testing.TB) {
 	t.Helper()
 	e.stop()
