@@ -250,9 +250,9 @@ func (f *Firestore) add(ctx context.Context, key string, delta int64, ttl time.D
 func (f *Firestore) addToCounter(ctx context.Context, base string, delta int64, ttl time.Duration) (int64, error) {
 	keys := shardKeys(base)
 	if delta < 0 {
-		// Take it back from a shard that holds as much, so that no shard
-		// goes below zero. Nothing waits on the total a take-back
-		// returns: the shards as read before it do.
+		// Take it back from a shard that holds as much: where an add was
+		// counted, likely in the same window. Nothing waits on the total
+		// a take-back returns: the shards as read before it do.
 		shards, err := f.getAll(ctx, keys)
 		if err != nil {
 			return 0, err

@@ -71,9 +71,11 @@ const counterMark = "\x00counter:"
 // is stored: of n concurrent adds of 1, at most k see a total of k or
 // less, so at most a threshold's worth of attempts see themselves under
 // it. A negative delta (taking back an attempt) goes to a shard that holds
-// at least as much, so that no shard goes below zero, and returns the
-// total as read before it. Each shard keeps the fixed window of its own
-// first add: like a plain counter's, each add counts for at most ttl.
+// at least as much, so that it undoes an add where one was counted (two
+// take-backs at once may pick the same shard and leave it below zero;
+// the total stays right), and returns the total as read before it. Each
+// shard keeps the fixed window of its own first add: like a plain
+// counter's, each add counts for at most ttl.
 func ShardedCounter(key string) string { return counterMark + key }
 
 // counterBase returns the key a sharded counter's shards are named after,
