@@ -4,7 +4,9 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -243,6 +245,107 @@ func Run(t *testing.T, b Backend) {
 			if e, ok := get(t, s, fmt.Sprintf("k%d", i)); !ok || e.Value != int64(i) {
 				t.Fatalf("k%d = %+v, %v", i, e, ok)
 			}
+		}
+	})
+	// Sharded counters (store.ShardedCounter): the same counting contract,
+	// whatever entries a backend spreads them over.
+	t.Run("CounterSumsConcurrentAdds", func(t *testing.T) {
+		s, _ := fresh(t)
+		key := store.ShardedCounter("addr")
+		n := racers
+		seen := make([]int64, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				v, err := s.Add(ctx, key, 1, time.Hour)
+				if err != nil {
+					t.Error(err)
+				}
+				seen[i] = v
+			})
+		}
+		wg.Wait()
+		if e, ok := get(t, s, key); !ok || e.Value != int64(n) {
+			t.Fatalf("after %d concurrent adds the counter is %+v, %v", n, e, ok)
+		}
+		// What a lock-out relies on: each add sees at least every add
+		// stored before it, its own included, so at most k adds see a
+		// total of k or less.
+		slices.Sort(seen)
+		for k, v := range seen {
+			if v < int64(k+1) {
+				t.Fatalf("the totals the adds returned, sorted, are %v: %d adds saw %d or less", seen, k+1, v)
+			}
+		}
+	})
+
+	t.Run("CounterTakesBackWhatWasAdded", func(t *testing.T) {
+		s, _ := fresh(t)
+		key := store.ShardedCounter("addr")
+		for range 5 {
+			add(t, s, key, 1, time.Hour)
+		}
+		for range 3 {
+			add(t, s, key, -1, time.Hour)
+		}
+		if e, _ := get(t, s, key); e.Value != 2 {
+			t.Fatalf("5 adds and 3 take-backs: the counter is %d, want 2", e.Value)
+		}
+		if got := add(t, s, key, 2, time.Hour); got != 4 {
+			t.Fatalf("Add returned the total %d, want 4", got)
+		}
+	})
+
+	t.Run("CounterCountsNoAddLongerThanItsTTL", func(t *testing.T) {
+		s, clock := fresh(t)
+		key := store.ShardedCounter("addr")
+		add(t, s, key, 1, 10*time.Second)
+		clock.Advance(5 * time.Second)
+		add(t, s, key, 1, 10*time.Second)
+		clock.Advance(11 * time.Second)
+		if e, ok := get(t, s, key); ok {
+			t.Fatalf("16s after two adds with a 10s ttl the counter is %+v; want absent", e)
+		}
+		if got := add(t, s, key, 1, 10*time.Second); got != 1 {
+			t.Fatalf("Add after expiry = %d, want a fresh counter at 1", got)
+		}
+	})
+
+	t.Run("CounterDelete", func(t *testing.T) {
+		s, _ := fresh(t)
+		key := store.ShardedCounter("addr")
+		for range 8 {
+			add(t, s, key, 1, time.Hour)
+		}
+		if err := s.Delete(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+		if e, ok := get(t, s, key); ok {
+			t.Fatalf("counter after Delete = %+v; want absent", e)
+		}
+		if got := add(t, s, key, 1, time.Hour); got != 1 {
+			t.Fatalf("Add after Delete = %d, want 1", got)
+		}
+	})
+
+	t.Run("CounterIsApartFromPlainEntries", func(t *testing.T) {
+		s, clock := fresh(t)
+		key := store.ShardedCounter("k")
+		add(t, s, key, 3, time.Hour)
+		add(t, s, "k", 5, time.Hour)
+		entries, found, err := s.GetMany(ctx, "k", key, store.ShardedCounter("none"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !found[0] || entries[0].Value != 5 || !found[1] || entries[1].Value != 3 || found[2] {
+			t.Fatalf("GetMany(plain, counter, missing counter) = %+v, %v; want 5, 3, absent", entries, found)
+		}
+		e := store.Entry{Value: 1, Expires: clock.Now().Add(time.Hour)}
+		if err := s.Put(ctx, key, e); err == nil || errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("Put of a sharded counter: %v; want a refusal (not an outage)", err)
+		}
+		if _, err := s.Claim(ctx, key, e); err == nil || errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("Claim of a sharded counter: %v; want a refusal (not an outage)", err)
 		}
 	})
 }
