@@ -138,7 +138,11 @@ type guarded struct {
 func (a *Authenticator) subjects(at Attempt, normalized string) []guarded {
 	p := a.Policies
 	addr := lockout.AddressSubject(at.Address, p.IPv6Prefix)
-	out := []guarded{{"address", "login:addr:" + addr, p.PerAddress}}
+	// Every login from an address counts there: an office behind one NAT
+	// logging in at 9:00 must not make it one hot store entry.
+	perAddress := p.PerAddress
+	perAddress.Sharded = true
+	out := []guarded{{"address", "login:addr:" + addr, perAddress}}
 	if at.Kind == accounts.Service {
 		return out
 	}

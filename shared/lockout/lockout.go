@@ -21,6 +21,11 @@ type Policy struct {
 	Window    time.Duration // attempts are counted over a fixed window
 	Base      time.Duration // first lock-out
 	Max       time.Duration // lock-outs double up to Max: never permanent
+	// Sharded spreads the subject's counters over several store entries:
+	// for a subject that many requests count at once (every login from an
+	// office's address), where one entry would take more writes than the
+	// store sustains.
+	Sharded bool
 }
 
 // lockFor is the lock-out that the n-th attempt in a window sets.
@@ -61,6 +66,14 @@ func failKey(subject string) string    { return "fail:" + digest(subject) }
 func lockKey(subject string) string    { return "lock:" + digest(subject) }
 func pendingKey(subject string) string { return "pend:" + digest(subject) }
 
+// counter is key as a counter of p's subject: sharded when p says so.
+func (p Policy) counter(key string) string {
+	if p.Sharded {
+		return store.ShardedCounter(key)
+	}
+	return key
+}
+
 func digest(subject string) string {
 	sum := sha256.Sum256([]byte(subject))
 	return hex.EncodeToString(sum[:16])
@@ -86,12 +99,12 @@ func (g Guard) Begin(ctx context.Context, p Policy, subject string) (*Ticket, er
 	if err := g.checkLock(ctx, subject); err != nil {
 		return nil, err
 	}
-	pending, err := g.Store.Add(ctx, pendingKey(subject), 1, pendingTTL)
+	pending, err := g.Store.Add(ctx, p.counter(pendingKey(subject)), 1, pendingTTL)
 	if err != nil {
 		return nil, err
 	}
 	t := &Ticket{g: g, p: p, subject: subject}
-	entries, found, err := g.Store.GetMany(ctx, lockKey(subject), failKey(subject))
+	entries, found, err := g.Store.GetMany(ctx, lockKey(subject), p.counter(failKey(subject)))
 	if err != nil {
 		t.release(ctx)
 		return nil, err
@@ -123,7 +136,7 @@ func (g Guard) Begin(ctx context.Context, p Policy, subject string) (*Ticket, er
 // in the window reach the threshold.
 func (t *Ticket) Failed(ctx context.Context) error {
 	defer t.release(ctx)
-	n, err := t.g.Store.Add(ctx, failKey(t.subject), 1, t.p.Window)
+	n, err := t.g.Store.Add(ctx, t.p.counter(failKey(t.subject)), 1, t.p.Window)
 	if err != nil {
 		return err
 	}
@@ -145,7 +158,7 @@ func (t *Ticket) Failed(ctx context.Context) error {
 func (t *Ticket) Succeeded(ctx context.Context, forget bool) error {
 	defer t.release(ctx)
 	if forget {
-		if err := t.g.Store.Delete(ctx, failKey(t.subject)); err != nil {
+		if err := t.g.Store.Delete(ctx, t.p.counter(failKey(t.subject))); err != nil {
 			return err
 		}
 		return t.g.Store.Delete(ctx, lockKey(t.subject))
@@ -159,7 +172,7 @@ func (t *Ticket) Abandoned(ctx context.Context) error {
 }
 
 func (t *Ticket) release(ctx context.Context) error {
-	_, err := t.g.Store.Add(ctx, pendingKey(t.subject), -1, pendingTTL)
+	_, err := t.g.Store.Add(ctx, t.p.counter(pendingKey(t.subject)), -1, pendingTTL)
 	return err
 }
 
