@@ -17,7 +17,6 @@ import (
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -281,19 +280,9 @@ func leaves(e *jsonschema.ValidationError, c *collector) {
 	c.add(path, func() string { return e.ErrorKind.LocalizedString(printer) })
 }
 
-// shorten cuts a value quoted in a message to 40 bytes: a message names
-// the value; it need not repeat a megabyte of it.
-func shorten(v string) string {
-	const keep = 40
-	if len(v) <= keep {
-		return v
-	}
-	cut := keep
-	for cut > 0 && !utf8.RuneStart(v[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%s… (%d bytes)", v[:cut], len(v))
-}
+// shorten is strictjson's: a message names a value, it need not repeat a
+// megabyte of it.
+var shorten = strictjson.Shorten
 
 // controlCharacters reports strings (keys too) holding control characters
 // other than tab, line feed and carriage return: invisible in print, they

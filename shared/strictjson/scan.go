@@ -222,7 +222,7 @@ func numberProblem(lit []byte, integer bool) string {
 		if len(digits) < len(maxSafeInteger) || len(digits) == len(maxSafeInteger) && digits <= maxSafeInteger {
 			return ""
 		}
-		return fmt.Sprintf("the integer %s is outside ±%s (2^53−1), the integers a double holds exactly", shorten(string(lit)), maxSafeInteger)
+		return fmt.Sprintf("the integer %s is outside ±%s (2^53−1), the integers a double holds exactly", Shorten(string(lit)), maxSafeInteger)
 	}
 	significant, started, exponent := 0, false, false
 	for _, c := range lit {
@@ -236,7 +236,7 @@ func numberProblem(lit []byte, integer bool) string {
 		}
 	}
 	if significant > 17 {
-		return fmt.Sprintf("%s has %d significant digits; a double holds 17", shorten(string(lit)), significant)
+		return fmt.Sprintf("%s has %d significant digits; a double holds 17", Shorten(string(lit)), significant)
 	}
 	if !exponent && len(lit) <= 300 {
 		return "" // |x| < 1e300, and 0 or at least 1e-299: a normal double
@@ -244,17 +244,17 @@ func numberProblem(lit []byte, integer bool) string {
 	f, _ := strconv.ParseFloat(string(lit), 64)
 	switch {
 	case math.IsInf(f, 0):
-		return fmt.Sprintf("%s is too large for a double (IEEE 754)", shorten(string(lit)))
+		return fmt.Sprintf("%s is too large for a double (IEEE 754)", Shorten(string(lit)))
 	case f == 0 && significant > 0:
-		return fmt.Sprintf("%s is too small for a double: it reads as 0", shorten(string(lit)))
+		return fmt.Sprintf("%s is too small for a double: it reads as 0", Shorten(string(lit)))
 	}
 	return ""
 }
 
-// shorten cuts a value quoted in a message to its first 40 bytes (on a
+// Shorten cuts a value quoted in a message to its first 40 bytes (on a
 // character boundary): a message names the value, it need not repeat a
 // megabyte of it.
-func shorten(v string) string {
+func Shorten(v string) string {
 	const keep = 40
 	if len(v) <= keep {
 		return v
@@ -488,7 +488,7 @@ func (s *scanner) object(depth int) (any, error) {
 			reported, dup = seen[key]
 		}
 		if dup && !reported {
-			if err := s.problem(&Error{Kind: DuplicateKey, Pointer: s.pointer(), Offset: int64(keyAt), Msg: fmt.Sprintf("duplicate key %q", shorten(key))}); err != nil {
+			if err := s.problem(&Error{Kind: DuplicateKey, Pointer: s.pointer(), Offset: int64(keyAt), Msg: fmt.Sprintf("duplicate key %q", Shorten(key))}); err != nil {
 				return nil, err
 			}
 			if seen == nil {
