@@ -14,7 +14,6 @@ import (
 	"impo.com.uy/copetes/backend/shared/accounts"
 	"impo.com.uy/copetes/backend/shared/password"
 	"impo.com.uy/copetes/backend/shared/secrets"
-	"impo.com.uy/copetes/backend/shared/session"
 )
 
 // admin runs the tool in dir with stdin, returning stdout or the error.
@@ -149,22 +148,10 @@ func TestAccountAdd_StatusGoesToStderr(t *testing.T) {
 
 func TestKeys_InitAddPromoteRetire(t *testing.T) {
 	dir := t.TempDir()
-	keyIDs := func() []string {
-		data, _ := os.ReadFile(filepath.Join(dir, "session-keys"))
-		ks, err := session.ParseKeySet(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []string
-		for _, k := range ks.JWKS().Keys {
-			ids = append(ids, k.KeyID)
-		}
-		return ids
-	}
 	if _, err := admin(t, dir, "", "keys", "init"); err != nil {
 		t.Fatal(err)
 	}
-	first := keyIDs()
+	first := keyIDs(t, dir)
 	// Over an existing set, init refuses and names the commands that do exist.
 	if _, err := admin(t, dir, "", "keys", "init"); err == nil || !strings.Contains(err.Error(), "keys add, keys promote y keys retire") {
 		t.Fatalf("keys init over an existing set: %v, want a refusal naming keys add/promote/retire", err)
@@ -174,7 +161,7 @@ func TestKeys_InitAddPromoteRetire(t *testing.T) {
 	}
 	clk := testclock.New(testclock.Start)
 	adminAt(t, clk, dir, "keys", "add")
-	added := keyIDs()
+	added := keyIDs(t, dir)
 	if len(added) != 2 || added[0] != first[0] {
 		t.Fatalf("after add: %v; want %s still first (signing)", added, first[0])
 	}
@@ -182,11 +169,11 @@ func TestKeys_InitAddPromoteRetire(t *testing.T) {
 	if _, _, err := adminAt(t, clk, dir, "keys", "promote"); err != nil {
 		t.Fatal(err)
 	}
-	if got := keyIDs(); len(got) != 2 || got[0] != added[1] || got[1] != first[0] {
+	if got := keyIDs(t, dir); len(got) != 2 || got[0] != added[1] || got[1] != first[0] {
 		t.Fatalf("after promote: %v; want the new key %s first", got, added[1])
 	}
 	admin(t, dir, "", "keys", "retire")
-	if got := keyIDs(); len(got) != 1 || got[0] != added[1] {
+	if got := keyIDs(t, dir); len(got) != 1 || got[0] != added[1] {
 		t.Fatalf("after retire: %v; want only %s", got, added[1])
 	}
 }
