@@ -86,17 +86,18 @@ func testConfig() config {
 	acct, addr := policy, policy
 	acct.Threshold, addr.Threshold = 20, 50
 	return config{
-		AccountsSecret: "accounts",
-		PerPair:        policy,
-		PerAccount:     acct,
-		PerAddress:     addr,
-		IPv6Prefix:     64,
-		DeviceCookie:   "impo_device",
-		HashMemoryKiB:  256 << 10,
-		HashWait:       2 * time.Second,
-		HashQueue:      64,
-		HashParams:     password.Default,
-		CORSOrigins:    []string{"https://portal.impo.test"},
+		AccountsSecret:  "accounts",
+		PerPair:         policy,
+		PerAccount:      acct,
+		PerAddress:      addr,
+		IPv6Prefix:      64,
+		DeviceCookie:    "impo_device",
+		HashConcurrency: 2,
+		HashMemoryKiB:   256 << 10,
+		HashWait:        2 * time.Second,
+		HashQueue:       64,
+		HashParams:      password.Default,
+		CORSOrigins:     []string{"https://portal.impo.test"},
 	}
 }
 
@@ -275,6 +276,26 @@ func TestToken_BadClientCredentials(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A request past the queue of hashes waiting for room is refused at once
+// with 503 and Retry-After, by the real limiter.
+func TestToken_PastTheHashQueueIs503AtOnce(t *testing.T) {
+	ts := newTestServer(t, func(c *config, _ *session.Config) {
+		c.HashConcurrency, c.HashQueue, c.HashWait = 1, 0, time.Hour
+	})
+	// The one slot is taken, as by a long hash. Were the request queued,
+	// it would wait the hour and this test would never end.
+	release, err := ts.limiter.Acquire(context.Background(), password.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := ts.do("POST", "/token", ctJSON, loginJSON("ana", "ana-secret-pw"))
+	if r.Status != 503 || r.Header.Get("Retry-After") != "1" || !strings.Contains(r.Body, "too many logins at once") {
+		t.Fatalf("a login past the queue: %d %v %s; want 503 with Retry-After: 1", r.Status, r.Header, r.Body)
+	}
+	release()
+	ts.login(t, "ana", "ana-secret-pw")
 }
 
 func TestToken_BruteForceStopsBeforeHashing(t *testing.T) {

@@ -1,20 +1,16 @@
 // Package password hashes and verifies passwords with argon2id, stored as
-// PHC strings, under a memory budget that bounds how many run at once.
+// PHC strings, under a limit on how many hashes run at once.
 package password
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"golang.org/x/crypto/argon2"
-	"golang.org/x/sync/semaphore"
 )
 
 // Params are argon2id's cost parameters.
@@ -126,47 +122,4 @@ func Dummy(p Params) Hashed {
 	salt := make([]byte, saltLen)
 	rand.Read(salt)
 	return Hashed{Params: p, salt: salt, key: argon2.IDKey(secret, salt, p.Time, p.Memory, p.Threads, keyLen)}
-}
-
-// ErrBusy: the memory budget stayed full for the whole wait, or the queue
-// of checks waiting for it was already full.
-var ErrBusy = errors.New("too many password checks at once")
-
-// Limiter bounds the memory that concurrent argon2id computations use.
-// Each computation takes its hash's memory cost from the budget and waits,
-// at most wait, for room; at most queue computations wait at once, and one
-// more is refused at once, so that an overload sheds load quickly instead
-// of piling up requests (each holding its body and a goroutine) for the
-// whole wait.
-type Limiter struct {
-	sem     *semaphore.Weighted
-	budget  int64 // KiB
-	wait    time.Duration
-	queue   int64
-	waiting atomic.Int64
-}
-
-// NewLimiter returns a limiter with a budget in KiB and a queue bound.
-func NewLimiter(budgetKiB int64, wait time.Duration, queue int) *Limiter {
-	return &Limiter{sem: semaphore.NewWeighted(budgetKiB), budget: budgetKiB, wait: wait, queue: int64(queue)}
-}
-
-// Matches checks password against h within the budget.
-func (l *Limiter) Matches(ctx context.Context, h Hashed, password []byte) (bool, error) {
-	cost := min(int64(h.Params.Memory), l.budget)
-	if !l.sem.TryAcquire(cost) {
-		if l.waiting.Add(1) > l.queue {
-			l.waiting.Add(-1)
-			return false, ErrBusy
-		}
-		ctx, cancel := context.WithTimeout(ctx, l.wait)
-		err := l.sem.Acquire(ctx, cost)
-		cancel()
-		l.waiting.Add(-1)
-		if err != nil {
-			return false, ErrBusy
-		}
-	}
-	defer l.sem.Release(cost)
-	return h.Matches(password), nil
 }
