@@ -96,3 +96,17 @@ func TestLimiter_AFullQueueShedsAtOnce(t *testing.T) {
 		t.Fatalf("a check past the full queue: %v, want ErrBusy at once", err)
 	}
 }
+
+func TestLimiter_SecretDigestsNeverQueue(t *testing.T) {
+	l := NewLimiter(LimiterConfig{Concurrency: 1, BudgetKiB: 256 << 10, Wait: time.Hour, Queue: 0})
+	if _, err := l.Acquire(context.Background(), Default); err != nil { // every slot taken, no queue
+		t.Fatal(err)
+	}
+	h, err := Parse(HashSecret([]byte("service-secret")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := l.Matches(context.Background(), h, []byte("service-secret")); !ok || err != nil {
+		t.Fatalf("a service digest with the limiter full: %v, %v; want true, nil: it needs no slot", ok, err)
+	}
+}

@@ -1,5 +1,7 @@
-// Package password hashes and verifies passwords with argon2id, stored as
-// PHC strings, under a limit on how many hashes run at once.
+// Package password hashes and verifies the secrets that log in: people's
+// passwords with argon2id, under a limit on how many hashes run at once,
+// and services' machine-made secrets with a salted SHA-256 digest, both
+// stored as PHC strings.
 package password
 
 import (
@@ -35,8 +37,9 @@ const (
 	keyLen     = 32
 )
 
-// ErrMalformed: a string is not an acceptable argon2id PHC hash.
-var ErrMalformed = errors.New("not an argon2id PHC hash within the accepted parameters")
+// ErrMalformed: a string is neither an acceptable argon2id PHC hash nor a
+// service secret's digest.
+var ErrMalformed = errors.New("not an argon2id PHC hash within the accepted parameters, nor a $sha256$ secret digest")
 
 // Cost is the work of one hash with p, in KiB-passes: argon2id fills its
 // memory once per pass, whatever the lanes that share the filling.
@@ -72,15 +75,26 @@ func format(p Params, salt, key []byte) string {
 		argon2.Version, p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key))
 }
 
-// Hashed is a parsed PHC hash.
+// Hashed is a parsed hash: argon2id, or the digest of a service's secret
+// (see HashSecret).
 type Hashed struct {
-	Params Params
+	Params Params // argon2id's cost; zero for a digest
 	salt   []byte
 	key    []byte
+	digest bool
 }
 
-// Parse reads a PHC string, refusing parameters outside the bounds.
+// Fast reports whether h is a service secret's digest, which costs
+// microseconds to check and no memory budget, rather than an argon2id
+// hash.
+func (h Hashed) Fast() bool { return h.digest }
+
+// Parse reads a PHC string: argon2id within the bounds, or a service
+// secret's $sha256$ digest.
 func Parse(phc string) (Hashed, error) {
+	if strings.HasPrefix(phc, digestPrefix) {
+		return parseDigest(phc)
+	}
 	parts := strings.Split(phc, "$")
 	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
 		return Hashed{}, fmt.Errorf("%w: want $argon2id$v=19$m=…,t=…,p=…$salt$hash", ErrMalformed)
@@ -108,6 +122,9 @@ func Parse(phc string) (Hashed, error) {
 
 // Matches reports whether password hashes to h, in constant time.
 func (h Hashed) Matches(password []byte) bool {
+	if h.digest {
+		return h.matchesDigest(password)
+	}
 	key := argon2.IDKey(password, h.salt, h.Params.Time, h.Params.Memory, h.Params.Threads, uint32(len(h.key)))
 	return subtle.ConstantTimeCompare(key, h.key) == 1
 }
