@@ -78,15 +78,11 @@ func newServer(cfg config, p *platform.Platform, auth *session.Authority, now fu
 	limiter := password.NewLimiter(password.LimiterConfig{
 		Concurrency: cfg.HashConcurrency, BudgetKiB: cfg.HashMemoryKiB, Wait: cfg.HashWait, Queue: cfg.HashQueue,
 	})
-	return &server{
-		cfg:  cfg,
-		auth: auth,
-		authn: authn.New(list.Get, lockout.Guard{Store: p.Store, Now: now}, authn.Policies{
-			PerPair: cfg.PerPair, PerAccount: cfg.PerAccount, PerAddress: cfg.PerAddress, IPv6Prefix: cfg.IPv6Prefix,
-		}, limiter.Matches, cfg.HashParams),
-		limiter: limiter,
-		now:     now,
-	}
+	a := authn.New(list.Get, lockout.Guard{Store: p.Store, Now: now}, authn.Policies{
+		PerPair: cfg.PerPair, PerAccount: cfg.PerAccount, PerAddress: cfg.PerAddress, IPv6Prefix: cfg.IPv6Prefix,
+	}, limiter.Matches, cfg.HashParams)
+	a.Saturated = limiter.Saturated
+	return &server{cfg: cfg, auth: auth, authn: a, limiter: limiter, now: now}
 }
 
 // Request bodies are small forms or JSON objects; 16 KiB is generous.

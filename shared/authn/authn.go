@@ -96,6 +96,11 @@ type Authenticator struct {
 	// hashing limits, or failing with password.ErrBusy; a service
 	// secret's digest at once. Every check of an attempt goes through it.
 	Matches func(context.Context, password.Hashed, []byte) (bool, error)
+	// Saturated, when set, reports that an argon2id hash would be refused
+	// at once (password.Limiter.Saturated): such an attempt is refused
+	// with ErrBusy before it is counted, rather than counted and uncounted
+	// in the store. Under a flood this is most of what login does.
+	Saturated func() bool
 	// DummyCost is the least cost at which an unknown person is checked;
 	// the list's costliest person's hash raises it.
 	DummyCost password.Params
@@ -183,15 +188,18 @@ func (a *Authenticator) Authenticate(ctx context.Context, at Attempt) (accounts.
 			return accounts.Account{}, a.guardError(ctx, err, g, at, acct, found)
 		}
 	}
-	tickets, err := a.admit(ctx, subjects, at, acct, found)
-	if err != nil {
-		return accounts.Account{}, err
-	}
 	// A name of another kind is checked as a name that is no account: its
 	// own hash costs what the other kind costs (a person's argon2id, a
 	// service's digest), and the time would tell who exists.
 	if !found || acct.Kind != at.Kind {
 		hash = a.dummy(list, at.Kind)
+	}
+	if !hash.Fast() && a.Saturated != nil && a.Saturated() {
+		return accounts.Account{}, fmt.Errorf("%w: %w", ErrBusy, password.ErrBusy)
+	}
+	tickets, err := a.admit(ctx, subjects, at, acct, found)
+	if err != nil {
+		return accounts.Account{}, err
 	}
 	ok, err := a.Matches(ctx, hash, []byte(at.Secret))
 	if err != nil {

@@ -295,3 +295,39 @@ func TestAuthenticate_UnknownNamesCostWhatTheCostliestAccountCosts(t *testing.T)
 		t.Fatalf("hash parameters = %+v, want the strong account's for both the account and an unknown name", f.costs)
 	}
 }
+
+// writes counts the store writes of a real store.
+type writes struct {
+	store.Store
+	n atomic.Int64
+}
+
+func (w *writes) Add(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, error) {
+	w.n.Add(1)
+	return w.Store.Add(ctx, key, delta, ttl)
+}
+
+func (w *writes) Put(ctx context.Context, key string, e store.Entry) error {
+	w.n.Add(1)
+	return w.Store.Put(ctx, key, e)
+}
+
+func TestAuthenticate_ASaturatedLimiterShedsPeopleBeforeAnyWrite(t *testing.T) {
+	f := newFixture(t)
+	w := &writes{Store: store.NewMemory(nil)}
+	f.a.Guard = lockout.Guard{Store: w, Now: time.Now}
+	f.a.Saturated = func() bool { return true }
+	ctx := context.Background()
+	for _, at := range []Attempt{user("ana", "ana-pw"), user("nobody", "x")} {
+		if _, err := f.a.Authenticate(ctx, at); !errors.Is(err, ErrBusy) {
+			t.Fatalf("%s while the hash queue is full: %v, want ErrBusy", at.Name, err)
+		}
+	}
+	if f.hashes.Load() != 0 || w.n.Load() != 0 {
+		t.Fatalf("shed attempts computed %d hashes and wrote %d times to the store; want none", f.hashes.Load(), w.n.Load())
+	}
+	// A service's digest needs no room: it is not shed.
+	if acct, err := f.a.Authenticate(ctx, service("pipeline", "pipeline-secret")); err != nil || acct.Name != "pipeline" {
+		t.Fatalf("a service while people are shed: %+v, %v", acct, err)
+	}
+}

@@ -73,6 +73,12 @@ func (l *Limiter) weight(p Params) int64 {
 // Slots is how many hashes with parameters p run at once.
 func (l *Limiter) Slots(p Params) int { return int(l.n * l.budget / l.weight(p)) }
 
+// Saturated reports whether a hash asking now would be refused at once:
+// the queue of hashes waiting for room is full. A caller can shed a
+// request before doing the work it would have to undo. With no queue it
+// cannot tell, and reports false.
+func (l *Limiter) Saturated() bool { return l.queue > 0 && l.waiting.Load() >= l.queue }
+
 // Acquire takes room for one argon2id hash with parameters p, waiting as
 // Matches does, or fails with ErrBusy. Call release once the hash is done.
 func (l *Limiter) Acquire(ctx context.Context, p Params) (release func(), err error) {

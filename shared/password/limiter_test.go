@@ -110,3 +110,32 @@ func TestLimiter_SecretDigestsNeverQueue(t *testing.T) {
 		t.Fatalf("a service digest with the limiter full: %v, %v; want true, nil: it needs no slot", ok, err)
 	}
 }
+
+func TestLimiter_SaturatedOnceTheQueueIsFull(t *testing.T) {
+	l := NewLimiter(LimiterConfig{Concurrency: 1, BudgetKiB: 256 << 10, Wait: time.Hour, Queue: 2})
+	if l.Saturated() {
+		t.Fatal("an idle limiter says it is saturated")
+	}
+	if _, err := l.Acquire(context.Background(), Default); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go l.Acquire(ctx, Default)
+	for l.waiting.Load() < 1 {
+		runtime.Gosched()
+	}
+	if l.Saturated() {
+		t.Fatal("saturated with room left in the queue")
+	}
+	go l.Acquire(ctx, Default)
+	for l.waiting.Load() < 2 {
+		runtime.Gosched()
+	}
+	if !l.Saturated() {
+		t.Fatal("the queue is full, and Saturated says no")
+	}
+	if NewLimiter(LimiterConfig{Concurrency: 1, BudgetKiB: 256 << 10}).Saturated() {
+		t.Fatal("with no queue, Saturated cannot tell, and must say no")
+	}
+}
