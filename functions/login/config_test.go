@@ -11,10 +11,10 @@ import (
 	"impo.com.uy/copetes/backend/shared/memlimit"
 )
 
-func TestConfig_HashConcurrencyDefaultsToTheProcessors(t *testing.T) {
+func TestConfig_HashConcurrencyDefaultsToOneMoreThanTheProcessors(t *testing.T) {
 	c, err := configFromEnv()
-	if err != nil || c.HashConcurrency != runtime.GOMAXPROCS(0) {
-		t.Fatalf("HashConcurrency = %d, %v; want GOMAXPROCS, %d", c.HashConcurrency, err, runtime.GOMAXPROCS(0))
+	if err != nil || c.HashConcurrency != runtime.GOMAXPROCS(0)+1 {
+		t.Fatalf("HashConcurrency = %d, %v; want GOMAXPROCS+1, %d", c.HashConcurrency, err, runtime.GOMAXPROCS(0)+1)
 	}
 	t.Setenv("LOGIN_HASH_CONCURRENCY", "3")
 	if c, err = configFromEnv(); err != nil || c.HashConcurrency != 3 {
