@@ -58,13 +58,14 @@ const usage = `uso:
   admin account disable|enable|remove --name N
   admin account unlock --name N   levanta el bloqueo de la cuenta (estado en Firestore)
   admin account list              (avisa de hashes más baratos que el actual)
-  admin hash                      imprime el hash PHC de la contraseña leída
+  admin hash                      imprime el hash argon2id (PHC) de la contraseña leída
   admin secret push --secret ID [--file RUTA]
 
 La contraseña o el secreto se leen de la entrada estándar, nunca de los
 argumentos: printf '%s\n' "$PASSWORD" | admin account add --name ana --roles editor
 Una cuenta de servicio necesita un secreto de 256 bits o más (--generate-secret
-lo genera); nunca se bloquea por intentos fallidos. Con --generate-secret, la
+lo genera); se guarda como resumen SHA-256 ($sha256$), que se verifica en
+microsegundos, y nunca se bloquea por intentos fallidos. Con --generate-secret, la
 salida estándar es solo el secreto generado:
   SECRETO=$(admin account add --name pipeline --roles pipeline --service --generate-secret)
 `
@@ -224,7 +225,19 @@ func (t *tool) account(sub string, args []string) error {
 				state = " (deshabilitada)"
 			}
 			fmt.Fprintf(t.out, "%s\t%s\t%s%s\n", a.Name, a.Kind, strings.Join(a.Roles, ","), state)
-			if h, err := password.Parse(a.Hash); err == nil && h.Params != password.Default {
+			h, err := password.Parse(a.Hash)
+			if err != nil || h.Fast() {
+				continue
+			}
+			if a.Kind == accounts.Service {
+				// A service's secret needs no slow hash (see
+				// password.HashSecret): rotating it stores the digest,
+				// and spares every token request an argon2id hash.
+				fmt.Fprintf(t.err, "aviso: el secreto de %s se guarda con argon2id (formato anterior): cada token le cuesta un hash lento; rótelo con account update --name %s --generate-secret para guardarlo como $sha256$\n",
+					a.Name, a.Name)
+				continue
+			}
+			if h.Params != password.Default {
 				// Unknown names are checked at the costliest hash's cost:
 				// one hash at other parameters makes the others, or itself,
 				// answer at a telling speed.
@@ -266,10 +279,14 @@ func (t *tool) account(sub string, args []string) error {
 		}
 		if a.Kind == accounts.Service {
 			// A service is never locked by failed guesses: its secret
-			// must be one nobody can guess.
+			// must be one nobody can guess. Being unguessable, it is
+			// stored as a fast digest, checked at machine speed; this
+			// is also how an old argon2id entry moves to the digest.
 			if err := accounts.CheckServiceSecret(string(pw)); err != nil {
 				return fmt.Errorf("%w: use --generate-secret", err)
 			}
+			a.Hash = password.HashSecret(pw)
+			return nil
 		}
 		a.Hash, err = password.Hash(pw, password.Default)
 		return err

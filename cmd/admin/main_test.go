@@ -235,3 +235,48 @@ func TestAccountList_WarnsOfHashesAtOtherParameters(t *testing.T) {
 		t.Errorf("stderr = %q, want a warning for fuerte only", stderr)
 	}
 }
+
+// A service's secret is stored as a digest, a person's password as
+// argon2id; rotating the secret of a service that still holds an
+// argon2id hash (from before digests) moves it to the digest.
+func TestAccount_ServiceSecretsAreDigestsPeopleArgon(t *testing.T) {
+	dir := t.TempDir()
+	legacy, err := password.Hash([]byte(accounts.NewServiceSecret()), password.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := accounts.Marshal([]accounts.Account{{Name: "viejo", Kind: accounts.Service, Roles: []string{"pipeline"}, Hash: legacy}})
+	if err := (secrets.Dir{Path: dir}).Write("accounts", data); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, err := adminStreams(t, dir, "", "account", "list")
+	if err != nil || !strings.Contains(stderr, "aviso: el secreto de viejo se guarda con argon2id") {
+		t.Fatalf("list with an argon2id service: stderr %q, %v; want a warning to rotate it", stderr, err)
+	}
+
+	secret, err := admin(t, dir, "", "account", "add", "--name", "nuevo", "--service", "--roles", "pipeline", "--generate-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := admin(t, dir, "", "account", "update", "--name", "viejo", "--generate-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin(t, dir, "una clave larga y buena\n", "account", "add", "--name", "ana"); err != nil {
+		t.Fatal(err)
+	}
+	l := readAccounts(t, dir)
+	for name, secret := range map[string]string{"nuevo": secret, "viejo": rotated} {
+		a, h, _ := l.Lookup(name)
+		if !strings.HasPrefix(a.Hash, "$sha256$v=1$") || !h.Fast() || !h.Matches([]byte(strings.TrimSpace(secret))) {
+			t.Errorf("%s: hash %q, want the digest of the printed secret", name, a.Hash)
+		}
+	}
+	if a, h, _ := l.Lookup("ana"); !strings.HasPrefix(a.Hash, "$argon2id$") || h.Fast() {
+		t.Errorf("ana: hash %q, want argon2id", a.Hash)
+	}
+	_, stderr, _ = adminStreams(t, dir, "", "account", "list")
+	if strings.Contains(stderr, "aviso") {
+		t.Errorf("list after the rotation: stderr %q, want no warning", stderr)
+	}
+}

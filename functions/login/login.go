@@ -39,7 +39,11 @@ func build(ctx context.Context, p *platform.Platform) (http.Handler, error) {
 	if err := checkSigningKeys(ctx, auth); err != nil {
 		return nil, err
 	}
-	return newServer(cfg, p, auth, time.Now).routes(), nil
+	s := newServer(cfg, p, auth, time.Now)
+	slog.InfoContext(ctx, "password hashing limits", "hashes_at_once", s.limiter.Slots(cfg.HashParams),
+		"concurrency", cfg.HashConcurrency, "memory_budget_mib", cfg.HashMemoryKiB>>10,
+		"queue", cfg.HashQueue, "wait", cfg.HashWait.String())
+	return s.routes(), nil
 }
 
 // checkSigningKeys reads the signing keys once at start. A key set that is
@@ -62,23 +66,23 @@ func checkSigningKeys(ctx context.Context, auth *session.Authority) error {
 
 // server holds login's parts; tests build it with newServer.
 type server struct {
-	cfg   config
-	auth  *session.Authority
-	authn *authn.Authenticator
-	now   func() time.Time
+	cfg     config
+	auth    *session.Authority
+	authn   *authn.Authenticator
+	limiter *password.Limiter // bounds people's argon2id hashes
+	now     func() time.Time
 }
 
 func newServer(cfg config, p *platform.Platform, auth *session.Authority, now func() time.Time) *server {
 	list := &secrets.Decoded[*accounts.List]{Source: p.Secrets, Name: cfg.AccountsSecret, Decode: accounts.Parse}
-	limiter := password.NewLimiter(cfg.HashMemoryKiB, cfg.HashWait, cfg.HashQueue)
-	return &server{
-		cfg:  cfg,
-		auth: auth,
-		authn: authn.New(list.Get, lockout.Guard{Store: p.Store, Now: now}, authn.Policies{
-			PerPair: cfg.PerPair, PerAccount: cfg.PerAccount, PerAddress: cfg.PerAddress, IPv6Prefix: cfg.IPv6Prefix,
-		}, limiter.Matches, cfg.HashParams),
-		now: now,
-	}
+	limiter := password.NewLimiter(password.LimiterConfig{
+		Concurrency: cfg.HashConcurrency, BudgetKiB: cfg.HashMemoryKiB, Wait: cfg.HashWait, Queue: cfg.HashQueue,
+	})
+	a := authn.New(list.Get, lockout.Guard{Store: p.Store, Now: now}, authn.Policies{
+		PerPair: cfg.PerPair, PerAccount: cfg.PerAccount, PerAddress: cfg.PerAddress, IPv6Prefix: cfg.IPv6Prefix,
+	}, limiter.Matches, cfg.HashParams)
+	a.Saturated = limiter.Saturated
+	return &server{cfg: cfg, auth: auth, authn: a, limiter: limiter, now: now}
 }
 
 // Request bodies are small forms or JSON objects; 16 KiB is generous.

@@ -40,6 +40,7 @@ var testAccounts = []struct {
 	{accounts.Account{Name: "ana", Kind: accounts.User, Roles: []string{"editor"}}, "ana-secret-pw"},
 	{accounts.Account{Name: "bea", Kind: accounts.User, Roles: []string{}, Disabled: true}, "bea-secret-pw"},
 	{accounts.Account{Name: "pipeline", Kind: accounts.Service, Roles: []string{"validate"}}, "pipeline-client-secret"},
+	{accounts.Account{Name: "retired", Kind: accounts.Service, Roles: []string{"validate"}, Disabled: true}, "retired-client-secret"},
 	{accounts.Account{Name: "ops", Kind: accounts.User, Roles: []string{RevokeAnyRole}}, "ops-secret-pw"},
 }
 
@@ -50,6 +51,7 @@ var (
 
 // writeCredentials writes a key set and the test accounts into dir. The
 // accounts are hashed once per test binary: argon2id is slow on purpose.
+// Services hold their secrets' digests, as cmd/admin writes them.
 func writeCredentials(t *testing.T, dir string) {
 	t.Helper()
 	accountsOnce.Do(func() {
@@ -58,6 +60,9 @@ func writeCredentials(t *testing.T, dir string) {
 			h, err := password.Hash([]byte(a.secret), password.Default)
 			if err != nil {
 				panic(err)
+			}
+			if a.acct.Kind == accounts.Service {
+				h = password.HashSecret([]byte(a.secret))
 			}
 			a.acct.Hash = h
 			list = append(list, a.acct)
@@ -76,7 +81,8 @@ func writeCredentials(t *testing.T, dir string) {
 type testServer struct {
 	*server
 	dir    string
-	hashes atomic.Int64
+	hashes atomic.Int64 // secret checks: argon2id hashes and digests
+	fast   atomic.Int64 // of which service secrets' digests
 	clock  *testclock.Clock
 	http   http.Handler
 }
@@ -86,17 +92,18 @@ func testConfig() config {
 	acct, addr := policy, policy
 	acct.Threshold, addr.Threshold = 20, 50
 	return config{
-		AccountsSecret: "accounts",
-		PerPair:        policy,
-		PerAccount:     acct,
-		PerAddress:     addr,
-		IPv6Prefix:     64,
-		DeviceCookie:   "impo_device",
-		HashMemoryKiB:  256 << 10,
-		HashWait:       2 * time.Second,
-		HashQueue:      64,
-		HashParams:     password.Default,
-		CORSOrigins:    []string{"https://portal.impo.test"},
+		AccountsSecret:  "accounts",
+		PerPair:         policy,
+		PerAccount:      acct,
+		PerAddress:      addr,
+		IPv6Prefix:      64,
+		DeviceCookie:    "impo_device",
+		HashConcurrency: 2,
+		HashMemoryKiB:   256 << 10,
+		HashWait:        2 * time.Second,
+		HashQueue:       64,
+		HashParams:      password.Default,
+		CORSOrigins:     []string{"https://portal.impo.test"},
 	}
 }
 
@@ -118,6 +125,9 @@ func newTestServer(t *testing.T, edit func(*config, *session.Config)) *testServe
 	inner := ts.authn.Matches
 	ts.authn.Matches = func(ctx context.Context, h password.Hashed, pw []byte) (bool, error) {
 		ts.hashes.Add(1)
+		if h.Fast() {
+			ts.fast.Add(1)
+		}
 		return inner(ctx, h, pw)
 	}
 	ts.http = ts.routes()
@@ -235,13 +245,13 @@ func TestToken_UnknownUserLooksLikeWrongPassword(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := ts.hashes.Load()
+			before, fast := ts.hashes.Load(), ts.fast.Load()
 			got := ts.do("POST", "/token", ctJSON, loginJSON(tt.user, tt.pw))
 			if got.Status != reference.Status || got.Body != reference.Body {
 				t.Errorf("got %d %s; want the same as a wrong password: %d %s", got.Status, got.Body, reference.Status, reference.Body)
 			}
-			if ts.hashes.Load() != before+1 {
-				t.Error("no hash was computed: response time would tell the cases apart")
+			if ts.hashes.Load() != before+1 || ts.fast.Load() != fast {
+				t.Error("not exactly one argon2id hash was computed: response time would tell the cases apart")
 			}
 		})
 	}
@@ -252,29 +262,79 @@ func TestToken_BadClientCredentials(t *testing.T) {
 	basic := func(id, secret string) string {
 		return "Basic " + base64.StdEncoding.EncodeToString([]byte(id+":"+secret))
 	}
+	// The references: a wrong secret, by Basic (with a challenge) and in
+	// the form (without). Every other bad credential must answer the same
+	// bytes, and cost the one digest a service's check costs.
+	refBasic := ts.do("POST", "/token", ctForm, form("grant_type", "client_credentials"), "Authorization", basic("pipeline", "nope"))
+	refForm := ts.do("POST", "/token", ctForm, form("grant_type", "client_credentials", "client_id", "pipeline", "client_secret", "nope"))
+	for _, ref := range []response{refBasic, refForm} {
+		if ref.Status != 401 || ref.json(t)["error"] != "invalid_client" {
+			t.Fatalf("wrong secret: %d %s; want 401 invalid_client", ref.Status, ref.Body)
+		}
+	}
+	if refBasic.Header.Get("WWW-Authenticate") == "" || refForm.Header.Get("WWW-Authenticate") != "" {
+		t.Fatalf("WWW-Authenticate: %q by Basic, %q in the form; want a challenge only by Basic",
+			refBasic.Header.Get("WWW-Authenticate"), refForm.Header.Get("WWW-Authenticate"))
+	}
 	tests := []struct {
-		name          string
-		body          string
-		header        []string
-		wantChallenge bool
+		name       string
+		body       string
+		header     []string
+		want       response
+		wantDigest bool // false: refused before any check
 	}{
-		{"wrong secret in form", form("grant_type", "client_credentials", "client_id", "pipeline", "client_secret", "nope"), nil, false},
-		{"wrong secret by Basic", form("grant_type", "client_credentials"), []string{"Authorization", basic("pipeline", "nope")}, true},
-		{"unknown client", form("grant_type", "client_credentials"), []string{"Authorization", basic("ghost", "pipeline-client-secret")}, true},
-		{"a person through client credentials", form("grant_type", "client_credentials"), []string{"Authorization", basic("ana", "ana-secret-pw")}, true},
-		{"Basic that is not base64", form("grant_type", "client_credentials"), []string{"Authorization", "Basic !!!"}, true},
+		{"unknown client by Basic", form("grant_type", "client_credentials"), []string{"Authorization", basic("ghost", "pipeline-client-secret")}, refBasic, true},
+		{"unknown client in form", form("grant_type", "client_credentials", "client_id", "ghost", "client_secret", "x"), nil, refForm, true},
+		{"disabled client with its right secret", form("grant_type", "client_credentials"), []string{"Authorization", basic("retired", "retired-client-secret")}, refBasic, true},
+		{"a person through client credentials", form("grant_type", "client_credentials"), []string{"Authorization", basic("ana", "ana-secret-pw")}, refBasic, true},
+		{"Basic that is not base64", form("grant_type", "client_credentials"), []string{"Authorization", "Basic !!!"}, refBasic, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			hashes, fast := ts.hashes.Load(), ts.fast.Load()
 			resp := ts.do("POST", "/token", ctForm, tt.body, tt.header...)
-			if resp.Status != 401 || resp.json(t)["error"] != "invalid_client" {
-				t.Fatalf("got %d %s; want 401 invalid_client", resp.Status, resp.Body)
+			challenge := resp.Header.Get("WWW-Authenticate")
+			if resp.Status != 401 || resp.json(t)["error"] != "invalid_client" || challenge != tt.want.Header.Get("WWW-Authenticate") {
+				t.Fatalf("got %d %s, WWW-Authenticate %q; want 401 invalid_client, WWW-Authenticate %q",
+					resp.Status, resp.Body, challenge, tt.want.Header.Get("WWW-Authenticate"))
 			}
-			if got := resp.Header.Get("WWW-Authenticate") != ""; got != tt.wantChallenge {
-				t.Errorf("WWW-Authenticate present = %v, want %v", got, tt.wantChallenge)
+			if !tt.wantDigest {
+				return
+			}
+			if resp.Body != tt.want.Body {
+				t.Errorf("got %s; want the same as a wrong secret: %s", resp.Body, tt.want.Body)
+			}
+			if ts.hashes.Load() != hashes+1 || ts.fast.Load() != fast+1 {
+				t.Errorf("checks: %d, of which digests %d; want one digest, as a wrong secret costs",
+					ts.hashes.Load()-hashes, ts.fast.Load()-fast)
 			}
 		})
 	}
+}
+
+// A request past the queue of hashes waiting for room is refused at once
+// with 503 and Retry-After, by the real limiter; a service's digest does
+// not wait behind people's hashes at all.
+func TestToken_PastTheHashQueueIs503AtOnce(t *testing.T) {
+	ts := newTestServer(t, func(c *config, _ *session.Config) {
+		c.HashConcurrency, c.HashQueue, c.HashWait = 1, 0, time.Hour
+	})
+	// The one slot is taken, as by a long hash. Were the request queued,
+	// it would wait the hour and this test would never end.
+	release, err := ts.limiter.Acquire(context.Background(), password.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := ts.do("POST", "/token", ctJSON, loginJSON("ana", "ana-secret-pw"))
+	if r.Status != 503 || r.Header.Get("Retry-After") != "1" || !strings.Contains(r.Body, "too many logins at once") {
+		t.Fatalf("a login past the queue: %d %v %s; want 503 with Retry-After: 1", r.Status, r.Header, r.Body)
+	}
+	svc := ts.do("POST", "/token", ctForm, form("grant_type", "client_credentials", "client_id", "pipeline", "client_secret", "pipeline-client-secret"))
+	if svc.Status != 200 {
+		t.Fatalf("a service while people's hashes fill the limiter: %d %s; want 200", svc.Status, svc.Body)
+	}
+	release()
+	ts.login(t, "ana", "ana-secret-pw")
 }
 
 func TestToken_BruteForceStopsBeforeHashing(t *testing.T) {

@@ -36,9 +36,12 @@ const (
 
 // Account is one entry of the accounts secret.
 type Account struct {
-	Name     string   `json:"name"`
-	Kind     Kind     `json:"kind"`
-	Hash     string   `json:"hash"` // argon2id PHC string
+	Name string `json:"name"`
+	Kind Kind   `json:"kind"`
+	// Hash is an argon2id PHC string; for a service, also the SHA-256
+	// digest of its machine-made secret ($sha256$…, password.HashSecret),
+	// which login checks at machine speed. A person's is always argon2id.
+	Hash     string   `json:"hash"`
 	Roles    []string `json:"roles"`
 	Disabled bool     `json:"disabled,omitempty"`
 }
@@ -68,8 +71,14 @@ func (a Account) Validate() error {
 	if a.Kind != User && a.Kind != Service {
 		return fmt.Errorf("account %q: kind must be %q or %q", a.Name, User, Service)
 	}
-	if _, err := password.Parse(a.Hash); err != nil {
+	h, err := password.Parse(a.Hash)
+	if err != nil {
 		return fmt.Errorf("account %q: hash: %w", a.Name, err)
+	}
+	if h.Fast() && a.Kind != Service {
+		// A fast digest is safe only for a secret nobody can guess: a
+		// person's password needs the slow hash.
+		return fmt.Errorf("account %q: a person's password must be hashed with argon2id, not a $sha256$ digest (that is for services' generated secrets)", a.Name)
 	}
 	for _, r := range a.Roles {
 		if !roleRE.MatchString(r) {
@@ -82,6 +91,9 @@ func (a Account) Validate() error {
 // List is a parsed accounts secret.
 type List struct {
 	byName map[string]entry
+	// costliest is, per kind, the parameters of its costliest argon2id
+	// hash; a kind without any has no entry.
+	costliest map[Kind]password.Params
 }
 
 type entry struct {
@@ -96,7 +108,7 @@ func Parse(data []byte) (*List, error) {
 	if err := strictjson.Decode(data, &accts); err != nil {
 		return nil, fmt.Errorf("accounts: %w", err)
 	}
-	l := &List{byName: make(map[string]entry, len(accts))}
+	l := &List{byName: make(map[string]entry, len(accts)), costliest: map[Kind]password.Params{}}
 	for _, a := range accts {
 		if err := a.Validate(); err != nil {
 			return nil, fmt.Errorf("accounts: %w", err)
@@ -106,6 +118,9 @@ func Parse(data []byte) (*List, error) {
 		}
 		h, _ := password.Parse(a.Hash)
 		l.byName[a.Name] = entry{a, h}
+		if best, ok := l.costliest[a.Kind]; !h.Fast() && (!ok || h.Params.Cost() > best.Cost()) {
+			l.costliest[a.Kind] = h.Params
+		}
 	}
 	return l, nil
 }
@@ -117,18 +132,14 @@ func (l *List) Lookup(name string) (Account, password.Hashed, bool) {
 	return e.Account, e.hash, ok
 }
 
-// CostliestHash returns the parameters of the most expensive hash in the
-// list (memory × passes × lanes), or def when the list is empty or cheaper:
-// an unknown name is checked at this cost, so that no account answers
-// slower than a name that does not exist.
-func (l *List) CostliestHash(def password.Params) password.Params {
-	best := def
-	for _, e := range l.byName {
-		if e.hash.Params.Cost() > best.Cost() {
-			best = e.hash.Params
-		}
-	}
-	return best
+// CostliestHash returns the parameters of the most expensive argon2id
+// hash (memory × passes) among the accounts of kind, and false when none
+// of them has one (every service already holds a secret's digest). An
+// unknown name is checked at this cost, so that no account of the kind
+// answers slower than a name that does not exist.
+func (l *List) CostliestHash(kind Kind) (password.Params, bool) {
+	p, ok := l.costliest[kind]
+	return p, ok
 }
 
 // Len is the number of accounts.

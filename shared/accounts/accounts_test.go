@@ -11,8 +11,12 @@ import (
 
 func TestParse(t *testing.T) {
 	hash, _ := password.Hash([]byte("pw"), password.Default)
+	digest := password.HashSecret([]byte(NewServiceSecret()))
 	acct := func(fields string) string {
 		return `[{"name":"ana","kind":"user","hash":"` + hash + `","roles":["editor"]` + fields + `}]`
+	}
+	service := func(hash string) string {
+		return `[{"name":"pipeline","kind":"service","hash":"` + hash + `","roles":["validate"]}]`
 	}
 	tests := []struct {
 		name    string
@@ -29,6 +33,10 @@ func TestParse(t *testing.T) {
 		{"weak hash", strings.Replace(acct(""), "m=19456", "m=1024", 1), "below"},
 		{"bad role", strings.Replace(acct(""), `"editor"`, `"Editor Jefe"`, 1), "role"},
 		{"duplicate", `[` + acct("")[1:len(acct(""))-1] + `,` + acct("")[1:], "appears twice"},
+		{"service with a secret's digest", service(digest), ""},
+		{"service with argon2id, as before digests", service(hash), ""},
+		{"person with a secret's digest", strings.Replace(acct(""), hash, digest, 1), "must be hashed with argon2id"},
+		{"service with a malformed digest", service(digest[:len(digest)-4]), "digest"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,5 +102,60 @@ func TestCheckServiceSecret(t *testing.T) {
 		if CheckServiceSecret(secret) == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+func TestCostliestHash_PerKindAndArgonOnly(t *testing.T) {
+	strong := password.Params{Memory: 2 * password.Default.Memory, Time: 3, Threads: 1}
+	hash := func(p password.Params) string {
+		h, err := password.Hash([]byte("pw"), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	digest := password.HashSecret([]byte(NewServiceSecret()))
+	tests := []struct {
+		name         string
+		accts        []Account
+		kind         Kind
+		want         password.Params
+		wantArgon2id bool
+	}{
+		{"people: the strongest person's", []Account{
+			{Name: "ana", Kind: User, Hash: hash(password.Default)},
+			{Name: "bea", Kind: User, Hash: hash(strong)},
+		}, User, strong, true},
+		{"people: a service's costlier hash does not count", []Account{
+			{Name: "ana", Kind: User, Hash: hash(password.Default)},
+			{Name: "old-svc", Kind: Service, Hash: hash(strong)},
+		}, User, password.Default, true},
+		{"services: all digests, no argon2id", []Account{
+			{Name: "ana", Kind: User, Hash: hash(strong)},
+			{Name: "pipeline", Kind: Service, Hash: digest},
+		}, Service, password.Params{}, false},
+		{"services: one left on argon2id", []Account{
+			{Name: "pipeline", Kind: Service, Hash: digest},
+			{Name: "old-svc", Kind: Service, Hash: hash(password.Default)},
+		}, Service, password.Default, true},
+		{"no accounts", nil, User, password.Params{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for i := range tt.accts {
+				tt.accts[i].Roles = []string{}
+			}
+			data, err := Marshal(tt.accts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := Parse(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, ok := l.CostliestHash(tt.kind); got != tt.want || ok != tt.wantArgon2id {
+				t.Fatalf("CostliestHash(%s) = %+v, %v; want %+v, %v", tt.kind, got, ok, tt.want, tt.wantArgon2id)
+			}
+		})
 	}
 }

@@ -1,7 +1,8 @@
 // Package authn decides whether a name and a secret log in: lock-outs are
 // checked and the attempt counted before any hash is computed, an unknown
-// name costs what a known one costs, and every refusal for bad
-// credentials looks the same to the caller. It knows nothing of HTTP, so
+// name costs what a known one of the grant's kind costs (a person's
+// argon2id, a service's digest), and every refusal for bad credentials
+// looks the same to the caller. It knows nothing of HTTP, so
 // the token endpoint and a login page share it.
 package authn
 
@@ -23,8 +24,8 @@ import (
 // them apart; the reason goes to the log only.
 var ErrBadCredentials = errors.New("bad credentials")
 
-// ErrBusy: the password hashes running already fill the memory budget,
-// and no room came free in time. Retry shortly.
+// ErrBusy: the password hashes running already fill the hashing limits
+// (processors and memory), and no room came free in time. Retry shortly.
 var ErrBusy = errors.New("too many logins at once")
 
 // LockedError refuses an attempt before any work: too many failures of
@@ -91,11 +92,17 @@ type Authenticator struct {
 	Accounts func(context.Context) (*accounts.List, error)
 	Guard    lockout.Guard
 	Policies Policies
-	// Matches checks a secret against a hash within the hashing budget,
-	// or fails with password.ErrBusy.
+	// Matches checks a secret against a hash: an argon2id hash within the
+	// hashing limits, or failing with password.ErrBusy; a service
+	// secret's digest at once. Every check of an attempt goes through it.
 	Matches func(context.Context, password.Hashed, []byte) (bool, error)
-	// DummyCost is the least cost at which an unknown name is checked;
-	// the list's costliest hash raises it.
+	// Saturated, when set, reports that an argon2id hash would be refused
+	// at once (password.Limiter.Saturated): such an attempt is refused
+	// with ErrBusy before it is counted, rather than counted and uncounted
+	// in the store. Under a flood this is most of what login does.
+	Saturated func() bool
+	// DummyCost is the least cost at which an unknown person is checked;
+	// the list's costliest person's hash raises it.
 	DummyCost password.Params
 	// ContendedWait bounds how long an attempt waits for room under a
 	// threshold that attempts in flight fill (2s when zero).
@@ -103,20 +110,31 @@ type Authenticator struct {
 
 	mu      sync.Mutex
 	dummies map[password.Params]password.Hashed
+	secret  password.Hashed // the dummy service secret's digest
 }
 
 // New returns an Authenticator.
 func New(list func(context.Context) (*accounts.List, error), guard lockout.Guard, policies Policies,
 	matches func(context.Context, password.Hashed, []byte) (bool, error), dummyCost password.Params) *Authenticator {
 	return &Authenticator{Accounts: list, Guard: guard, Policies: policies, Matches: matches, DummyCost: dummyCost,
-		dummies: map[password.Params]password.Hashed{}}
+		dummies: map[password.Params]password.Hashed{}, secret: password.DummySecret()}
 }
 
-// dummy returns a hash of nothing at the list's costliest parameters, made
-// once per parameters: an unknown name then costs what the costliest
-// account costs, whatever hashes the list holds.
-func (a *Authenticator) dummy(list *accounts.List) password.Hashed {
-	p := list.CostliestHash(a.DummyCost)
+// dummy returns what a name that is no account of kind is checked
+// against, so that it costs what an account of that kind costs. For a
+// person: a hash of nothing at the costliest person's parameters, made
+// once per parameters. For a service: the digest of nothing, once every
+// service holds a secret's digest; while one still holds an argon2id hash
+// (from before digests), a hash at the costliest service's parameters,
+// as every client id cost then.
+func (a *Authenticator) dummy(list *accounts.List, kind accounts.Kind) password.Hashed {
+	p, slow := list.CostliestHash(kind)
+	if kind == accounts.Service && !slow {
+		return a.secret
+	}
+	if p.Cost() < a.DummyCost.Cost() {
+		p = a.DummyCost
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	h, ok := a.dummies[p]
@@ -170,12 +188,18 @@ func (a *Authenticator) Authenticate(ctx context.Context, at Attempt) (accounts.
 			return accounts.Account{}, a.guardError(ctx, err, g, at, acct, found)
 		}
 	}
+	// A name of another kind is checked as a name that is no account: its
+	// own hash costs what the other kind costs (a person's argon2id, a
+	// service's digest), and the time would tell who exists.
+	if !found || acct.Kind != at.Kind {
+		hash = a.dummy(list, at.Kind)
+	}
+	if !hash.Fast() && a.Saturated != nil && a.Saturated() {
+		return accounts.Account{}, fmt.Errorf("%w: %w", ErrBusy, password.ErrBusy)
+	}
 	tickets, err := a.admit(ctx, subjects, at, acct, found)
 	if err != nil {
 		return accounts.Account{}, err
-	}
-	if !found {
-		hash = a.dummy(list)
 	}
 	ok, err := a.Matches(ctx, hash, []byte(at.Secret))
 	if err != nil {
@@ -189,12 +213,12 @@ func (a *Authenticator) Authenticate(ctx context.Context, at Attempt) (accounts.
 	switch {
 	case !found:
 		reason = "unknown account"
+	case acct.Kind != at.Kind:
+		reason = "wrong kind of account for this grant"
 	case !ok:
 		reason = "wrong secret"
 	case acct.Disabled:
 		reason = "account disabled"
-	case acct.Kind != at.Kind:
-		reason = "wrong kind of account for this grant"
 	}
 	if reason != "" {
 		// The name is logged only when it names an account: a mistyped

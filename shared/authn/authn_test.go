@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,24 +22,42 @@ type fixture struct {
 	hashes atomic.Int64
 	list   *accounts.List
 	mu     sync.Mutex
-	costs  []password.Params // the parameters of every hash computed
+	costs  []check // every hash or digest computed
 }
 
-func newFixture(t *testing.T) *fixture {
+// check is what one secret check cost: a digest, or argon2id at Params.
+type check struct {
+	Fast   bool
+	Params password.Params
+}
+
+var (
+	digest = check{Fast: true}
+	argon  = check{Params: password.Default}
+	strong = check{Params: strongParams}
+)
+
+func hashOf(t *testing.T, pw string, p password.Params) string {
 	t.Helper()
-	hash := func(pw string, p password.Params) string {
-		h, err := password.Hash([]byte(pw), p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return h
+	h, err := password.Hash([]byte(pw), p)
+	if err != nil {
+		t.Fatal(err)
 	}
-	data, err := accounts.Marshal([]accounts.Account{
-		{Name: "ana", Kind: accounts.User, Hash: hash("ana-pw", password.Default), Roles: []string{"editor"}},
-		{Name: "old", Kind: accounts.User, Hash: hash("old-pw", password.Default), Disabled: true},
-		{Name: "pipeline", Kind: accounts.Service, Hash: hash("pipeline-secret", password.Default), Roles: []string{"pipeline"}},
-		{Name: "strong", Kind: accounts.User, Hash: hash("strong-pw", strongParams), Roles: []string{"editor"}},
-	})
+	return h
+}
+
+// newFixture authenticates against people (ana; old, disabled; strong,
+// hashed at a higher cost) and services holding secrets' digests
+// (pipeline; retired, disabled), plus extra.
+func newFixture(t *testing.T, extra ...accounts.Account) *fixture {
+	t.Helper()
+	data, err := accounts.Marshal(append([]accounts.Account{
+		{Name: "ana", Kind: accounts.User, Hash: hashOf(t, "ana-pw", password.Default), Roles: []string{"editor"}},
+		{Name: "old", Kind: accounts.User, Hash: hashOf(t, "old-pw", password.Default), Disabled: true},
+		{Name: "pipeline", Kind: accounts.Service, Hash: password.HashSecret([]byte("pipeline-secret")), Roles: []string{"pipeline"}},
+		{Name: "retired", Kind: accounts.Service, Hash: password.HashSecret([]byte("retired-secret")), Disabled: true},
+		{Name: "strong", Kind: accounts.User, Hash: hashOf(t, "strong-pw", strongParams), Roles: []string{"editor"}},
+	}, extra...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +74,7 @@ func newFixture(t *testing.T) *fixture {
 		func(_ context.Context, h password.Hashed, pw []byte) (bool, error) {
 			f.hashes.Add(1)
 			f.mu.Lock()
-			f.costs = append(f.costs, h.Params)
+			f.costs = append(f.costs, check{h.Fast(), h.Params})
 			f.mu.Unlock()
 			return h.Matches(pw), nil
 		}, password.Default)
@@ -70,16 +89,25 @@ func user(name, pw string) Attempt {
 	return Attempt{Name: name, Secret: pw, Kind: accounts.User, Address: "192.0.2.1"}
 }
 
-func TestAuthenticate_EveryBadCredentialIsOneErrorAndCostsOneHash(t *testing.T) {
+func service(name, secret string) Attempt {
+	return Attempt{Name: name, Secret: secret, Kind: accounts.Service, Address: "192.0.2.1"}
+}
+
+func TestAuthenticate_EveryBadCredentialIsOneErrorAndCostsWhatItsKindCosts(t *testing.T) {
 	tests := []struct {
 		name string
 		at   Attempt
+		want check // what a right secret of the grant's kind costs
 	}{
-		{"wrong password", user("ana", "nope")},
-		{"unknown account", user("nobody", "nope")},
-		{"disabled account", user("old", "old-pw")},
-		{"a service at the person grant", user("pipeline", "pipeline-secret")},
-		{"a person at the service grant", Attempt{Name: "ana", Secret: "ana-pw", Kind: accounts.Service, Address: "192.0.2.1"}},
+		{"person: wrong password", user("ana", "nope"), argon},
+		{"person: unknown account", user("nobody", "nope"), strong},
+		{"person: disabled account", user("old", "old-pw"), argon},
+		{"person grant: a service's name and secret", user("pipeline", "pipeline-secret"), strong},
+		{"service: wrong secret", service("pipeline", "nope"), digest},
+		{"service: unknown client id", service("nobody", "nope"), digest},
+		{"service: disabled service", service("retired", "retired-secret"), digest},
+		{"service grant: a person's name and password", service("ana", "ana-pw"), digest},
+		{"service grant: the costliest person's name", service("strong", "strong-pw"), digest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,10 +116,31 @@ func TestAuthenticate_EveryBadCredentialIsOneErrorAndCostsOneHash(t *testing.T) 
 			if err != ErrBadCredentials {
 				t.Fatalf("error = %v, want exactly ErrBadCredentials", err)
 			}
-			if n := f.hashes.Load(); n != 1 {
-				t.Fatalf("%d hashes computed, want 1: time must not tell the cases apart", n)
+			if len(f.costs) != 1 || f.costs[0] != tt.want {
+				t.Fatalf("checks computed = %+v, want one %+v: time must not tell the cases apart", f.costs, tt.want)
 			}
 		})
+	}
+}
+
+func TestAuthenticate_ServicesLogInWithDigestsAndOldArgonHashes(t *testing.T) {
+	f := newFixture(t, accounts.Account{Name: "legacy", Kind: accounts.Service,
+		Hash: hashOf(t, "legacy-secret", password.Default), Roles: []string{"pipeline"}})
+	for _, at := range []Attempt{service("pipeline", "pipeline-secret"), service("legacy", "legacy-secret")} {
+		if acct, err := f.a.Authenticate(context.Background(), at); err != nil || acct.Name != at.Name {
+			t.Fatalf("%s: %+v, %v", at.Name, acct, err)
+		}
+	}
+	if want := []check{digest, argon}; !slices.Equal(f.costs, want) {
+		t.Fatalf("checks = %+v, want %+v", f.costs, want)
+	}
+	// While one service still holds an argon2id hash, an unknown client id
+	// costs one, as every client id did before digests: the old account
+	// must not stand out as the slow one.
+	f.costs = nil
+	f.a.Authenticate(context.Background(), service("nobody", "x"))
+	if want := []check{argon}; !slices.Equal(f.costs, want) {
+		t.Fatalf("an unknown client id beside an argon2id service: checks = %+v, want %+v", f.costs, want)
 	}
 }
 
@@ -196,24 +245,28 @@ func TestAuthenticate_AnAttackerCannotLockOutAKnownDeviceOrItsAddress(t *testing
 func TestAuthenticate_ServiceAccountsAreLimitedByAddressOnly(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	service := func(secret, addr string) Attempt {
+	svc := func(secret, addr string) Attempt {
 		return Attempt{Name: "pipeline", Secret: secret, Kind: accounts.Service, Address: addr}
 	}
 	for i := range 20 { // an attacker who knows the client_id, from twenty addresses
-		if _, err := f.a.Authenticate(ctx, service("guess", fmt.Sprintf("198.51.100.%d", i))); err != ErrBadCredentials {
+		if _, err := f.a.Authenticate(ctx, svc("guess", fmt.Sprintf("198.51.100.%d", i))); err != ErrBadCredentials {
 			t.Fatalf("guess %d: %v", i, err)
 		}
 	}
-	if _, err := f.a.Authenticate(ctx, service("pipeline-secret", "192.0.2.9")); err != nil {
+	if _, err := f.a.Authenticate(ctx, svc("pipeline-secret", "192.0.2.9")); err != nil {
 		t.Fatalf("the pipeline after 20 guesses by others: %v; a service account must never be locked", err)
 	}
 	f.a.Policies.PerAddress.Threshold = 3
 	for range 3 {
-		f.a.Authenticate(ctx, service("guess", "203.0.113.1"))
+		f.a.Authenticate(ctx, svc("guess", "203.0.113.1"))
 	}
 	var locked *LockedError
-	if _, err := f.a.Authenticate(ctx, service("guess", "203.0.113.1")); !errors.As(err, &locked) || locked.Subject != "address" {
+	before := f.hashes.Load()
+	if _, err := f.a.Authenticate(ctx, svc("guess", "203.0.113.1")); !errors.As(err, &locked) || locked.Subject != "address" {
 		t.Fatalf("the guessing address: %v, want it locked", err)
+	}
+	if f.hashes.Load() != before {
+		t.Fatal("a locked address reached the digest: a service's fast check must come after the lock-out too")
 	}
 }
 
@@ -238,7 +291,43 @@ func TestAuthenticate_UnknownNamesCostWhatTheCostliestAccountCosts(t *testing.T)
 	ctx := context.Background()
 	f.a.Authenticate(ctx, user("strong", "nope"))
 	f.a.Authenticate(ctx, user("nobody", "nope"))
-	if len(f.costs) != 2 || f.costs[0] != strongParams || f.costs[1] != strongParams {
+	if want := []check{strong, strong}; !slices.Equal(f.costs, want) {
 		t.Fatalf("hash parameters = %+v, want the strong account's for both the account and an unknown name", f.costs)
+	}
+}
+
+// writes counts the store writes of a real store.
+type writes struct {
+	store.Store
+	n atomic.Int64
+}
+
+func (w *writes) Add(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, error) {
+	w.n.Add(1)
+	return w.Store.Add(ctx, key, delta, ttl)
+}
+
+func (w *writes) Put(ctx context.Context, key string, e store.Entry) error {
+	w.n.Add(1)
+	return w.Store.Put(ctx, key, e)
+}
+
+func TestAuthenticate_ASaturatedLimiterShedsPeopleBeforeAnyWrite(t *testing.T) {
+	f := newFixture(t)
+	w := &writes{Store: store.NewMemory(nil)}
+	f.a.Guard = lockout.Guard{Store: w, Now: time.Now}
+	f.a.Saturated = func() bool { return true }
+	ctx := context.Background()
+	for _, at := range []Attempt{user("ana", "ana-pw"), user("nobody", "x")} {
+		if _, err := f.a.Authenticate(ctx, at); !errors.Is(err, ErrBusy) {
+			t.Fatalf("%s while the hash queue is full: %v, want ErrBusy", at.Name, err)
+		}
+	}
+	if f.hashes.Load() != 0 || w.n.Load() != 0 {
+		t.Fatalf("shed attempts computed %d hashes and wrote %d times to the store; want none", f.hashes.Load(), w.n.Load())
+	}
+	// A service's digest needs no room: it is not shed.
+	if acct, err := f.a.Authenticate(ctx, service("pipeline", "pipeline-secret")); err != nil || acct.Name != "pipeline" {
+		t.Fatalf("a service while people are shed: %+v, %v", acct, err)
 	}
 }

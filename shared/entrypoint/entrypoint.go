@@ -167,6 +167,7 @@ func processPlatform(ctx context.Context) (*platform.Platform, error) {
 	reg.mu.Lock()
 	defer reg.mu.Unlock()
 	if reg.platform == nil {
+		setMemoryLimit(ctx)
 		p, err := platform.FromEnv(ctx)
 		if err != nil {
 			return nil, err

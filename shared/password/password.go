@@ -1,20 +1,18 @@
-// Package password hashes and verifies passwords with argon2id, stored as
-// PHC strings, under a memory budget that bounds how many run at once.
+// Package password hashes and verifies the secrets that log in: people's
+// passwords with argon2id, under a limit on how many hashes run at once,
+// and services' machine-made secrets with a salted SHA-256 digest, both
+// stored as PHC strings.
 package password
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"golang.org/x/crypto/argon2"
-	"golang.org/x/sync/semaphore"
 )
 
 // Params are argon2id's cost parameters.
@@ -39,8 +37,9 @@ const (
 	keyLen     = 32
 )
 
-// ErrMalformed: a string is not an acceptable argon2id PHC hash.
-var ErrMalformed = errors.New("not an argon2id PHC hash within the accepted parameters")
+// ErrMalformed: a string is neither an acceptable argon2id PHC hash nor a
+// service secret's digest.
+var ErrMalformed = errors.New("not an argon2id PHC hash within the accepted parameters, nor a $sha256$ secret digest")
 
 // Cost is the work of one hash with p, in KiB-passes: argon2id fills its
 // memory once per pass, whatever the lanes that share the filling.
@@ -76,15 +75,26 @@ func format(p Params, salt, key []byte) string {
 		argon2.Version, p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key))
 }
 
-// Hashed is a parsed PHC hash.
+// Hashed is a parsed hash: argon2id, or the digest of a service's secret
+// (see HashSecret).
 type Hashed struct {
-	Params Params
+	Params Params // argon2id's cost; zero for a digest
 	salt   []byte
 	key    []byte
+	digest bool
 }
 
-// Parse reads a PHC string, refusing parameters outside the bounds.
+// Fast reports whether h is a service secret's digest, which costs
+// microseconds to check and no memory budget, rather than an argon2id
+// hash.
+func (h Hashed) Fast() bool { return h.digest }
+
+// Parse reads a PHC string: argon2id within the bounds, or a service
+// secret's $sha256$ digest.
 func Parse(phc string) (Hashed, error) {
+	if strings.HasPrefix(phc, digestPrefix) {
+		return parseDigest(phc)
+	}
 	parts := strings.Split(phc, "$")
 	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
 		return Hashed{}, fmt.Errorf("%w: want $argon2id$v=19$m=…,t=…,p=…$salt$hash", ErrMalformed)
@@ -112,6 +122,9 @@ func Parse(phc string) (Hashed, error) {
 
 // Matches reports whether password hashes to h, in constant time.
 func (h Hashed) Matches(password []byte) bool {
+	if h.digest {
+		return h.matchesDigest(password)
+	}
 	key := argon2.IDKey(password, h.salt, h.Params.Time, h.Params.Memory, h.Params.Threads, uint32(len(h.key)))
 	return subtle.ConstantTimeCompare(key, h.key) == 1
 }
@@ -126,47 +139,4 @@ func Dummy(p Params) Hashed {
 	salt := make([]byte, saltLen)
 	rand.Read(salt)
 	return Hashed{Params: p, salt: salt, key: argon2.IDKey(secret, salt, p.Time, p.Memory, p.Threads, keyLen)}
-}
-
-// ErrBusy: the memory budget stayed full for the whole wait, or the queue
-// of checks waiting for it was already full.
-var ErrBusy = errors.New("too many password checks at once")
-
-// Limiter bounds the memory that concurrent argon2id computations use.
-// Each computation takes its hash's memory cost from the budget and waits,
-// at most wait, for room; at most queue computations wait at once, and one
-// more is refused at once, so that an overload sheds load quickly instead
-// of piling up requests (each holding its body and a goroutine) for the
-// whole wait.
-type Limiter struct {
-	sem     *semaphore.Weighted
-	budget  int64 // KiB
-	wait    time.Duration
-	queue   int64
-	waiting atomic.Int64
-}
-
-// NewLimiter returns a limiter with a budget in KiB and a queue bound.
-func NewLimiter(budgetKiB int64, wait time.Duration, queue int) *Limiter {
-	return &Limiter{sem: semaphore.NewWeighted(budgetKiB), budget: budgetKiB, wait: wait, queue: int64(queue)}
-}
-
-// Matches checks password against h within the budget.
-func (l *Limiter) Matches(ctx context.Context, h Hashed, password []byte) (bool, error) {
-	cost := min(int64(h.Params.Memory), l.budget)
-	if !l.sem.TryAcquire(cost) {
-		if l.waiting.Add(1) > l.queue {
-			l.waiting.Add(-1)
-			return false, ErrBusy
-		}
-		ctx, cancel := context.WithTimeout(ctx, l.wait)
-		err := l.sem.Acquire(ctx, cost)
-		cancel()
-		l.waiting.Add(-1)
-		if err != nil {
-			return false, ErrBusy
-		}
-	}
-	defer l.sem.Release(cost)
-	return h.Matches(password), nil
 }

@@ -1,12 +1,9 @@
 package password
 
 import (
-	"context"
 	"errors"
-	"runtime"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestHashThenMatch(t *testing.T) {
@@ -86,38 +83,5 @@ func TestDummy_NeverMatchesAndCostsWhatItsParamsSay(t *testing.T) {
 	}
 	if d.Params != p || len(d.key) != keyLen || len(d.salt) != saltLen {
 		t.Errorf("Dummy(%+v) = params %+v, key %d bytes, salt %d bytes", p, d.Params, len(d.key), len(d.salt))
-	}
-}
-
-func TestLimiter_BusyWhenBudgetStaysFull(t *testing.T) {
-	h := Dummy(Default)
-	l := NewLimiter(int64(Default.Memory), 20*time.Millisecond, 4)
-	// Hold the whole budget, as a long computation would.
-	l.sem.Acquire(context.Background(), l.budget)
-	if _, err := l.Matches(context.Background(), h, []byte("x")); !errors.Is(err, ErrBusy) {
-		t.Fatalf("Matches with a full budget: %v, want ErrBusy", err)
-	}
-	l.sem.Release(l.budget)
-	if ok, err := l.Matches(context.Background(), h, []byte("x")); err != nil || ok {
-		t.Fatalf("Matches with room = %v, %v; want false, nil", ok, err)
-	}
-}
-
-func TestLimiter_AFullQueueShedsAtOnce(t *testing.T) {
-	h := Dummy(Default)
-	l := NewLimiter(int64(Default.Memory), time.Hour, 2)
-	l.sem.Acquire(context.Background(), l.budget) // the budget is full
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	// Two checks wait (the queue); the third is refused without waiting
-	// the hour: if it waited, this test would never end.
-	for range 2 {
-		go l.Matches(ctx, h, []byte("x"))
-	}
-	for l.waiting.Load() < 2 {
-		runtime.Gosched()
-	}
-	if _, err := l.Matches(context.Background(), h, []byte("x")); !errors.Is(err, ErrBusy) {
-		t.Fatalf("a check past the full queue: %v, want ErrBusy at once", err)
 	}
 }
