@@ -214,7 +214,7 @@ func (s *scanner) number() (any, error) {
 			}
 		}
 	}
-	if err := s.emit(Token{Kind: Number, Raw: s.data[start:s.i]}); err != nil {
+	if err := s.emit(Token{Kind: Number, Raw: s.data[start:s.i], Offset: start}); err != nil {
 		return nil, err
 	}
 	if s.build {
@@ -479,7 +479,7 @@ func (s *scanner) stringValue() (any, error) {
 			return nil, err
 		}
 	}
-	if err := s.emit(Token{Kind: String, Raw: s.data[start:end], Escaped: escaped}); err != nil {
+	if err := s.emit(Token{Kind: String, Raw: s.data[start:end], Offset: start, Escaped: escaped}); err != nil {
 		return nil, err
 	}
 	switch {
@@ -582,7 +582,7 @@ func (s *scanner) object(depth int) (any, error) {
 		} else if s.duplicate(k, keysAt, &set) {
 			return nil, s.duplicateKey(keyAt, s.keyString(k))
 		}
-		if err := s.emit(Token{Kind: Key, Raw: s.data[start:end], Escaped: escaped}); err != nil {
+		if err := s.emit(Token{Kind: Key, Raw: s.data[start:end], Offset: start, Escaped: escaped}); err != nil {
 			return nil, err
 		}
 		s.space()

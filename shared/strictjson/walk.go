@@ -28,6 +28,8 @@ type Token struct {
 	// escapes and all; for a Number, its literal. It is a slice of the
 	// text Walk reads, not a copy.
 	Raw []byte
+	// Offset is where Raw starts in the text.
+	Offset int
 	// Escaped says that Raw holds escapes: it reads as something other
 	// than what is written.
 	Escaped bool

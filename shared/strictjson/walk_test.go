@@ -14,7 +14,8 @@ import (
 // build makes from Walk's tokens the value Parse builds, and checks on
 // the way that Chunks and Unquote read each string alike.
 type builder struct {
-	stack []any // open objects (map) and arrays (*[]any)
+	data  []byte // the text walked
+	stack []any  // open objects (map) and arrays (*[]any)
 	keys  []string
 	out   any
 	err   error
@@ -41,6 +42,7 @@ func (b *builder) visit(t Token) error {
 	case String:
 		v = b.text(t)
 	case Number:
+		b.text(t) // for its offset
 		v = json.Number(t.Raw)
 	case True, False:
 		v = t.Kind == True
@@ -62,6 +64,9 @@ func (b *builder) visit(t Token) error {
 }
 
 func (b *builder) text(t Token) string {
+	if b.data != nil && string(b.data[t.Offset:t.Offset+len(t.Raw)]) != string(t.Raw) {
+		b.err = fmt.Errorf("%q is not at offset %d", t.Raw, t.Offset)
+	}
 	var s strings.Builder
 	for plain, r := range t.Chunks() {
 		switch {
@@ -188,7 +193,7 @@ func FuzzWalk(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		o := Options{IJSON: true, MaxValues: 50}
 		want, perr := Parse(data, o, nil)
-		b := &builder{}
+		b := &builder{data: data}
 		err := Walk(data, o, b.visit)
 		var pe, we *Error
 		if errors.As(perr, &pe) != errors.As(err, &we) || (perr == nil) != (err == nil) || pe != nil && pe.Kind != we.Kind {
