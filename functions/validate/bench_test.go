@@ -87,6 +87,7 @@ func benchEvents(b *testing.B, h http.Handler) {
 		at := bytes.Index(body, []byte(idTemplate))
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
+			start := cpuTime()
 			for b.Loop() {
 				n++
 				id := fmt.Sprintf("m%010d", n)
@@ -103,6 +104,7 @@ func benchEvents(b *testing.B, h http.Handler) {
 					b.Fatal(w.Code, w.Body.String())
 				}
 			}
+			reportCPU(b, start)
 		})
 	}
 }
@@ -144,12 +146,14 @@ func BenchmarkUnmarshal(b *testing.B) {
 		data := docs[name]
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
+			start := cpuTime()
 			for b.Loop() {
 				var m map[string]any
 				if err := json.Unmarshal(data, &m); err != nil {
 					b.Fatal(err)
 				}
 			}
+			reportCPU(b, start)
 		})
 	}
 }

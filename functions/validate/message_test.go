@@ -129,11 +129,13 @@ func benchRead(b *testing.B, read func(event.Event) (messagePublished, error)) {
 		e := rawEvent(b, "application/json", string(eventarcBody("m1", docs[name])))
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(int64(len(docs[name])))
+			start := cpuTime()
 			for b.Loop() {
 				if m, err := read(e); err != nil || len(m.Message.Data) != len(docs[name]) {
 					b.Fatal(err)
 				}
 			}
+			reportCPU(b, start)
 		})
 	}
 }
