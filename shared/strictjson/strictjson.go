@@ -120,8 +120,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // UTF-8, a byte order mark, a syntax error, a text cut short, nesting too
 // deep, a duplicate key, or anything after the first value.
 func Check(data []byte) error {
-	s := &scanner{data: data}
-	_, err := s.run()
+	_, err := newReader(data).run()
 	return err
 }
 

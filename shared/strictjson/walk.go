@@ -58,14 +58,21 @@ func (t Token) Chunks() iter.Seq2[[]byte, rune] { return chunks(t.Raw) }
 // its values, reads it this way at a fraction of Parse's cost: the
 // values are never copied.
 func Walk(data []byte, o Options, visit func(Token) error) error {
-	// For most texts, all the room the path and the keys need, in the
-	// scanner's one allocation.
+	s := newReader(data)
+	s.opts, s.visit = o, visit
+	_, err := s.run()
+	return err
+}
+
+// newReader returns a scanner that reads data without building, with
+// all the room that the path and the keys of most texts need in its one
+// allocation.
+func newReader(data []byte) *scanner {
 	s := &struct {
 		scanner
 		path [8]step
 		keys [fewKeys + 1]step
-	}{scanner: scanner{data: data, opts: o, visit: visit}}
+	}{scanner: scanner{data: data}}
 	s.scanner.path, s.scanner.keys = s.path[:0], s.keys[:0]
-	_, err := s.run()
-	return err
+	return &s.scanner
 }
