@@ -51,7 +51,8 @@ func readMessageFast(e event.Event) (messagePublished, bool) {
 		depth   int
 		pending string // the key the next value is of, at depth 1 and in the message
 		message int    // the depth of the message's members, once in it
-		data    *strictjson.Token
+		data    strictjson.Token
+		found   bool
 	)
 	err := strictjson.Walk(text, strictjson.Options{}, func(t strictjson.Token) error {
 		switch t.Kind {
@@ -89,14 +90,14 @@ func readMessageFast(e event.Event) (messagePublished, bool) {
 		case key == "message", key == "data" && (t.Kind != strictjson.String || t.Escaped):
 			return errUnusual
 		case key == "data":
-			data = &t
+			data, found = t, true
 		}
 		if t.Kind == strictjson.BeginObject || t.Kind == strictjson.BeginArray {
 			depth++
 		}
 		return nil
 	})
-	if err != nil || data == nil {
+	if err != nil || !found {
 		return m, false
 	}
 	// The rest, with "data":"" for the document.

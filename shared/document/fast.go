@@ -86,7 +86,7 @@ func compile(s *jsonschema.Schema) (*node, bool) {
 		}
 	}
 	if s.DraftVersion < 2019 {
-		return nil, false // the keywords read above mean the same, but older drafts were not checked against it
+		return nil, false // the fast path is held to the full check on drafts 2019-09 and 2020-12 only
 	}
 	if s.Bool != nil {
 		return nil, *s.Bool
