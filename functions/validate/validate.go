@@ -79,8 +79,7 @@ func (f eventFace) handle(ctx context.Context, e event.Event) error {
 		return nil
 	}
 	m := routing.Message{ID: e.ID(), Topic: routing.SourceTopic(e.Source()), PublishTime: e.Time()}
-	var data messagePublished
-	switch err := e.DataAs(&data); {
+	switch data, err := readMessage(e); {
 	case err != nil:
 		m.Data, m.Unreadable = e.Data(), err.Error()
 	case data.Message == nil:

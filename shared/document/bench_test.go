@@ -36,11 +36,40 @@ func BenchmarkValidate(b *testing.B) {
 		data := docs[name]
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
+			start := cpuTime()
 			for b.Loop() {
 				if r := v.Validate(data); !r.Valid {
 					b.Fatal(r.Errors)
 				}
 			}
+			reportCPU(b, start)
+		})
+	}
+}
+
+// BenchmarkValidateInvalid is the fast path's worst case: documents
+// whose one problem (the type, after the text in key order) is found
+// only once the whole text has been read; then the full check reads it
+// again, to report the problem.
+func BenchmarkValidateInvalid(b *testing.B) {
+	v := newValidator(b)
+	docs := benchDocs()
+	for _, name := range sizes {
+		var d map[string]any
+		if err := json.Unmarshal(docs[name], &d); err != nil {
+			b.Fatal(err)
+		}
+		d["type"] = "ley-marco"
+		data := doc(d)
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			start := cpuTime()
+			for b.Loop() {
+				if r := v.Validate(data); r.Valid || r.ErrorCount != 1 {
+					b.Fatal(r.Errors)
+				}
+			}
+			reportCPU(b, start)
 		})
 	}
 }
@@ -53,12 +82,14 @@ func BenchmarkUnmarshal(b *testing.B) {
 		data := docs[name]
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
+			start := cpuTime()
 			for b.Loop() {
 				var m map[string]any
 				if err := json.Unmarshal(data, &m); err != nil {
 					b.Fatal(err)
 				}
 			}
+			reportCPU(b, start)
 		})
 	}
 }
@@ -74,11 +105,25 @@ func BenchmarkValidateReportBomb(b *testing.B) {
 		data := doc(map[string]any{"metadata": map[string]any{"x": slices.Repeat([]any{"\x00"}, n)}})
 		b.Run(fmt.Sprintf("%.1fMB", float64(len(data))/1e6), func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
+			start := cpuTime()
 			for b.Loop() {
 				if r := v.Validate(data); r.Valid || len(r.Errors) > MaxErrors {
 					b.Fatal(r.ErrorCount, len(r.Errors))
 				}
 			}
+			reportCPU(b, start)
 		})
 	}
+}
+
+// BenchmarkNew compiles the embedded schema, as each instance does on
+// its first message (the fast path's tree included).
+func BenchmarkNew(b *testing.B) {
+	start := cpuTime()
+	for b.Loop() {
+		if _, err := New(nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCPU(b, start)
 }

@@ -74,6 +74,7 @@ const (
 // Validator checks documents against a schema and the semantic rules.
 type Validator struct {
 	schema *jsonschema.Schema
+	plan   *node // the schema for the fast path (fast.go); nil: always the full check
 	// Today decides what "in the future" means; tests set it.
 	Today func() time.Time
 	// MaxErrors bounds Result.Errors (ErrorCount still counts them all).
@@ -105,7 +106,11 @@ func New(schema []byte) (*Validator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("document schema: %w", err)
 	}
-	return &Validator{schema: sch, Today: time.Now, MaxErrors: MaxErrors, MaxValues: MaxValues}, nil
+	plan, ok := compile(sch)
+	if ok && plan == nil {
+		plan = &node{minLength: -1, maxLength: -1} // a schema that allows anything
+	}
+	return &Validator{schema: sch, plan: plan, Today: time.Now, MaxErrors: MaxErrors, MaxValues: MaxValues}, nil
 }
 
 var printer = message.NewPrinter(language.English)
@@ -119,11 +124,26 @@ var printer = message.NewPrinter(language.English)
 // reported alone, each where it is: the value they leave is ambiguous or
 // not what other readers read, and the schema library computes exactly
 // with numbers, for a long one for minutes.
+//
+// Most documents are valid, and a valid one is told so in one reading of
+// its text, with nothing built (fast.go); only a document that may break
+// a rule is read again and checked in full, so that each problem is
+// reported with its path.
 func (v *Validator) Validate(data []byte) Result {
+	o := strictjson.Options{IJSON: true, MaxValues: cmp.Or(max(v.MaxValues, 0), MaxValues)}
+	if id, ok := v.fastValid(data, o); ok {
+		return Result{Valid: true, DocumentID: id}
+	}
+	return v.fullCheck(data, o)
+}
+
+// fullCheck validates data and reports every problem: what Validate does
+// when the fast path cannot tell a document valid.
+func (v *Validator) fullCheck(data []byte, o strictjson.Options) Result {
 	var r Result
 	c := newCollector(cmp.Or(max(v.MaxErrors, 0), MaxErrors))
 	ambiguousID := false
-	inst, err := strictjson.Parse(data, strictjson.Options{IJSON: true, MaxValues: cmp.Or(max(v.MaxValues, 0), MaxValues)},
+	inst, err := strictjson.Parse(data, o,
 		func(e *strictjson.Error) {
 			ambiguousID = ambiguousID || e.Kind == strictjson.DuplicateKey && e.Pointer == "/document_id"
 			c.add(e.Pointer, func() string { return e.Msg })
@@ -362,31 +382,11 @@ var earliest = time.Date(1825, 8, 25, 0, 0, 0, 0, time.UTC)
 // semantic applies the rules a schema cannot say.
 func (v *Validator) semantic(doc map[string]any, c *collector) {
 	fail := func(path, msg string) { c.add(path, func() string { return msg }) }
-	tomorrow := v.Today().UTC().AddDate(0, 0, 1)
-	dates := map[string]time.Time{}
-	for _, f := range []string{"date", "publication_date"} {
-		s, ok := doc[f].(string)
-		if !ok {
-			continue
-		}
-		d, err := time.Parse(time.DateOnly, s)
-		if err != nil {
-			continue // the schema's date format already reported it
-		}
-		switch {
-		case d.Before(earliest):
-			fail(pointer(f), fmt.Sprintf("%s is before 1825-08-25, earlier than any national norm", s))
-		case d.After(tomorrow):
-			fail(pointer(f), fmt.Sprintf("%s is in the future", s))
-		default:
-			dates[f] = d
-		}
+	var dates [2]dateField
+	for i, f := range dateFields {
+		dates[i].s, dates[i].ok = doc[f].(string)
 	}
-	if d, ok := dates["date"]; ok {
-		if p, ok := dates["publication_date"]; ok && p.Before(d) {
-			fail("/publication_date", fmt.Sprintf("%s is before the norm's date %s", doc["publication_date"], doc["date"]))
-		}
-	}
+	v.dateRules(dates, fail)
 	for _, f := range []string{"text", "title", "copete", "issuer"} {
 		s, ok := doc[f].(string)
 		if !ok {
@@ -405,6 +405,45 @@ func (v *Validator) semantic(doc map[string]any, c *collector) {
 	}
 	if s, ok := doc["title"].(string); ok && s != strings.TrimSpace(s) {
 		fail("/title", "has leading or trailing white space")
+	}
+}
+
+// dateFields are the fields that dateRules reads, in its order.
+var dateFields = [2]string{"date", "publication_date"}
+
+// dateField is one of dateFields: ok when the document has it as a
+// string, s.
+type dateField struct {
+	s  string
+	ok bool
+}
+
+// dateRules applies the rules on the norm's dates (date, then
+// publication_date): neither before the republic nor in the future, and
+// published no earlier than dated.
+func (v *Validator) dateRules(fields [2]dateField, fail func(path, msg string)) {
+	tomorrow := v.Today().UTC().AddDate(0, 0, 1)
+	var dates [2]time.Time
+	var read [2]bool
+	for i, f := range fields {
+		if !f.ok {
+			continue
+		}
+		d, err := time.Parse(time.DateOnly, f.s)
+		if err != nil {
+			continue // the schema's date format already reported it
+		}
+		switch {
+		case d.Before(earliest):
+			fail(pointer(dateFields[i]), fmt.Sprintf("%s is before 1825-08-25, earlier than any national norm", f.s))
+		case d.After(tomorrow):
+			fail(pointer(dateFields[i]), fmt.Sprintf("%s is in the future", f.s))
+		default:
+			dates[i], read[i] = d, true
+		}
+	}
+	if read[0] && read[1] && dates[1].Before(dates[0]) {
+		fail("/publication_date", fmt.Sprintf("%s is before the norm's date %s", fields[1].s, fields[0].s))
 	}
 }
 

@@ -159,15 +159,16 @@ func (r *Router) Route(ctx context.Context, m Message) (Outcome, error) {
 	defer cancel()
 
 	var res *document.Result
+	var valid *pubsub.Message
 	d, reused := decision(state[1].Value), found[1]
 	if !reused {
-		d, res = r.decide(m, now)
+		d, res, valid = r.decide(m, now)
 		if err := r.Store.Put(ctx, intentKey(m.ID), store.Entry{Value: int64(d), Expires: now.Add(r.HandledTTL)}); err != nil {
 			r.release(ctx, m.ID, log)
 			return "", fmt.Errorf("record the decision on message %s: %w", m.ID, err)
 		}
 	}
-	out, err := r.build(m, d, res)
+	out, err := r.build(m, d, res, valid)
 	if err != nil {
 		r.release(ctx, m.ID, log)
 		return "", err
@@ -222,19 +223,22 @@ func (r *Router) checkLoop(source string) error {
 }
 
 // decide judges m: too old, unreadable, valid (and small enough to carry
-// as it is) or invalid. It returns the validation result when it made one.
-func (r *Router) decide(m Message, now time.Time) (decision, *document.Result) {
+// as it is) or invalid. It returns the validation result when it made
+// one, and for a valid m the message that carries it, checked to fit.
+func (r *Router) decide(m Message, now time.Time) (decision, *document.Result, *pubsub.Message) {
 	switch {
 	case m.Unreadable != "":
-		return decideUnreadable, nil
+		return decideUnreadable, nil, nil
 	case r.tooOld(m, now):
-		return decideTooOld, nil
+		return decideTooOld, nil, nil
 	}
 	res := r.validate(m)
-	if res.Valid && checkFits(topicName(r.Valid), r.validMessage(m)) == nil && len(m.Data) <= MaxDocumentBytes {
-		return decideValid, &res
+	if res.Valid && len(m.Data) <= MaxDocumentBytes {
+		if msg := r.validMessage(m); checkFits(topicName(r.Valid), msg) == nil {
+			return decideValid, &res, msg
+		}
 	}
-	return decideInvalid, &res
+	return decideInvalid, &res, nil
 }
 
 func (r *Router) tooOld(m Message, now time.Time) bool {
@@ -262,12 +266,16 @@ type output struct {
 	errors     int
 }
 
-// build makes the message that carries decision d on m. It depends only
-// on m, d and the configuration: a delivery after a crash builds the same.
-func (r *Router) build(m Message, d decision, res *document.Result) (output, error) {
+// build makes the message that carries decision d on m (valid, when
+// decide made it now, is the one for the valid topic). It depends only on
+// m, d and the configuration: a delivery after a crash builds the same.
+func (r *Router) build(m Message, d decision, res *document.Result, valid *pubsub.Message) (output, error) {
 	if d == decideValid {
-		msg := r.validMessage(m)
-		if checkFits(topicName(r.Valid), msg) == nil && len(m.Data) <= MaxDocumentBytes {
+		msg := valid
+		if msg == nil {
+			msg = r.validMessage(m)
+		}
+		if valid != nil || checkFits(topicName(r.Valid), msg) == nil && len(m.Data) <= MaxDocumentBytes {
 			var id string
 			if res != nil {
 				id = res.DocumentID

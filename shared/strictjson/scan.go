@@ -1,8 +1,11 @@
 package strictjson
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"math"
 	"strconv"
 	"strings"
@@ -15,11 +18,13 @@ import (
 const maxDepth = 1000
 
 // step is one reference token of the path to the value being read: an
-// object key, or an array index (then index >= 0). An index is kept as a
-// number so that reading an array allocates nothing for its path.
+// object key, or an array index (then index >= 0). A key is kept as the
+// place of its text, an index as a number, so that reading allocates
+// nothing for the path: a pointer is built only for an error.
 type step struct {
-	key   string
-	index int
+	start, end int  // a key's raw contents: data[start:end]
+	escaped    bool // they hold escapes
+	index      int
 }
 
 // scanner checks JSON syntax (RFC 8259) in one pass over the bytes, and
@@ -36,6 +41,9 @@ type scanner struct {
 	report func(*Error) // nil: a rule problem ends the reading, as in Check
 	build  bool
 	values int // values read so far, against opts.MaxValues
+
+	visit func(Token) error // set by Walk
+	keys  []step            // without build: the keys of the objects being read, for duplicates
 }
 
 func (s *scanner) pointer() string {
@@ -45,7 +53,7 @@ func (s *scanner) pointer() string {
 		if st.index >= 0 {
 			p, ok = appendIndex(p, st.index)
 		} else {
-			p, ok = appendToken(p, st.key)
+			p, ok = appendKey(p, s.data[st.start:st.end], st.escaped)
 		}
 		if !ok {
 			break
@@ -134,11 +142,11 @@ func (s *scanner) value(depth int) (any, error) {
 	case c == '"':
 		return s.stringValue()
 	case c == 't':
-		return true, s.literal("true")
+		return true, s.literal("true", True)
 	case c == 'f':
-		return false, s.literal("false")
+		return false, s.literal("false", False)
 	case c == 'n':
-		return nil, s.literal("null")
+		return nil, s.literal("null", Null)
 	case c == '-' || c >= '0' && c <= '9':
 		return s.number()
 	default:
@@ -146,12 +154,20 @@ func (s *scanner) value(depth int) (any, error) {
 	}
 }
 
-func (s *scanner) literal(word string) error {
+func (s *scanner) literal(word string, kind TokenKind) error {
 	if !strings.HasPrefix(string(s.data[s.i:min(s.i+len(word), len(s.data))]), word) {
 		return s.syntax("invalid literal")
 	}
 	s.i += len(word)
-	return nil
+	return s.emit(Token{Kind: kind})
+}
+
+// emit hands t to Walk's visit, if any.
+func (s *scanner) emit(t Token) error {
+	if s.visit == nil {
+		return nil
+	}
+	return s.visit(t)
 }
 
 func (s *scanner) number() (any, error) {
@@ -197,6 +213,9 @@ func (s *scanner) number() (any, error) {
 				return nil, err
 			}
 		}
+	}
+	if err := s.emit(Token{Kind: Number, Raw: s.data[start:s.i], Offset: start}); err != nil {
+		return nil, err
 	}
 	if s.build {
 		return json.Number(s.data[start:s.i]), nil
@@ -274,6 +293,9 @@ func (s *scanner) str() (start, end int, escaped bool, lone int, err error) {
 	s.i++ // opening quote
 	start, lone = s.i, -1
 	for s.i < len(s.data) {
+		if s.i = skipPlain(s.data, s.i); s.i >= len(s.data) {
+			break
+		}
 		c := s.data[s.i]
 		switch {
 		case c == '"':
@@ -322,6 +344,36 @@ func (s *scanner) str() (start, end int, escaped bool, lone int, err error) {
 	return 0, 0, false, -1, s.truncated()
 }
 
+// skipPlain returns the offset of the first quote, backslash or control
+// character in data from i on, or len(data): it passes over what a
+// string holds as written eight bytes at a time (most of a text).
+func skipPlain(data []byte, i int) int {
+	for ; i+8 <= len(data); i += 8 {
+		if special(binary.LittleEndian.Uint64(data[i:])) {
+			break
+		}
+	}
+	for ; i < len(data); i++ {
+		if c := data[i]; c == '"' || c == '\\' || c < 0x20 {
+			break
+		}
+	}
+	return i
+}
+
+const (
+	ones = 0x0101010101010101 // 0x01 in each byte of a word
+	high = 0x8080808080808080 // the high bit of each byte
+)
+
+// special reports whether one of the eight bytes of w is a quote, a
+// backslash or below 0x20 (Bit Twiddling Hacks, "determine if a word has
+// a byte less than n", exact for n <= 128; a zero byte is one below 1).
+func special(w uint64) bool {
+	below := func(w uint64, n uint64) uint64 { return (w - ones*n) & ^w & high }
+	return below(w, 0x20)|below(w^(ones*'"'), 1)|below(w^(ones*'\\'), 1) != 0
+}
+
 // hex4 decodes the four hex digits of a \u escape.
 func hex4(b []byte) (rune, bool) {
 	var r rune
@@ -346,50 +398,74 @@ func hex4(b []byte) (rune, bool) {
 func unquote(raw []byte) string {
 	var b strings.Builder
 	b.Grow(len(raw))
-	for i := 0; i < len(raw); {
-		if raw[i] != '\\' {
-			j := i + 1
-			for j < len(raw) && raw[j] != '\\' {
-				j++
-			}
-			b.Write(raw[i:j])
-			i = j
-			continue
-		}
-		c := raw[i+1]
-		i += 2
-		switch c {
-		case 'b':
-			b.WriteByte('\b')
-		case 'f':
-			b.WriteByte('\f')
-		case 'n':
-			b.WriteByte('\n')
-		case 'r':
-			b.WriteByte('\r')
-		case 't':
-			b.WriteByte('\t')
-		case 'u':
-			r, _ := hex4(raw[i : i+4])
-			i += 4
-			if utf16.IsSurrogate(r) {
-				r2 := rune(-1)
-				if i+6 <= len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
-					r2, _ = hex4(raw[i+2 : i+6])
-				}
-				if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
-					b.WriteRune(d)
-					i += 6
-					continue
-				}
-				r = utf8.RuneError
-			}
+	for plain, r := range chunks(raw) {
+		if plain != nil {
+			b.Write(plain)
+		} else {
 			b.WriteRune(r)
-		default: // " \ /
-			b.WriteByte(c)
 		}
 	}
 	return b.String()
+}
+
+// chunks yields the decoded contents of a string that str read: each run
+// of bytes that reads as written (and r < 0), and each escaped character
+// (plain nil).
+func chunks(raw []byte) iter.Seq2[[]byte, rune] {
+	return func(yield func(plain []byte, r rune) bool) {
+		for i := 0; i < len(raw); {
+			if raw[i] != '\\' {
+				j := bytes.IndexByte(raw[i:], '\\')
+				if j < 0 {
+					j = len(raw) - i
+				}
+				if !yield(raw[i:i+j], -1) {
+					return
+				}
+				i += j
+				continue
+			}
+			r, n := unescape(raw[i:])
+			if !yield(nil, r) {
+				return
+			}
+			i += n
+		}
+	}
+}
+
+// unescape decodes the escape that raw starts with (one that str
+// accepted): the character, and how many bytes it takes. A \u escape of
+// a high surrogate right before one of a low surrogate is one character;
+// any other surrogate reads as U+FFFD.
+func unescape(raw []byte) (rune, int) {
+	switch c := raw[1]; c {
+	case 'b':
+		return '\b', 2
+	case 'f':
+		return '\f', 2
+	case 'n':
+		return '\n', 2
+	case 'r':
+		return '\r', 2
+	case 't':
+		return '\t', 2
+	case 'u':
+		r, _ := hex4(raw[2:6])
+		if !utf16.IsSurrogate(r) {
+			return r, 6
+		}
+		r2 := rune(-1)
+		if len(raw) >= 12 && raw[6] == '\\' && raw[7] == 'u' {
+			r2, _ = hex4(raw[8:12])
+		}
+		if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+			return d, 12
+		}
+		return utf8.RuneError, 6
+	default: // " \ /
+		return rune(c), 2
+	}
 }
 
 // stringValue reads a string value.
@@ -402,6 +478,9 @@ func (s *scanner) stringValue() (any, error) {
 		if err := s.problem(s.loneSurrogate(lone)); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.emit(Token{Kind: String, Raw: s.data[start:end], Offset: start, Escaped: escaped}); err != nil {
+		return nil, err
 	}
 	switch {
 	case !s.build:
@@ -449,15 +528,22 @@ func (s *scanner) object(depth int) (any, error) {
 	if s.build {
 		obj = map[string]any{}
 	}
+	if err := s.emit(Token{Kind: BeginObject}); err != nil {
+		return nil, err
+	}
 	s.space()
 	if s.i < len(s.data) && s.data[s.i] == '}' {
 		s.i++
-		return obj, nil
+		return obj, s.emit(Token{Kind: EndObject})
 	}
-	// seen holds the keys read, with whether each was reported as a
-	// duplicate (each is, once per object). When building, obj holds the
-	// keys, and seen is made only for a first duplicate.
+	// Building, obj holds the keys read, and seen whether each was
+	// reported as a duplicate (each is, once per object); seen is made
+	// only for a first duplicate. Otherwise (Check, Walk) a duplicate
+	// ends the reading, and the keys read are s.keys[keysAt:], with a set
+	// of them once there are more than a few.
 	var seen map[string]bool
+	keysAt := len(s.keys)
+	var set map[string]struct{}
 	for {
 		s.space()
 		if s.i >= len(s.data) {
@@ -467,36 +553,37 @@ func (s *scanner) object(depth int) (any, error) {
 			return nil, s.syntax("want a string key")
 		}
 		keyAt := s.i
-		key, lone, err := s.key()
+		start, end, escaped, lone, err := s.str()
 		if err != nil {
 			return nil, err
 		}
-		s.path = append(s.path, step{key: key, index: -1})
+		k := step{start: start, end: end, escaped: escaped, index: -1}
+		s.path = append(s.path, k)
 		if lone >= 0 && s.opts.IJSON {
 			if err := s.problem(s.loneSurrogate(lone)); err != nil {
 				return nil, err
 			}
 		}
-		var dup, reported bool
+		var key string
 		if s.build {
-			_, dup = obj[key]
-			reported = seen[key]
-		} else {
-			if seen == nil {
-				seen = map[string]bool{}
+			key = s.keyString(k)
+			_, dup := obj[key]
+			if dup && !seen[key] {
+				if err := s.problem(s.duplicateKey(keyAt, key)); err != nil {
+					return nil, err
+				}
+				if seen == nil {
+					seen = map[string]bool{}
+				}
 			}
-			reported, dup = seen[key]
+			if seen != nil {
+				seen[key] = dup
+			}
+		} else if s.duplicate(k, keysAt, &set) {
+			return nil, s.duplicateKey(keyAt, s.keyString(k))
 		}
-		if dup && !reported {
-			if err := s.problem(&Error{Kind: DuplicateKey, Pointer: s.pointer(), Offset: int64(keyAt), Msg: fmt.Sprintf("duplicate key %q", Shorten(key))}); err != nil {
-				return nil, err
-			}
-			if seen == nil {
-				seen = map[string]bool{}
-			}
-		}
-		if seen != nil {
-			seen[key] = dup
+		if err := s.emit(Token{Kind: Key, Raw: s.data[start:end], Offset: start, Escaped: escaped}); err != nil {
+			return nil, err
 		}
 		s.space()
 		if s.i >= len(s.data) || s.data[s.i] != ':' {
@@ -523,6 +610,10 @@ func (s *scanner) object(depth int) (any, error) {
 			s.i++
 		case '}':
 			s.i++
+			s.keys = s.keys[:keysAt]
+			if err := s.emit(Token{Kind: EndObject}); err != nil {
+				return nil, err
+			}
 			if !s.build {
 				return nil, nil
 			}
@@ -531,6 +622,57 @@ func (s *scanner) object(depth int) (any, error) {
 			return nil, s.syntax("want ',' or '}' in an object")
 		}
 	}
+}
+
+func (s *scanner) duplicateKey(at int, key string) *Error {
+	return &Error{Kind: DuplicateKey, Pointer: s.pointer(), Offset: int64(at), Msg: fmt.Sprintf("duplicate key %q", Shorten(key))}
+}
+
+// keyString is the key k as Parse builds it.
+func (s *scanner) keyString(k step) string {
+	if k.escaped {
+		return unquote(s.data[k.start:k.end])
+	}
+	return string(s.data[k.start:k.end])
+}
+
+// fewKeys is how many keys an object may have before duplicate keys are
+// looked up in a set rather than compared one by one: most objects have
+// fewer, and comparing them allocates nothing.
+const fewKeys = 16
+
+// duplicate reports whether k is a key already read in the object whose
+// keys start at s.keys[from], and adds it to them.
+func (s *scanner) duplicate(k step, from int, set *map[string]struct{}) bool {
+	if *set == nil {
+		for _, o := range s.keys[from:] {
+			if s.sameKey(o, k) {
+				return true
+			}
+		}
+		s.keys = append(s.keys, k)
+		if len(s.keys)-from > fewKeys {
+			*set = make(map[string]struct{}, 4*fewKeys)
+			for _, o := range s.keys[from:] {
+				(*set)[s.keyString(o)] = struct{}{}
+			}
+		}
+		return false
+	}
+	key := s.keyString(k)
+	if _, dup := (*set)[key]; dup {
+		return true
+	}
+	(*set)[key] = struct{}{}
+	return false
+}
+
+// sameKey reports whether two keys read the same ("a" and "\u0061" do).
+func (s *scanner) sameKey(a, b step) bool {
+	if !a.escaped && !b.escaped {
+		return bytes.Equal(s.data[a.start:a.end], s.data[b.start:b.end])
+	}
+	return s.keyString(a) == s.keyString(b)
 }
 
 func (s *scanner) array(depth int) (any, error) {
@@ -542,9 +684,15 @@ func (s *scanner) array(depth int) (any, error) {
 	if s.build {
 		arr = []any{}
 	}
+	if err := s.emit(Token{Kind: BeginArray}); err != nil {
+		return nil, err
+	}
 	s.space()
 	if s.i < len(s.data) && s.data[s.i] == ']' {
 		s.i++
+		if err := s.emit(Token{Kind: EndArray}); err != nil {
+			return nil, err
+		}
 		if !s.build {
 			return nil, nil
 		}
@@ -569,6 +717,9 @@ func (s *scanner) array(depth int) (any, error) {
 			s.i++
 		case ']':
 			s.i++
+			if err := s.emit(Token{Kind: EndArray}); err != nil {
+				return nil, err
+			}
 			if !s.build {
 				return nil, nil
 			}

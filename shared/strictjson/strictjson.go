@@ -120,8 +120,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // UTF-8, a byte order mark, a syntax error, a text cut short, nesting too
 // deep, a duplicate key, or anything after the first value.
 func Check(data []byte) error {
-	s := &scanner{data: data}
-	_, err := s.run()
+	_, err := newReader(data).run()
 	return err
 }
 
@@ -208,9 +207,19 @@ func Pointer(tokens ...string) string {
 // appendToken appends "/" and key, escaped (RFC 6901 §3), to the pointer
 // p, unless that would make p longer than maxPointer: then it returns p
 // as it was and false. It reads no more of key than fits.
-func appendToken(p []byte, key string) ([]byte, bool) {
+func appendToken[T string | []byte](p []byte, key T) ([]byte, bool) {
 	mark := len(p)
 	p = append(p, '/')
+	p, ok := appendEscaped(p, key)
+	if !ok {
+		return p[:mark], false
+	}
+	return p, true
+}
+
+// appendEscaped appends key, escaped, to the pointer p, or stops and
+// returns false once p is longer than maxPointer.
+func appendEscaped[T string | []byte](p []byte, key T) ([]byte, bool) {
 	for i := 0; i < len(key); i++ {
 		switch c := key[i]; c {
 		case '~':
@@ -221,6 +230,27 @@ func appendToken(p []byte, key string) ([]byte, bool) {
 			p = append(p, c)
 		}
 		if len(p) > maxPointer {
+			return p, false
+		}
+	}
+	return p, true
+}
+
+// appendKey appends the key whose text (between the quotes) is raw as
+// appendToken appends a key, decoding its escapes as it goes: it decodes
+// no more of the key than fits, however long the key is.
+func appendKey(p, raw []byte, escaped bool) ([]byte, bool) {
+	if !escaped {
+		return appendToken(p, raw)
+	}
+	mark := len(p)
+	p = append(p, '/')
+	ok := true
+	for plain, r := range chunks(raw) {
+		if plain == nil {
+			plain = utf8.AppendRune(make([]byte, 0, utf8.UTFMax), r)
+		}
+		if p, ok = appendEscaped(p, plain); !ok {
 			return p[:mark], false
 		}
 	}
