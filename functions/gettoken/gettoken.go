@@ -5,15 +5,16 @@
 package gettoken
 
 import (
+	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/compute/metadata"
@@ -26,6 +27,7 @@ import (
 	"impo.com.uy/copetes/backend/shared/ratelimit"
 	"impo.com.uy/copetes/backend/shared/secrets"
 	"impo.com.uy/copetes/backend/shared/session"
+	"impo.com.uy/copetes/backend/shared/strictjson"
 	"impo.com.uy/copetes/backend/shared/tokenpolicy"
 	"impo.com.uy/copetes/backend/shared/vending"
 )
@@ -74,7 +76,7 @@ type server struct {
 }
 
 func newServer(cfg config, p *platform.Platform, auth *session.Authority, src googletoken.Source, now func() time.Time) *server {
-	return &server{
+	s := &server{
 		cfg:     cfg,
 		auth:    auth,
 		policy:  cfg.policySource(p.Secrets),
@@ -83,6 +85,8 @@ func newServer(cfg config, p *platform.Platform, auth *session.Authority, src go
 		limits:  ratelimit.Limiter{Store: p.Store, Limit: cfg.RateLimit, Window: cfg.RateWindow, Now: now},
 		now:     now,
 	}
+	s.cache.Prepare = s.prepare
+	return s
 }
 
 // routes is the function's handler: CORS for the staff's browsers around
@@ -137,18 +141,15 @@ func (s *server) getToken(w http.ResponseWriter, r *http.Request) error {
 		return s.mintError(err)
 	}
 
-	expiresIn := int64(tok.Expiry.Sub(s.now()) / time.Second)
-	s.audit(r.Context(), caller, gt, tok, hit)
-
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
-	resp := tokenResponse{TokenType: "Bearer", ExpiresIn: expiresIn}
-	if gt.Kind == googletoken.ID {
-		resp.IDToken = tok.Value
-	} else {
-		resp.AccessToken = tok.Value
+	is, ok := tok.Prepared.(*issuance)
+	if !ok { // the cache prepares every token it mints; this is a guard
+		is = s.prepare(gt, tok).(*issuance)
 	}
-	httpapi.WriteJSON(w, resp)
+	s.audit(r.Context(), caller, is, hit)
+
+	httpapi.SetCanonical(w.Header(), "Cache-Control", "no-store")
+	httpapi.SetCanonical(w.Header(), "Pragma", "no-cache")
+	httpapi.WriteJSONText(w, is.response(int64(tok.Expiry.Sub(s.now())/time.Second)))
 	return nil
 }
 
@@ -162,23 +163,75 @@ type tokenResponse struct {
 	ExpiresIn   int64  `json:"expires_in"`
 }
 
+// issuance is what gettoken prepares once per token it hands out (the
+// cache's Prepare), rather than once per request: the attributes of the
+// audit line that describe the token, and the response up to the value
+// of expires_in.
+type issuance struct {
+	attrs []slog.Attr
+	body  []byte
+	// log is a logger carrying attrs, made from the default logger it
+	// names: slog formats attributes given to With once, not per line.
+	log atomic.Pointer[auditLogger]
+}
+
+type auditLogger struct {
+	from *slog.Logger // slog.Default() when made
+	with *slog.Logger
+}
+
+// prepare makes the issuance of tok, minted for gt.
+func (s *server) prepare(gt googletoken.Request, tok googletoken.Token) any {
+	what := slog.Any("scopes", gt.Scopes)
+	resp := tokenResponse{TokenType: "Bearer", AccessToken: tok.Value}
+	if gt.Kind == googletoken.ID {
+		what = slog.String("audience", gt.Audience)
+		resp = tokenResponse{TokenType: "Bearer", IDToken: tok.Value}
+	}
+	// The response as encoding/json writes it, cut before the zero
+	// expires_in that ends it: response appends the current value.
+	body, err := json.Marshal(resp)
+	if err != nil || !bytes.HasSuffix(body, []byte(`"expires_in":0}`)) {
+		panic(fmt.Sprintf("gettoken: encode a token response: %v", err)) // only a change to tokenResponse gets here
+	}
+	return &issuance{
+		attrs: []slog.Attr{slog.String("kind", string(gt.Kind)), what,
+			slog.String("source", s.cache.Source.Name()), slog.String("account", gt.Account), slog.Time("expires", tok.Expiry.UTC()),
+			slog.String("fingerprint", tok.Fingerprint)},
+		body: body[:len(body)-len("0}")],
+	}
+}
+
+// response is the JSON response of the issuance, with expiresIn.
+func (is *issuance) response(expiresIn int64) []byte {
+	b := make([]byte, 0, len(is.body)+24)
+	b = strconv.AppendInt(append(b, is.body...), expiresIn, 10)
+	return append(b, "}\n"...)
+}
+
+// logger returns a logger that writes the issuance's attributes, made
+// from the current default logger (which a process sets up as it builds
+// its functions, and a test replaces to read the log).
+func (is *issuance) logger() *slog.Logger {
+	def := slog.Default()
+	if l := is.log.Load(); l != nil && l.from == def {
+		return l.with
+	}
+	l := &auditLogger{from: def, with: slog.New(def.Handler().WithAttrs(is.attrs))}
+	is.log.Store(l)
+	return l.with
+}
+
 // audit writes the one log line of an issuance: who, what, until when,
 // whether the cache served it, and a fingerprint that ties the line to a
 // token a caller reports, never the token itself.
-func (s *server) audit(ctx context.Context, caller session.Claims, gt googletoken.Request, tok googletoken.Token, hit bool) {
-	sum := sha256.Sum256([]byte(tok.Value))
+func (s *server) audit(ctx context.Context, caller session.Claims, is *issuance, hit bool) {
 	cache := "miss"
 	if hit {
 		cache = "hit"
 	}
-	what := slog.Any("scopes", gt.Scopes)
-	if gt.Kind == googletoken.ID {
-		what = slog.String("audience", gt.Audience)
-	}
-	slog.LogAttrs(ctx, slog.LevelInfo, "token issued",
-		slog.String("sub", caller.Subject), slog.Any("roles", caller.Roles), slog.String("kind", string(gt.Kind)), what,
-		slog.String("source", s.cache.Source.Name()), slog.String("account", gt.Account), slog.Time("expires", tok.Expiry.UTC()),
-		slog.String("cache", cache), slog.String("fingerprint", hex.EncodeToString(sum[:4])))
+	is.logger().LogAttrs(ctx, slog.LevelInfo, "token issued",
+		slog.String("sub", caller.Subject), slog.Any("roles", caller.Roles), slog.String("cache", cache))
 }
 
 // decode reads a JSON or form request strictly.
@@ -186,7 +239,37 @@ func decode(w http.ResponseWriter, r *http.Request) (request, error) {
 	var req request
 	switch httpapi.MediaType(r) {
 	case "application/json":
-		if err := httpapi.DecodeJSON(w, r, maxBody, &req); err != nil {
+		// One pass over the body, field by field: encoding/json would
+		// read it twice (strictjson.Check, then by reflection). As
+		// there, null leaves a field unset; unlike there, names match
+		// exactly, as the documentation spells them.
+		err := httpapi.DecodeObject(w, r, maxBody, func(key []byte, v strictjson.Value) error {
+			ok := true
+			switch string(key) {
+			case "scopes":
+				if !v.IsNull() {
+					if req.Scopes, ok = v.Strings(); !ok {
+						return v.WrongType("array of strings")
+					}
+				}
+			case "audience":
+				if !v.IsNull() {
+					if req.Audience, ok = v.String(); !ok {
+						return v.WrongType("string")
+					}
+				}
+			case "lifetime":
+				if !v.IsNull() {
+					if req.Lifetime, ok = v.Int64(); !ok {
+						return v.WrongType("integer")
+					}
+				}
+			default:
+				return v.UnknownField()
+			}
+			return nil
+		})
+		if err != nil {
 			return req, err
 		}
 	case "application/x-www-form-urlencoded":
