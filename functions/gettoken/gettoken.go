@@ -5,16 +5,12 @@
 package gettoken
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/compute/metadata"
@@ -145,93 +141,12 @@ func (s *server) getToken(w http.ResponseWriter, r *http.Request) error {
 	if !ok { // the cache prepares every token it mints; this is a guard
 		is = s.prepare(gt, tok).(*issuance)
 	}
-	s.audit(r.Context(), caller, is, hit)
+	is.audit(r.Context(), caller, hit)
 
 	httpapi.SetCanonical(w.Header(), "Cache-Control", "no-store")
 	httpapi.SetCanonical(w.Header(), "Pragma", "no-cache")
 	httpapi.WriteJSONText(w, is.response(int64(tok.Expiry.Sub(s.now())/time.Second)))
 	return nil
-}
-
-// tokenResponse carries an access token or an ID token, never both, in
-// the shape of RFC 6749 §5.1 so that a Go caller wraps it in an
-// oauth2.TokenSource.
-type tokenResponse struct {
-	AccessToken string `json:"access_token,omitempty"`
-	IDToken     string `json:"id_token,omitempty"`
-	TokenType   string `json:"token_type"`
-	ExpiresIn   int64  `json:"expires_in"`
-}
-
-// issuance is what gettoken prepares once per token it hands out (the
-// cache's Prepare), rather than once per request: the attributes of the
-// audit line that describe the token, and the response up to the value
-// of expires_in.
-type issuance struct {
-	attrs []slog.Attr
-	body  []byte
-	// log is a logger carrying attrs, made from the default logger it
-	// names: slog formats attributes given to With once, not per line.
-	log atomic.Pointer[auditLogger]
-}
-
-type auditLogger struct {
-	from *slog.Logger // slog.Default() when made
-	with *slog.Logger
-}
-
-// prepare makes the issuance of tok, minted for gt.
-func (s *server) prepare(gt googletoken.Request, tok googletoken.Token) any {
-	what := slog.Any("scopes", gt.Scopes)
-	resp := tokenResponse{TokenType: "Bearer", AccessToken: tok.Value}
-	if gt.Kind == googletoken.ID {
-		what = slog.String("audience", gt.Audience)
-		resp = tokenResponse{TokenType: "Bearer", IDToken: tok.Value}
-	}
-	// The response as encoding/json writes it, cut before the zero
-	// expires_in that ends it: response appends the current value.
-	body, err := json.Marshal(resp)
-	if err != nil || !bytes.HasSuffix(body, []byte(`"expires_in":0}`)) {
-		panic(fmt.Sprintf("gettoken: encode a token response: %v", err)) // only a change to tokenResponse gets here
-	}
-	return &issuance{
-		attrs: []slog.Attr{slog.String("kind", string(gt.Kind)), what,
-			slog.String("source", s.cache.Source.Name()), slog.String("account", gt.Account), slog.Time("expires", tok.Expiry.UTC()),
-			slog.String("fingerprint", tok.Fingerprint)},
-		body: body[:len(body)-len("0}")],
-	}
-}
-
-// response is the JSON response of the issuance, with expiresIn.
-func (is *issuance) response(expiresIn int64) []byte {
-	b := make([]byte, 0, len(is.body)+24)
-	b = strconv.AppendInt(append(b, is.body...), expiresIn, 10)
-	return append(b, "}\n"...)
-}
-
-// logger returns a logger that writes the issuance's attributes, made
-// from the current default logger (which a process sets up as it builds
-// its functions, and a test replaces to read the log).
-func (is *issuance) logger() *slog.Logger {
-	def := slog.Default()
-	if l := is.log.Load(); l != nil && l.from == def {
-		return l.with
-	}
-	l := &auditLogger{from: def, with: slog.New(def.Handler().WithAttrs(is.attrs))}
-	is.log.Store(l)
-	return l.with
-}
-
-// audit writes the one log line of an issuance: who, what, until when,
-// whether the cache served it, and a fingerprint that ties the line to a
-// token a caller reports, never the token itself.
-func (s *server) audit(ctx context.Context, caller session.Claims, is *issuance, hit bool) {
-	cache := "miss"
-	if hit {
-		cache = "hit"
-	}
-	is.logger().LogAttrs(ctx, slog.LevelInfo, "token issued",
-		slog.String("sub", caller.Subject), slog.Any("roles", caller.Roles), slog.String("cache", cache))
 }
 
 // decode reads a JSON or form request strictly.

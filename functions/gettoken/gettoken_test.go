@@ -594,3 +594,38 @@ func TestGetToken_AuditFollowsTheDefaultLogger(t *testing.T) {
 		}
 	}
 }
+
+// Each audit line names its own caller, whether its attributes were
+// formatted for this line or kept from an earlier one: by token id, with
+// the subject and roles checked, and past the bound on kept callers.
+func TestIssuance_AuditNamesEachCaller(t *testing.T) {
+	ts := newTestServer(t, googletoken.ADC{}, nil)
+	log := logtest.Capture(t)
+	is := ts.prepare(googletoken.Request{Kind: googletoken.Access, Scopes: []string{storageRead}},
+		googletoken.Token{Value: "ya29.x", Fingerprint: "0badf00d"}).(*issuance)
+	ana := session.Claims{ID: "jti-1", Subject: "ana", Roles: []string{"reader"}}
+	bob := session.Claims{ID: "jti-2", Subject: "bob", Roles: []string{"reader", "pipeline"}}
+	forged := session.Claims{ID: "jti-1", Subject: "mallory", Roles: []string{"admin"}} // ana's token id, someone else
+	late := session.Claims{ID: "jti-3", Subject: "carla", Roles: []string{"reader"}}
+	calls := []struct {
+		caller session.Claims
+		hit    bool
+	}{{ana, false}, {ana, true}, {ana, true}, {bob, true}, {forged, true}, {ana, true}, {late, true}}
+	for i, c := range calls {
+		if c.caller.ID == late.ID {
+			is.ncallers.Store(maxCallers) // no more kept: carla's line is formatted whole
+		}
+		is.audit(context.Background(), c.caller, c.hit)
+		lines := log.Messages("token issued")
+		if len(lines) != i+1 {
+			t.Fatalf("%d lines after %d calls", len(lines), i+1)
+		}
+		line := lines[i]
+		cache := map[bool]string{true: "hit", false: "miss"}[c.hit]
+		roles, _ := line["roles"].([]any)
+		if line["sub"] != c.caller.Subject || fmt.Sprint(roles) != fmt.Sprint(c.caller.Roles) || line["cache"] != cache ||
+			line["fingerprint"] != "0badf00d" || line["kind"] != "access" {
+			t.Errorf("call %d (%s): line %v", i, c.caller.Subject, line)
+		}
+	}
+}
