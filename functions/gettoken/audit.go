@@ -83,11 +83,10 @@ func (s *server) prepare(gt googletoken.Request, tok googletoken.Token) any {
 	}
 }
 
-// response is the JSON response of the issuance, with expiresIn.
-func (is *issuance) response(expiresIn int64) []byte {
-	b := make([]byte, 0, len(is.body)+24)
-	b = strconv.AppendInt(append(b, is.body...), expiresIn, 10)
-	return append(b, "}\n"...)
+// response is the JSON response of the issuance, with expiresIn: the
+// prepared part, and its end appended to tail.
+func (is *issuance) response(tail []byte, expiresIn int64) (body, end []byte) {
+	return is.body, append(strconv.AppendInt(tail, expiresIn, 10), "}\n"...)
 }
 
 const auditMessage = "token issued"

@@ -145,7 +145,9 @@ func (s *server) getToken(w http.ResponseWriter, r *http.Request) error {
 
 	httpapi.SetCanonical(w.Header(), "Cache-Control", "no-store")
 	httpapi.SetCanonical(w.Header(), "Pragma", "no-cache")
-	httpapi.WriteJSONText(w, is.response(int64(tok.Expiry.Sub(s.now())/time.Second)))
+	var tail [24]byte
+	body, end := is.response(tail[:0], int64(tok.Expiry.Sub(s.now())/time.Second))
+	httpapi.WriteJSONText(w, body, end)
 	return nil
 }
 

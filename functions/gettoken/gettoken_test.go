@@ -561,7 +561,8 @@ func TestIssuance_ResponseIsTheJSONOfTokenResponse(t *testing.T) {
 				want.AccessToken = value
 			}
 			wantBody, _ := json.Marshal(want)
-			if got := string(is.response(3599)); got != string(wantBody)+"\n" {
+			body, end := is.response(nil, 3599)
+			if got := string(body) + string(end); got != string(wantBody)+"\n" {
 				t.Errorf("%s token %q: response\n%s\nwant\n%s", kind, value, got, wantBody)
 			}
 		}

@@ -144,14 +144,16 @@ func SetCanonical(h http.Header, key, value string) {
 	h[key] = []string{value}
 }
 
-// WriteJSONText answers 200 with body, a JSON text that the caller
-// encoded, final newline included: for a response prepared once and sent
-// many times.
-func WriteJSONText(w http.ResponseWriter, body []byte) {
+// WriteJSONText answers 200 with a JSON text that the caller encoded,
+// final newline included, given in parts written one after the other:
+// for a response mostly prepared once and sent many times.
+func WriteJSONText(w http.ResponseWriter, parts ...[]byte) {
 	SetCanonical(w.Header(), "Content-Type", "application/json")
 	SetCanonical(w.Header(), "X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
-	w.Write(body)
+	for _, p := range parts {
+		w.Write(p)
+	}
 }
 
 // WriteOAuthError answers a token endpoint's failure as RFC 6749 §5.2 JSON
