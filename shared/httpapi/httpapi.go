@@ -294,41 +294,36 @@ func UnsupportedMediaType(r *http.Request, accepted ...string) *Error {
 		"Content-Type %q is not accepted; send %s (UTF-8)", got, strings.Join(accepted, " or "))
 }
 
+// exactBody is the largest announced body that ReadBody reads into a
+// buffer of its size at once. A larger one grows its buffer as its bytes
+// arrive: a client that announces megabytes and sends nothing holds no
+// more memory than it sent.
+const exactBody = 64 << 10
+
 // ReadBody reads at most limit bytes of r's body; a longer body is a 413.
 func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	body, err := readAll(http.MaxBytesReader(w, r.Body, limit), r.ContentLength, limit)
+	tooLarge := Errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", limit)
+	switch {
+	case r.ContentLength > limit:
+		return nil, tooLarge
+	case r.ContentLength >= 0 && r.ContentLength <= exactBody:
+		// net/http ends the body at its Content-Length: read that much,
+		// into a buffer of that size.
+		body := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			return nil, &Error{Status: http.StatusBadRequest, Detail: "could not read the request body", Err: err}
+		}
+		return body, nil
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		return nil, Errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", limit)
+		return nil, tooLarge
 	case err != nil:
 		return nil, &Error{Status: http.StatusBadRequest, Detail: "could not read the request body", Err: err}
 	}
 	return body, nil
-}
-
-// readAll is io.ReadAll into a buffer the size of the body when its
-// Content-Length says it (and is within limit), one byte more to see
-// its end: no buffer grown and copied on the way.
-func readAll(rd io.Reader, length, limit int64) ([]byte, error) {
-	size := int64(512)
-	if length >= 0 && length < limit {
-		size = length + 1
-	}
-	b := make([]byte, 0, size)
-	for {
-		n, err := rd.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-	}
 }
 
 // DecodeObject reads a JSON object body of at most limit bytes in one

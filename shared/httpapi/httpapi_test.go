@@ -217,3 +217,41 @@ func TestSetCanonical(t *testing.T) {
 		}
 	}
 }
+
+// ReadBody reads what Content-Length announces, refuses at once what
+// announces more than the limit, and reads an unannounced body to the
+// limit.
+func TestReadBody(t *testing.T) {
+	tests := []struct {
+		name   string
+		body   string
+		length int64 // -1: not announced
+		status int
+	}{
+		{"announced", "0123456789", 10, 0},
+		{"empty", "", 0, 0},
+		{"announced past the limit", "0123456789abcdef", 16, 413},
+		{"shorter than announced", "0123456789", 12, 400},
+		{"unannounced, within the limit", "0123456789", -1, 0},
+		{"unannounced, past the limit", "0123456789abcdef", -1, 413},
+		{"announced, large, within the limit", strings.Repeat("x", exactBody+1), exactBody + 1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/", strings.NewReader(tt.body))
+			r.ContentLength = tt.length
+			limit := int64(12)
+			if len(tt.body) > exactBody {
+				limit = 2 * exactBody
+			}
+			got, err := ReadBody(httptest.NewRecorder(), r, limit)
+			var he *Error
+			switch {
+			case tt.status == 0 && (err != nil || string(got) != tt.body):
+				t.Fatalf("ReadBody = %q, %v; want %q", got, err, tt.body)
+			case tt.status != 0 && (!errors.As(err, &he) || he.Status != tt.status):
+				t.Fatalf("ReadBody error = %v, want status %d", err, tt.status)
+			}
+		})
+	}
+}
