@@ -28,31 +28,28 @@ type tokenResponse struct {
 
 // issuance is what gettoken prepares once per token it hands out (the
 // cache's Prepare), rather than once per request: the audit line's
-// attributes, formatted, and the response up to the value of expires_in.
+// attributes that describe the token, and the response up to the value
+// of expires_in.
 //
 // slog formats the attributes given to a handler's WithAttrs once, not
-// per line; so the issuance keeps a handler with the attributes that
-// describe the token, and, for each caller the token is handed to again
-// (up to maxCallers), one that adds who the caller is. A handler is made
-// from the default logger of the moment, and made again when that
-// changes (a process sets up its logging as it builds its functions; a
-// test replaces it to read the log).
+// per line; so for each caller the token is handed to again (up to
+// maxCallers), the issuance keeps a handler with the whole line's
+// attributes formatted, in the order the line has always had. A handler
+// is made from the default logger of the moment, and made again when
+// that changes (a process sets up its logging as it builds its
+// functions; a test replaces it to read the log).
 type issuance struct {
-	attrs []slog.Attr
+	token []slog.Attr // kind, scopes or audience, source, account, expires
+	print slog.Attr   // fingerprint
 	body  []byte
 
-	token    atomic.Pointer[tokenLogger]
-	callers  sync.Map // jti -> *callerLogger
+	callers  sync.Map // jti -> *callerHandler
 	ncallers atomic.Int64
 }
 
-type tokenLogger struct {
-	from *slog.Logger // slog.Default() when made
-	with slog.Handler // from's handler, with the attributes
-}
-
-type callerLogger struct {
-	tokenLogger
+type callerHandler struct {
+	from  *slog.Logger // slog.Default() when made
+	with  slog.Handler // from's handler, with the attributes
 	sub   string
 	roles []string
 }
@@ -76,10 +73,10 @@ func (s *server) prepare(gt googletoken.Request, tok googletoken.Token) any {
 		panic(fmt.Sprintf("gettoken: encode a token response: %v", err)) // only a change to tokenResponse gets here
 	}
 	return &issuance{
-		attrs: []slog.Attr{slog.String("kind", string(gt.Kind)), what,
-			slog.String("source", s.cache.Source.Name()), slog.String("account", gt.Account), slog.Time("expires", tok.Expiry.UTC()),
-			slog.String("fingerprint", tok.Fingerprint)},
-		body: body[:len(body)-len("0}")],
+		token: []slog.Attr{slog.String("kind", string(gt.Kind)), what,
+			slog.String("source", s.cache.Source.Name()), slog.String("account", gt.Account), slog.Time("expires", tok.Expiry.UTC())},
+		print: slog.String("fingerprint", tok.Fingerprint),
+		body:  body[:len(body)-len("0}")],
 	}
 }
 
@@ -113,36 +110,32 @@ func (is *issuance) audit(ctx context.Context, caller session.Claims, hit bool) 
 	if hit {
 		cache = "hit"
 	}
-	r.AddAttrs(slog.String("sub", caller.Subject), slog.Any("roles", caller.Roles), slog.String("cache", cache))
-	is.tokenHandler(def).Handle(ctx, r)
+	r.AddAttrs(is.attrs(caller, cache)...)
+	def.Handler().Handle(ctx, r)
 }
 
-// tokenHandler returns def's handler with the token's attributes.
-func (is *issuance) tokenHandler(def *slog.Logger) slog.Handler {
-	if l := is.token.Load(); l != nil && l.from == def {
-		return l.with
-	}
-	l := &tokenLogger{from: def, with: def.Handler().WithAttrs(is.attrs)}
-	is.token.Store(l)
-	return l.with
+// attrs are the line's attributes.
+func (is *issuance) attrs(caller session.Claims, cache string) []slog.Attr {
+	a := make([]slog.Attr, 0, len(is.token)+5)
+	a = append(a, slog.String("sub", caller.Subject), slog.Any("roles", caller.Roles))
+	a = append(a, is.token...)
+	return append(a, slog.String("cache", cache), is.print)
 }
 
-// callerHandler returns def's handler with the token's attributes, the
-// caller's, and cache=hit; nil once maxCallers are kept. The caller's
-// token id finds it, and its subject and roles must match: a token id
-// names one token, unless someone holding the signing key repeats it.
+// callerHandler returns def's handler with the attributes of a hit for
+// caller; nil once maxCallers are kept. The caller's token id finds it,
+// and its subject and roles must match: a token id names one token,
+// unless someone holding the signing key repeats it.
 func (is *issuance) callerHandler(def *slog.Logger, caller session.Claims) slog.Handler {
 	if v, ok := is.callers.Load(caller.ID); ok {
-		c := v.(*callerLogger)
+		c := v.(*callerHandler)
 		if c.from == def && c.sub == caller.Subject && slices.Equal(c.roles, caller.Roles) {
 			return c.with
 		}
 	} else if is.ncallers.Load() >= maxCallers {
 		return nil
 	}
-	c := &callerLogger{tokenLogger: tokenLogger{from: def}, sub: caller.Subject, roles: caller.Roles}
-	c.with = is.tokenHandler(def).WithAttrs([]slog.Attr{
-		slog.String("sub", caller.Subject), slog.Any("roles", caller.Roles), slog.String("cache", "hit")})
+	c := &callerHandler{from: def, with: def.Handler().WithAttrs(is.attrs(caller, "hit")), sub: caller.Subject, roles: caller.Roles}
 	if _, loaded := is.callers.Swap(caller.ID, c); !loaded {
 		is.ncallers.Add(1)
 	}
