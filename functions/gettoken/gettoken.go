@@ -6,11 +6,8 @@ package gettoken
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -26,6 +23,7 @@ import (
 	"impo.com.uy/copetes/backend/shared/ratelimit"
 	"impo.com.uy/copetes/backend/shared/secrets"
 	"impo.com.uy/copetes/backend/shared/session"
+	"impo.com.uy/copetes/backend/shared/strictjson"
 	"impo.com.uy/copetes/backend/shared/tokenpolicy"
 	"impo.com.uy/copetes/backend/shared/vending"
 )
@@ -74,7 +72,7 @@ type server struct {
 }
 
 func newServer(cfg config, p *platform.Platform, auth *session.Authority, src googletoken.Source, now func() time.Time) *server {
-	return &server{
+	s := &server{
 		cfg:     cfg,
 		auth:    auth,
 		policy:  cfg.policySource(p.Secrets),
@@ -83,6 +81,8 @@ func newServer(cfg config, p *platform.Platform, auth *session.Authority, src go
 		limits:  ratelimit.Limiter{Store: p.Store, Limit: cfg.RateLimit, Window: cfg.RateWindow, Now: now},
 		now:     now,
 	}
+	s.cache.Prepare = s.prepare
+	return s
 }
 
 // routes is the function's handler: CORS for the staff's browsers around
@@ -137,48 +137,18 @@ func (s *server) getToken(w http.ResponseWriter, r *http.Request) error {
 		return s.mintError(err)
 	}
 
-	expiresIn := int64(tok.Expiry.Sub(s.now()) / time.Second)
-	s.audit(r.Context(), caller, gt, tok, hit)
-
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
-	resp := tokenResponse{TokenType: "Bearer", ExpiresIn: expiresIn}
-	if gt.Kind == googletoken.ID {
-		resp.IDToken = tok.Value
-	} else {
-		resp.AccessToken = tok.Value
+	is, ok := tok.Prepared.(*issuance)
+	if !ok { // the cache prepares every token it mints; this is a guard
+		is = s.prepare(gt, tok).(*issuance)
 	}
-	httpapi.WriteJSON(w, resp)
+	is.audit(r.Context(), caller, hit)
+
+	httpapi.SetCanonical(w.Header(), "Cache-Control", "no-store")
+	httpapi.SetCanonical(w.Header(), "Pragma", "no-cache")
+	var tail [24]byte
+	body, end := is.response(tail[:0], int64(tok.Expiry.Sub(s.now())/time.Second))
+	httpapi.WriteJSONText(w, body, end)
 	return nil
-}
-
-// tokenResponse carries an access token or an ID token, never both, in
-// the shape of RFC 6749 §5.1 so that a Go caller wraps it in an
-// oauth2.TokenSource.
-type tokenResponse struct {
-	AccessToken string `json:"access_token,omitempty"`
-	IDToken     string `json:"id_token,omitempty"`
-	TokenType   string `json:"token_type"`
-	ExpiresIn   int64  `json:"expires_in"`
-}
-
-// audit writes the one log line of an issuance: who, what, until when,
-// whether the cache served it, and a fingerprint that ties the line to a
-// token a caller reports, never the token itself.
-func (s *server) audit(ctx context.Context, caller session.Claims, gt googletoken.Request, tok googletoken.Token, hit bool) {
-	sum := sha256.Sum256([]byte(tok.Value))
-	cache := "miss"
-	if hit {
-		cache = "hit"
-	}
-	what := slog.Any("scopes", gt.Scopes)
-	if gt.Kind == googletoken.ID {
-		what = slog.String("audience", gt.Audience)
-	}
-	slog.LogAttrs(ctx, slog.LevelInfo, "token issued",
-		slog.String("sub", caller.Subject), slog.Any("roles", caller.Roles), slog.String("kind", string(gt.Kind)), what,
-		slog.String("source", s.cache.Source.Name()), slog.String("account", gt.Account), slog.Time("expires", tok.Expiry.UTC()),
-		slog.String("cache", cache), slog.String("fingerprint", hex.EncodeToString(sum[:4])))
 }
 
 // decode reads a JSON or form request strictly.
@@ -186,7 +156,37 @@ func decode(w http.ResponseWriter, r *http.Request) (request, error) {
 	var req request
 	switch httpapi.MediaType(r) {
 	case "application/json":
-		if err := httpapi.DecodeJSON(w, r, maxBody, &req); err != nil {
+		// One pass over the body, field by field: encoding/json would
+		// read it twice (strictjson.Check, then by reflection). As
+		// there, null leaves a field unset; unlike there, names match
+		// exactly, as the documentation spells them.
+		err := httpapi.DecodeObject(w, r, maxBody, func(key []byte, v strictjson.Value) error {
+			ok := true
+			switch string(key) {
+			case "scopes":
+				if !v.IsNull() {
+					if req.Scopes, ok = v.Strings(); !ok {
+						return v.WrongType("array of strings")
+					}
+				}
+			case "audience":
+				if !v.IsNull() {
+					if req.Audience, ok = v.String(); !ok {
+						return v.WrongType("string")
+					}
+				}
+			case "lifetime":
+				if !v.IsNull() {
+					if req.Lifetime, ok = v.Int64(); !ok {
+						return v.WrongType("integer")
+					}
+				}
+			default:
+				return v.UnknownField()
+			}
+			return nil
+		})
+		if err != nil {
 			return req, err
 		}
 	case "application/x-www-form-urlencoded":

@@ -284,6 +284,15 @@ func TestGetToken_BadRequests(t *testing.T) {
 		{"wrong content type", "POST", "text/plain", scopes, tok, 415, "Content-Type"},
 		{"malformed JSON", "POST", ctJSON, `{"scopes":`, tok, 400, "invalid JSON"},
 		{"empty scope", "POST", ctJSON, `{"scopes":[""]}`, tok, 400, "empty"},
+		{"scopes a string", "POST", ctJSON, `{"scopes":"` + storageRead + `"}`, tok, 400, "/scopes: want a JSON array of strings, got string"},
+		{"a scope null", "POST", ctJSON, `{"scopes":["` + storageRead + `",null]}`, tok, 400, "/scopes: want a JSON array of strings"},
+		{"audience a number", "POST", ctJSON, `{"audience":1}`, tok, 400, "/audience: want a JSON string, got number"},
+		{"lifetime with a fraction", "POST", ctJSON, `{"scopes":["` + storageRead + `"],"lifetime":60.5}`, tok, 400, "/lifetime: want a JSON integer"},
+		{"lifetime past int64", "POST", ctJSON, `{"scopes":["` + storageRead + `"],"lifetime":9223372036854775808}`, tok, 400, "/lifetime: want a JSON integer"},
+		{"a field name in other case", "POST", ctJSON, `{"Scopes":["` + storageRead + `"]}`, tok, 400, `unknown field "Scopes"`},
+		{"null is no scopes", "POST", ctJSON, `{"scopes":null,"audience":null}`, tok, 400, "scopes (an access token) or an audience"},
+		{"duplicate field", "POST", ctJSON, `{"audience":"` + validateAud + `","audience":"x"}`, tok, 400, "duplicate key"},
+		{"not an object", "POST", ctJSON, `["` + storageRead + `"]`, tok, 400, "want a JSON object"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -534,6 +543,90 @@ func TestGetToken_CookieCSRFRefused(t *testing.T) {
 	} {
 		if r := ask(h...); r.Status != 200 || r.Body["access_token"] == nil {
 			t.Fatalf("GetToken by cookie with %v: %d %s, want a token", h, r.Status, r.Raw)
+		}
+	}
+}
+
+// The response prepared once per token is, byte for byte, what
+// encoding/json writes for tokenResponse: any token text, either kind.
+func TestIssuance_ResponseIsTheJSONOfTokenResponse(t *testing.T) {
+	ts := newTestServer(t, googletoken.ADC{}, nil)
+	for _, value := range []string{"ya29.abc-_", `quote" back\ <tag> & amp` + "\u2028\u00e9\x01"} {
+		for _, kind := range []googletoken.Kind{googletoken.Access, googletoken.ID} {
+			is := ts.prepare(googletoken.Request{Kind: kind, Scopes: []string{storageRead}, Audience: validateAud}, googletoken.Token{Value: value}).(*issuance)
+			want := tokenResponse{TokenType: "Bearer", ExpiresIn: 3599}
+			if kind == googletoken.ID {
+				want.IDToken = value
+			} else {
+				want.AccessToken = value
+			}
+			wantBody, _ := json.Marshal(want)
+			body, end := is.response(nil, 3599)
+			if got := string(body) + string(end); got != string(wantBody)+"\n" {
+				t.Errorf("%s token %q: response\n%s\nwant\n%s", kind, value, got, wantBody)
+			}
+		}
+	}
+}
+
+// The audit line's attributes are prepared once per token, but it is
+// written to the default logger of the moment: a cache hit after the
+// process set up its logging again still reaches the log.
+func TestGetToken_AuditFollowsTheDefaultLogger(t *testing.T) {
+	src, _ := selfSigned(t)
+	ts := newTestServer(t, src, nil)
+	tok := ts.sessionFor(t, "ana", "reader")
+	body := `{"scopes":["` + storageRead + `"]}`
+	first := logtest.Capture(t)
+	if r := ts.do(t, "POST", ctJSON, body, tok); r.Status != 200 {
+		t.Fatalf("%d %s", r.Status, r.Raw)
+	}
+	second := logtest.Capture(t)
+	if r := ts.do(t, "POST", ctJSON, body, tok); r.Status != 200 {
+		t.Fatalf("%d %s", r.Status, r.Raw)
+	}
+	a, b := first.Messages("token issued"), second.Messages("token issued")
+	if len(a) != 1 || len(b) != 1 || b[0]["cache"] != "hit" {
+		t.Fatalf("lines: %d before the new logger, %d after (%v); want one each, the second a hit", len(a), len(b), b)
+	}
+	for _, k := range []string{"sub", "kind", "scopes", "source", "expires", "fingerprint"} {
+		if !cmp.Equal(a[0][k], b[0][k]) {
+			t.Errorf("%s: %v on the miss, %v on the hit", k, a[0][k], b[0][k])
+		}
+	}
+}
+
+// Each audit line names its own caller, whether its attributes were
+// formatted for this line or kept from an earlier one: by token id, with
+// the subject and roles checked, and past the bound on kept callers.
+func TestIssuance_AuditNamesEachCaller(t *testing.T) {
+	ts := newTestServer(t, googletoken.ADC{}, nil)
+	log := logtest.Capture(t)
+	is := ts.prepare(googletoken.Request{Kind: googletoken.Access, Scopes: []string{storageRead}},
+		googletoken.Token{Value: "ya29.x", Fingerprint: "0badf00d"}).(*issuance)
+	ana := session.Claims{ID: "jti-1", Subject: "ana", Roles: []string{"reader"}}
+	bob := session.Claims{ID: "jti-2", Subject: "bob", Roles: []string{"reader", "pipeline"}}
+	forged := session.Claims{ID: "jti-1", Subject: "mallory", Roles: []string{"admin"}} // ana's token id, someone else
+	late := session.Claims{ID: "jti-3", Subject: "carla", Roles: []string{"reader"}}
+	calls := []struct {
+		caller session.Claims
+		hit    bool
+	}{{ana, false}, {ana, true}, {ana, true}, {bob, true}, {forged, true}, {ana, true}, {late, true}}
+	for i, c := range calls {
+		if c.caller.ID == late.ID {
+			is.ncallers.Store(maxCallers) // no more kept: carla's line is formatted whole
+		}
+		is.audit(context.Background(), c.caller, c.hit)
+		lines := log.Messages("token issued")
+		if len(lines) != i+1 {
+			t.Fatalf("%d lines after %d calls", len(lines), i+1)
+		}
+		line := lines[i]
+		cache := map[bool]string{true: "hit", false: "miss"}[c.hit]
+		roles, _ := line["roles"].([]any)
+		if line["sub"] != c.caller.Subject || fmt.Sprint(roles) != fmt.Sprint(c.caller.Roles) || line["cache"] != cache ||
+			line["fingerprint"] != "0badf00d" || line["kind"] != "access" {
+			t.Errorf("call %d (%s): line %v", i, c.caller.Subject, line)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"impo.com.uy/copetes/backend/shared/httpapi"
@@ -48,7 +49,9 @@ func TestAuthenticate_Statuses(t *testing.T) {
 	}{
 		{"no token", "", nil, 401},
 		{"garbage token", "Bearer x.y.z", nil, 401},
-		{"keys unavailable", "Bearer eyJhbGciOiJFZERTQSIsImtpZCI6ImsiLCJ0eXAiOiJhdCtqd3QifQ.e30.AAAA", outage, 503},
+		// Well formed, down to a signature of 64 bytes: only the keys
+		// can tell it is bad, and they cannot be had.
+		{"keys unavailable", "Bearer eyJhbGciOiJFZERTQSIsImtpZCI6ImsiLCJ0eXAiOiJhdCtqd3QifQ.e30." + strings.Repeat("A", 86), outage, 503},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

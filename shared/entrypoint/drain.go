@@ -56,63 +56,82 @@ func CallerHandlesShutdown() {
 }
 
 // flight counts the calls in flight, by function, and turns new calls
-// away once the process drains.
+// away once the process drains. A call costs atomic adds, no lock: the
+// lock is for drain and for the last call out of a drain.
 type flight struct {
+	// state is the number of calls in flight, plus draining once drain
+	// has started.
+	state atomic.Int64
+
 	mu         sync.Mutex
-	byFunction map[string]int
-	total      int
-	draining   bool
-	idle       chan struct{} // made when draining starts; closed when total is 0
+	byFunction map[string]*atomic.Int64 // calls in flight, by function, for the log of a drain cut short
+	idle       chan struct{}            // made when draining starts; closed when no call is left
 	idleClosed bool
 }
 
-// enter records a call of function name, which must call leave when it
-// has answered. It reports false when the process drains: the call is to
-// be refused (a refusal counts as in flight too, so that its answer is
-// sent before the process exits).
-func (f *flight) enter(name string) bool {
+// draining is the bit of flight.state that says drain has started.
+const draining = 1 << 62
+
+// calls returns the count of function name's calls in flight, for enter
+// and leave: a function's handler looks it up once, when it is made.
+func (f *flight) calls(name string) *atomic.Int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.byFunction == nil {
-		f.byFunction = map[string]int{}
+		f.byFunction = map[string]*atomic.Int64{}
 	}
-	f.byFunction[name]++
-	f.total++
-	return !f.draining
+	n := f.byFunction[name]
+	if n == nil {
+		n = new(atomic.Int64)
+		f.byFunction[name] = n
+	}
+	return n
 }
 
-// leave records that a call of function name has answered.
-func (f *flight) leave(name string) {
+// enter records a call of the function whose count is calls, which must
+// call leave when it has answered. It reports false when the process
+// drains: the call is to be refused (a refusal counts as in flight too,
+// so that its answer is sent before the process exits).
+func (f *flight) enter(calls *atomic.Int64) bool {
+	calls.Add(1)
+	return f.state.Add(1)&draining == 0
+}
+
+// leave records that a call has answered.
+func (f *flight) leave(calls *atomic.Int64) {
+	calls.Add(-1)
+	if f.state.Add(-1) == draining {
+		f.closeIdle()
+	}
+}
+
+// closeIdle tells drain that no call is left.
+func (f *flight) closeIdle() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.byFunction[name]--
-	f.total--
-	if f.draining && f.total == 0 && !f.idleClosed {
+	if !f.idleClosed {
 		close(f.idle)
 		f.idleClosed = true
 	}
 }
 
 // isDraining reports whether drain has started.
-func (f *flight) isDraining() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.draining
-}
+func (f *flight) isDraining() bool { return f.state.Load()&draining != 0 }
 
 // drain is Drain for this flight; attrs are added to its first log line.
 func (f *flight) drain(ctx context.Context, attrs ...any) error {
 	f.mu.Lock()
-	if !f.draining {
-		f.draining = true
+	if f.idle == nil {
 		f.idle = make(chan struct{})
-		if f.total == 0 {
-			close(f.idle)
-			f.idleClosed = true
-		}
 	}
-	inFlight, idle := f.total, f.idle
+	idle := f.idle
 	f.mu.Unlock()
+	// From here on, the call that leaves last closes idle (leave), and
+	// if none is in flight now, none will: it is closed here.
+	inFlight := f.state.Or(draining) &^ draining
+	if inFlight == 0 {
+		f.closeIdle()
+	}
 
 	attrs = append(attrs, "in_flight", inFlight)
 	if deadline, ok := ctx.Deadline(); ok {
@@ -126,13 +145,14 @@ func (f *flight) drain(ctx context.Context, attrs ...any) error {
 	case <-ctx.Done():
 	}
 	f.mu.Lock()
-	cut, total := map[string]int{}, f.total
+	cut := map[string]int64{}
 	for name, n := range f.byFunction {
-		if n > 0 {
-			cut[name] = n
+		if v := n.Load(); v > 0 {
+			cut[name] = v
 		}
 	}
 	f.mu.Unlock()
+	total := f.state.Load() &^ draining
 	if total == 0 { // the last one left as the grace ran out
 		slog.Info("draining finished", "in_flight_at_start", inFlight)
 		return nil

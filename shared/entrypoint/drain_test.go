@@ -8,7 +8,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -241,5 +244,42 @@ func TestHTTP_BadDrainGraceIsMisconfigured(t *testing.T) {
 	json.Unmarshal(got.body, &problem)
 	if strings.Contains(problem.Detail, "DRAIN_GRACE") || !strings.Contains(log.String(), "DRAIN_GRACE") {
 		t.Errorf("the client got %q and the log %s; want the variable named in the log only", problem.Detail, log)
+	}
+}
+
+// Calls come and go while the drain starts: it ends only once every call
+// it let in has answered, whichever of them leaves last. The count in
+// flight is atomics without a lock, so this is the test of its order.
+func TestDrain_EndsAfterTheLastCallWhateverTheOrder(t *testing.T) {
+	logtest.Capture(t)
+	for round := range 20 {
+		r := testRegistry()
+		var running atomic.Int64
+		fn := r.serveEvent("Validate", built[EventHandler](func(context.Context, event.Event) error {
+			running.Add(1)
+			defer running.Add(-1)
+			for range round * 10 { // some calls stay longer than others
+				runtime.Gosched()
+			}
+			return nil
+		}))
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range 8 {
+			wg.Go(func() {
+				<-start
+				for range 5 {
+					fn(context.Background(), event.New())
+				}
+			})
+		}
+		close(start)
+		if err := r.flight.drain(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if n := running.Load(); n != 0 {
+			t.Fatalf("round %d: the drain ended with %d call(s) in their handler", round, n)
+		}
+		wg.Wait()
 	}
 }

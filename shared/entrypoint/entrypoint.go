@@ -76,9 +76,10 @@ func HTTP(name string, build func(context.Context, *platform.Platform) (http.Han
 // function if need be, and sends its answer whole before the request
 // counts as done (see heldResponse).
 func (r *registry) serveHTTP(name string, l *lazy[http.Handler]) http.HandlerFunc {
+	calls := r.flight.calls(name)
 	return func(w http.ResponseWriter, req *http.Request) {
-		accepted := r.flight.enter(name)
-		defer r.flight.leave(name)
+		accepted := r.flight.enter(calls)
+		defer r.flight.leave(calls)
 		hw := &heldResponse{w: w}
 		if !accepted {
 			httpapi.WriteProblem(hw, req, &httpapi.Error{Status: http.StatusServiceUnavailable,
@@ -121,9 +122,10 @@ func CloudEvent(name string, build func(context.Context, *platform.Platform) (Ev
 // acknowledgement: a process that exits in between loses that answer, and
 // the message is delivered again, which validate's handled ids absorb.
 func (r *registry) serveEvent(name string, l *lazy[EventHandler]) EventHandler {
+	calls := r.flight.calls(name)
 	return func(ctx context.Context, e event.Event) error {
-		accepted := r.flight.enter(name)
-		defer r.flight.leave(name)
+		accepted := r.flight.enter(calls)
+		defer r.flight.leave(calls)
 		if !accepted {
 			slog.WarnContext(ctx, "event refused: this instance is shutting down", "function", name, "event_id", e.ID())
 			return cehttp.NewResult(http.StatusServiceUnavailable, "%s: this instance is shutting down; deliver again", name)

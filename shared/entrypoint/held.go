@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"strconv"
+	"sync"
 )
 
 // heldLimit is the largest response held whole; the functions' answers
@@ -22,16 +23,36 @@ const heldLimit = 1 << 20
 // wire before its request counts as done. A handler that flushes, or that
 // writes more than heldLimit, streams as it would without this, and loses
 // that guarantee.
+//
+// It costs a request little: the body goes to a pooled buffer, and the
+// header is not copied. The handler writes it where net/http reads it;
+// from WriteHeader on, Header returns a map of its own, so that what the
+// handler sets later is not sent, as in net/http.
 type heldResponse struct {
 	w         http.ResponseWriter
-	status    int         // 0 until the handler writes a header or a body
-	header    http.Header // the header as of WriteHeader: later changes do not count, as in net/http
-	body      bytes.Buffer
+	status    int           // 0 until the handler writes a header or a body
+	late      http.Header   // what Header returns once the status is held
+	body      *bytes.Buffer // from bodies, on the first write
 	streaming bool
 }
 
+// bodies are the buffers held bodies go to. Those that grew past
+// pooledBody are left to the collector, so that one large answer does
+// not stay in memory.
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const pooledBody = 64 << 10
+
 // Header implements http.ResponseWriter.
-func (h *heldResponse) Header() http.Header { return h.w.Header() }
+func (h *heldResponse) Header() http.Header {
+	if h.status != 0 && !h.streaming {
+		if h.late == nil {
+			h.late = http.Header{}
+		}
+		return h.late
+	}
+	return h.w.Header()
+}
 
 // WriteHeader implements http.ResponseWriter.
 func (h *heldResponse) WriteHeader(code int) {
@@ -42,7 +63,6 @@ func (h *heldResponse) WriteHeader(code int) {
 		h.w.WriteHeader(code) // informational (103 Early Hints): sent at once, as net/http does
 	case h.status == 0:
 		h.status = code
-		h.header = h.w.Header().Clone()
 	}
 }
 
@@ -51,13 +71,24 @@ func (h *heldResponse) Write(p []byte) (int, error) {
 	if h.status == 0 && !h.streaming {
 		h.WriteHeader(http.StatusOK)
 	}
-	if !h.streaming && h.body.Len()+len(p) > heldLimit {
+	if !h.streaming && h.held()+len(p) > heldLimit {
 		h.stream()
 	}
 	if h.streaming {
 		return h.w.Write(p)
 	}
+	if h.body == nil {
+		h.body = bodies.Get().(*bytes.Buffer)
+	}
 	return h.body.Write(p)
+}
+
+// held is the length of the body held so far.
+func (h *heldResponse) held() int {
+	if h.body == nil {
+		return 0
+	}
+	return h.body.Len()
 }
 
 // FlushError lets http.ResponseController flush: the response streams
@@ -83,19 +114,23 @@ func (h *heldResponse) stream() {
 	if h.status == 0 {
 		return
 	}
-	h.restoreHeader()
 	h.w.WriteHeader(h.status)
-	h.w.Write(h.body.Bytes())
-	h.body = bytes.Buffer{}
+	h.sendBody()
 }
 
-// restoreHeader puts back the header as it was at WriteHeader.
-func (h *heldResponse) restoreHeader() {
-	dst := h.w.Header()
-	clear(dst)
-	for k, v := range h.header {
-		dst[k] = v
+// sendBody writes the held body and returns its buffer to the pool.
+func (h *heldResponse) sendBody() {
+	if h.body == nil {
+		return
 	}
+	if h.body.Len() > 0 {
+		h.w.Write(h.body.Bytes())
+	}
+	if h.body.Cap() <= pooledBody {
+		h.body.Reset()
+		bodies.Put(h.body)
+	}
+	h.body = nil
 }
 
 // finish sends the held response whole and flushes it to the connection;
@@ -105,24 +140,20 @@ func (h *heldResponse) finish(closeConn bool) {
 	if !h.streaming {
 		if h.status == 0 {
 			h.status = http.StatusOK
-			h.header = h.w.Header().Clone()
 		}
-		h.restoreHeader()
 		hdr := h.w.Header()
 		// A handler that gave up on a body larger than it accepts (413,
 		// usually through http.MaxBytesReader) closes the connection
 		// rather than read the rest: net/http does so by itself only when
 		// the ResponseWriter is its own.
 		if closeConn || h.status == http.StatusRequestEntityTooLarge {
-			hdr.Set("Connection", "close")
+			hdr["Connection"] = []string{"close"}
 		}
-		if bodyAllowed(h.status) && hdr.Get("Content-Length") == "" && hdr.Get("Transfer-Encoding") == "" {
-			hdr.Set("Content-Length", strconv.Itoa(h.body.Len()))
+		if bodyAllowed(h.status) && len(hdr["Content-Length"]) == 0 && len(hdr["Transfer-Encoding"]) == 0 {
+			hdr["Content-Length"] = []string{strconv.Itoa(h.held())}
 		}
 		h.w.WriteHeader(h.status)
-		if h.body.Len() > 0 {
-			h.w.Write(h.body.Bytes())
-		}
+		h.sendBody()
 	}
 	http.NewResponseController(h.w).Flush()
 }

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -109,5 +110,19 @@ func TestHeldResponse_StreamsWhenFlushedOrLarge(t *testing.T) {
 				t.Errorf("body of %d bytes, want %d", rec.Body.Len(), len(tc.body))
 			}
 		})
+	}
+}
+
+// Held bodies share pooled buffers: each answer carries its own body and
+// Content-Length, whatever was held before it.
+func TestHeldResponse_EachAnswerHasItsOwnBody(t *testing.T) {
+	for _, body := range []string{strings.Repeat("long answer ", 100), "short", "", "x"} {
+		rec := httptest.NewRecorder()
+		hw := &heldResponse{w: rec}
+		io.WriteString(hw, body)
+		hw.finish(false)
+		if rec.Body.String() != body || rec.Header().Get("Content-Length") != strconv.Itoa(len(body)) {
+			t.Fatalf("answer %q with Content-Length %s, want %q", rec.Body, rec.Header().Get("Content-Length"), body)
+		}
 	}
 }

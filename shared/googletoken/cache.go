@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
+	"strconv"
 	"sync"
 	"time"
 
@@ -22,9 +22,15 @@ type Cache struct {
 	// Timeout bounds one upstream call, which runs detached from the
 	// request that started it because others may wait on it too.
 	Timeout time.Duration
+	// Prepare, if set, runs once for each token minted, with the request
+	// it was minted for; what it returns rides with the token
+	// (Token.Prepared) for as long as the cache hands it out. A caller
+	// puts there the work it would otherwise repeat for every request the
+	// token serves.
+	Prepare func(Request, Token) any
 
 	group   singleflight.Group
-	mu      sync.Mutex
+	mu      sync.RWMutex // read on every request, written once per token minted
 	entries map[string]Token
 }
 
@@ -36,14 +42,16 @@ func NewCache(src Source, margin time.Duration, now func() time.Time) *Cache {
 // Get returns a token for req; hit says whether it came from the cache.
 // Requests that mint the same token share it.
 func (c *Cache) Get(ctx context.Context, req Request) (tok Token, hit bool, err error) {
-	key := cacheKey(req)
-	if tok, ok := c.lookup(key); ok {
+	var buf [256]byte
+	k := appendCacheKey(buf[:0], req)
+	if tok, ok := c.lookup(k); ok { // a hit allocates no key
 		return tok, true, nil
 	}
+	key := string(k)
 	ch := c.group.DoChan(key, func() (any, error) {
 		// Another caller may have filled the entry while this one waited
 		// for the group.
-		if tok, ok := c.lookup(key); ok {
+		if tok, ok := c.lookup([]byte(key)); ok {
 			return tok, nil
 		}
 		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.Timeout)
@@ -55,6 +63,10 @@ func (c *Cache) Get(ctx context.Context, req Request) (tok Token, hit bool, err 
 		if left := tok.Expiry.Sub(c.Now()); left <= c.Margin {
 			return Token{}, &UpstreamError{Source: c.Source.Name(), Temporary: true,
 				Err: fmt.Errorf("upstream gave a token with %s left, under the %s refresh margin", left.Round(time.Second), c.Margin)}
+		}
+		tok.Fingerprint = Fingerprint(tok.Value)
+		if c.Prepare != nil {
+			tok.Prepared = c.Prepare(req, tok)
 		}
 		c.store(key, tok)
 		return tok, nil
@@ -70,24 +82,43 @@ func (c *Cache) Get(ctx context.Context, req Request) (tok Token, hit bool, err 
 	}
 }
 
-// cacheKey says which requests a token serves: the same kind, the same
-// account, the same lifetime (0: the source's own) and the same scopes, whatever their order,
-// or the same audience. It is derived from the request alone, so it cannot
-// disagree with what was minted.
-func cacheKey(req Request) string {
-	subject := req.Audience
-	if req.Kind != ID {
-		scopes := slices.Compact(slices.Sorted(slices.Values(req.Scopes)))
-		subject = strings.Join(scopes, " ")
+// appendCacheKey appends to b what says which requests a token serves:
+// the same kind, the same account, the same lifetime (0: the source's
+// own) and the same scopes, whatever their order, or the same audience.
+// It is derived from the request alone, so it cannot disagree with what
+// was minted.
+func appendCacheKey(b []byte, req Request) []byte {
+	b = append(b, req.Kind...)
+	b = append(b, '|')
+	b = append(b, req.Account...)
+	b = append(b, '|')
+	b = strconv.AppendInt(b, int64(req.Lifetime), 10)
+	b = append(b, '|')
+	if req.Kind == ID {
+		return append(b, req.Audience...)
 	}
-	return string(req.Kind) + "|" + req.Account + "|" + req.Lifetime.String() + "|" + subject
+	scopes := req.Scopes
+	if !slices.IsSorted(scopes) {
+		scopes = slices.Sorted(slices.Values(scopes))
+	}
+	for i, s := range scopes {
+		switch {
+		case i > 0 && s == scopes[i-1]: // once each
+			continue
+		case i > 0:
+			b = append(b, ' ')
+		}
+		b = append(b, s...)
+	}
+	return b
 }
 
-func (c *Cache) lookup(key string) (Token, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	tok, ok := c.entries[key]
-	if ok && tok.Expiry.Sub(c.Now()) > c.Margin {
+func (c *Cache) lookup(key []byte) (Token, bool) {
+	now := c.Now()
+	c.mu.RLock()
+	tok, ok := c.entries[string(key)]
+	c.mu.RUnlock()
+	if ok && tok.Expiry.Sub(now) > c.Margin {
 		return tok, true
 	}
 	return Token{}, false

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -53,6 +54,19 @@ type Request struct {
 type Token struct {
 	Value  string
 	Expiry time.Time
+	// Fingerprint names the token in a log line without revealing it
+	// (Fingerprint), set by Cache once per token minted.
+	Fingerprint string
+	// Prepared is what Cache.Prepare made of the token when it was
+	// minted, nil without Prepare.
+	Prepared any
+}
+
+// Fingerprint ties log lines to a token that a caller reports, without
+// revealing it: the first 4 bytes of its SHA-256, in hex.
+func Fingerprint(value string) string {
+	sum := sha256.Sum256([]byte(value))
+	return hex.EncodeToString(sum[:4])
 }
 
 // Source mints tokens upstream. It does not cache: Cache does.

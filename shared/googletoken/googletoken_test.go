@@ -2,9 +2,12 @@ package googletoken_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -394,5 +397,61 @@ func TestCache_KeyFollowsTheRequest(t *testing.T) {
 	get(googletoken.Request{Kind: googletoken.ID, Audience: "https://a"})
 	if n := md.Calls(); n != 4 {
 		t.Fatalf("three different requests after the first made %d upstream calls in all, want 4", n)
+	}
+}
+
+// What a caller prepares for a token is made once, when the token is
+// minted, and handed out with every hit; a refreshed token gets its own.
+// The fingerprint is the token's, never its text.
+func TestCache_PreparesOncePerTokenMinted(t *testing.T) {
+	md := googletest.OnCloud(t)
+	clk := testclock.New(time.Now())
+	md.Now = clk.Now // ID tokens carry their expiry: date them on the test's clock
+	cache := googletoken.NewCache(googletoken.ADC{}, 5*time.Minute, clk.Now)
+	var prepared []string
+	cache.Prepare = func(req googletoken.Request, tok googletoken.Token) any {
+		prepared = append(prepared, tok.Value)
+		return req.Audience + " " + tok.Fingerprint
+	}
+	req := googletoken.Request{Kind: googletoken.ID, Audience: "https://validate.run.app"}
+	ctx := context.Background()
+	first, _, err := cache.Get(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(first.Value))
+	if first.Fingerprint != hex.EncodeToString(sum[:4]) {
+		t.Errorf("fingerprint %q, want the first 4 bytes of the token's SHA-256 in hex", first.Fingerprint)
+	}
+	for range 3 {
+		if tok, hit, _ := cache.Get(ctx, req); !hit || tok.Prepared != "https://validate.run.app "+first.Fingerprint {
+			t.Fatalf("a hit carries %v, want what was prepared when the token was minted", tok.Prepared)
+		}
+	}
+	clk.Advance(56 * time.Minute) // under the margin: a new token
+	second, hit, err := cache.Get(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hit || second.Value == first.Value || second.Prepared != "https://validate.run.app "+second.Fingerprint {
+		t.Fatalf("after the refresh: hit %v, prepared %v", hit, second.Prepared)
+	}
+	if len(prepared) != 2 {
+		t.Fatalf("prepared %d times for 2 tokens minted", len(prepared))
+	}
+}
+
+// Working out which token serves a request leaves the request as it was.
+func TestCache_LeavesTheRequestsScopesAlone(t *testing.T) {
+	googletest.OnCloud(t)
+	cache := googletoken.NewCache(googletoken.ADC{}, 5*time.Minute, time.Now)
+	for _, scopes := range [][]string{{"https://a", "https://a", "https://b"}, {"https://b", "https://a", "https://a"}} {
+		given := slices.Clone(scopes)
+		if _, _, err := cache.Get(context.Background(), googletoken.Request{Kind: googletoken.Access, Scopes: scopes}); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(scopes, given) {
+			t.Errorf("scopes %q became %q", given, scopes)
+		}
 	}
 }

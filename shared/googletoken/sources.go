@@ -48,7 +48,7 @@ func (a ADC) Mint(ctx context.Context, req Request) (Token, error) {
 		if err != nil {
 			return Token{}, upstream(a.Name(), err)
 		}
-		return Token{tok.AccessToken, tok.Expiry}, nil
+		return Token{Value: tok.AccessToken, Expiry: tok.Expiry}, nil
 	}
 	if len(creds.JSON) > 0 {
 		// ADC from a key file (GOOGLE_APPLICATION_CREDENTIALS): mint as
@@ -69,7 +69,7 @@ func (a ADC) Mint(ctx context.Context, req Request) (Token, error) {
 	if err != nil {
 		return Token{}, upstream(a.Name(), err)
 	}
-	return Token{idt, exp}, nil
+	return Token{Value: idt, Expiry: exp}, nil
 }
 
 // Impersonate mints tokens for the service account each request names
@@ -123,7 +123,7 @@ func (i Impersonate) Mint(ctx context.Context, req Request) (Token, error) {
 		if err != nil {
 			return Token{}, upstream(i.Name(), fmt.Errorf("expireTime %q: %w", resp.ExpireTime, err))
 		}
-		return Token{resp.AccessToken, exp}, nil
+		return Token{Value: resp.AccessToken, Expiry: exp}, nil
 	}
 	resp, err := svc.Projects.ServiceAccounts.GenerateIdToken(name, &iamcredentials.GenerateIdTokenRequest{
 		Audience: req.Audience, IncludeEmail: true,
@@ -135,7 +135,7 @@ func (i Impersonate) Mint(ctx context.Context, req Request) (Token, error) {
 	if err != nil {
 		return Token{}, upstream(i.Name(), err)
 	}
-	return Token{resp.Token, exp}, nil
+	return Token{Value: resp.Token, Expiry: exp}, nil
 }
 
 // Key mints tokens with a service-account key from the secret store: the
@@ -223,13 +223,13 @@ func exchange(ctx context.Context, tokenURI, assertion string, kind Kind) (Token
 		if err != nil {
 			return Token{}, err
 		}
-		return Token{r.IDToken, exp}, nil
+		return Token{Value: r.IDToken, Expiry: exp}, nil
 	}
 	var exp time.Time
 	if r.ExpiresIn > 0 {
 		exp = time.Now().Add(time.Duration(r.ExpiresIn) * time.Second)
 	}
-	return Token{r.AccessToken, exp}, nil
+	return Token{Value: r.AccessToken, Expiry: exp}, nil
 }
 
 // SelfSigned makes access tokens without any network: a JWT signed by the
@@ -272,7 +272,7 @@ func (s SelfSigned) Mint(ctx context.Context, req Request) (Token, error) {
 	if err != nil {
 		return Token{}, fmt.Errorf("sign a self-signed token: %w", err)
 	}
-	return Token{tok, time.Unix(c.Exp, 0)}, nil
+	return Token{Value: tok, Expiry: time.Unix(c.Exp, 0)}, nil
 }
 
 // mintsAs refuses an account other than the key's own: a key mints only

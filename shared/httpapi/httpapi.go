@@ -131,10 +131,29 @@ func WriteJSONStatus(w http.ResponseWriter, contentType string, status int, v an
 		// Only our own response types reach here; a failure is a bug.
 		panic(fmt.Sprintf("encode response: %v", err))
 	}
-	w.Header().Set("Content-Type", contentType)
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	SetCanonical(w.Header(), "Content-Type", contentType)
+	SetCanonical(w.Header(), "X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	w.Write(append(body, '\n'))
+}
+
+// SetCanonical is http.Header.Set for a key already in canonical form
+// ("Content-Type", as textproto.CanonicalMIMEHeaderKey writes it): Set
+// works the canonical form out again on every call, on every response.
+func SetCanonical(h http.Header, key, value string) {
+	h[key] = []string{value}
+}
+
+// WriteJSONText answers 200 with a JSON text that the caller encoded,
+// final newline included, given in parts written one after the other:
+// for a response mostly prepared once and sent many times.
+func WriteJSONText(w http.ResponseWriter, parts ...[]byte) {
+	SetCanonical(w.Header(), "Content-Type", "application/json")
+	SetCanonical(w.Header(), "X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	for _, p := range parts {
+		w.Write(p)
+	}
 }
 
 // WriteOAuthError answers a token endpoint's failure as RFC 6749 §5.2 JSON
@@ -212,7 +231,7 @@ const HSTS = "max-age=31536000; includeSubDomains"
 // a plain-HTTP response, which browsers must ignore (RFC 6797 §8.1).
 func SetHSTS(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil || forwardedHTTPS(r) {
-		w.Header().Set("Strict-Transport-Security", HSTS)
+		SetCanonical(w.Header(), "Strict-Transport-Security", HSTS)
 	}
 }
 
@@ -248,7 +267,14 @@ func CheckMethod(w http.ResponseWriter, r *http.Request, allowed ...string) erro
 // MediaType returns r's Content-Type media type, lower-cased, without
 // parameters ("" if absent or unparseable).
 func MediaType(r *http.Request) string {
-	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	ct := r.Header.Get("Content-Type")
+	switch ct { // what clients send, answered without parsing
+	case "application/json", "application/x-www-form-urlencoded":
+		return ct
+	case "application/json; charset=utf-8":
+		return "application/json"
+	}
+	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil {
 		return ""
 	}
@@ -268,17 +294,56 @@ func UnsupportedMediaType(r *http.Request, accepted ...string) *Error {
 		"Content-Type %q is not accepted; send %s (UTF-8)", got, strings.Join(accepted, " or "))
 }
 
+// exactBody is the largest announced body that ReadBody reads into a
+// buffer of its size at once. A larger one grows its buffer as its bytes
+// arrive: a client that announces megabytes and sends nothing holds no
+// more memory than it sent.
+const exactBody = 64 << 10
+
 // ReadBody reads at most limit bytes of r's body; a longer body is a 413.
 func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	tooLarge := Errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", limit)
+	switch {
+	case r.ContentLength > limit:
+		return nil, tooLarge
+	case r.ContentLength >= 0 && r.ContentLength <= exactBody:
+		// net/http ends the body at its Content-Length: read that much,
+		// into a buffer of that size.
+		body := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			return nil, &Error{Status: http.StatusBadRequest, Detail: "could not read the request body", Err: err}
+		}
+		return body, nil
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		return nil, Errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", limit)
+		return nil, tooLarge
 	case err != nil:
 		return nil, &Error{Status: http.StatusBadRequest, Detail: "could not read the request body", Err: err}
 	}
 	return body, nil
+}
+
+// DecodeObject reads a JSON object body of at most limit bytes in one
+// pass, strictly (strictjson.Object): Content-Type application/json (else
+// 415), valid UTF-8, one object, no duplicate keys (else 400 saying
+// which). member gets each member; an error it returns is a 400 whose
+// detail it is, and whose Err it stays, so that a caller can branch on a
+// *strictjson.Error's Kind as with DecodeJSON.
+func DecodeObject(w http.ResponseWriter, r *http.Request, limit int64, member func(key []byte, v strictjson.Value) error) error {
+	if MediaType(r) != "application/json" {
+		return UnsupportedMediaType(r, "application/json")
+	}
+	body, err := ReadBody(w, r, limit)
+	if err != nil {
+		return err
+	}
+	if err := strictjson.Object(body, member); err != nil {
+		return &Error{Status: http.StatusBadRequest, Detail: fmt.Sprintf("invalid JSON body: %v", err), Err: err}
+	}
+	return nil
 }
 
 // DecodeJSON reads a JSON body of at most limit bytes into v, strictly:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -121,6 +122,135 @@ func TestDecodeJSON(t *testing.T) {
 			var se *strictjson.Error
 			if tt.kind != 0 && (!errors.As(err, &se) || se.Kind != tt.kind || he.Detail != "invalid JSON body: "+se.Error()) {
 				t.Fatalf("DecodeJSON error = %v, want a cause of kind %v named in the detail", err, tt.kind)
+			}
+		})
+	}
+}
+
+func TestDecodeObject(t *testing.T) {
+	tests := []struct {
+		name, ct, body string
+		limit          int64
+		wantStatus     int
+		kind           strictjson.Kind // of the cause, for a 400
+	}{
+		{"ok", "application/json", `{"name":"a"}`, 100, 0, 0},
+		{"ok with charset", "application/json; charset=UTF-8", `{"name":"a"}`, 100, 0, 0},
+		{"exactly the limit", "application/json", `{"name":"abcd"}`, 15, 0, 0},
+		{"wrong type", "text/plain", `{"name":"a"}`, 100, 415, 0},
+		{"another charset", "application/json; charset=latin1", `{"name":"a"}`, 100, 415, 0},
+		{"one byte over the limit", "application/json", `{"name":"abcde"}`, 15, 413, 0},
+		{"unknown field", "application/json", `{"nome":"a"}`, 100, 400, strictjson.UnknownField},
+		{"wrong JSON type", "application/json", `{"name":1}`, 100, 400, strictjson.WrongType},
+		{"duplicate key", "application/json", `{"name":"a","name":"b"}`, 100, 400, strictjson.DuplicateKey},
+		{"malformed", "application/json", `{"name":`, 100, 400, strictjson.Truncated},
+		{"not an object", "application/json", `["a"]`, 100, 400, strictjson.WrongType},
+	}
+	for _, tt := range tests {
+		for _, chunked := range []bool{false, true} {
+			t.Run(tt.name+map[bool]string{true: ", chunked"}[chunked], func(t *testing.T) {
+				r := httptest.NewRequest("POST", "/", strings.NewReader(tt.body))
+				r.Header.Set("Content-Type", tt.ct)
+				if chunked {
+					r.ContentLength = -1 // no length: read until the end
+				}
+				var name string
+				err := DecodeObject(httptest.NewRecorder(), r, tt.limit, func(key []byte, v strictjson.Value) error {
+					if string(key) != "name" {
+						return v.UnknownField()
+					}
+					var ok bool
+					if name, ok = v.String(); !ok {
+						return v.WrongType("string")
+					}
+					return nil
+				})
+				var he *Error
+				switch {
+				case tt.wantStatus == 0 && err != nil:
+					t.Fatalf("DecodeObject: %v", err)
+				case tt.wantStatus == 0 && !strings.Contains(tt.body, `"`+name+`"`):
+					t.Fatalf("name = %q, from %s", name, tt.body)
+				case tt.wantStatus != 0 && (!errors.As(err, &he) || he.Status != tt.wantStatus):
+					t.Fatalf("DecodeObject error = %v, want status %d", err, tt.wantStatus)
+				}
+				var se *strictjson.Error
+				if tt.kind != 0 && (!errors.As(err, &se) || se.Kind != tt.kind || he.Detail != "invalid JSON body: "+se.Error()) {
+					t.Fatalf("DecodeObject error = %v, want a cause of kind %v named in the detail", err, tt.kind)
+				}
+			})
+		}
+	}
+}
+
+// MediaType answers the usual spellings without parsing them, as it
+// answers the others by parsing.
+func TestMediaType(t *testing.T) {
+	for ct, want := range map[string]string{
+		"application/json":                    "application/json",
+		"application/json; charset=utf-8":     "application/json",
+		"application/JSON; Charset=\"UTF-8\"": "application/json",
+		"application/json; charset=latin1":    "",
+		"application/x-www-form-urlencoded":   "application/x-www-form-urlencoded",
+		"text/plain":                          "text/plain",
+		"":                                    "",
+	} {
+		r := httptest.NewRequest("POST", "/", nil)
+		r.Header.Set("Content-Type", ct)
+		if got := MediaType(r); got != want {
+			t.Errorf("MediaType(%q) = %q, want %q", ct, got, want)
+		}
+	}
+}
+
+// SetCanonical sets what Set sets, for the keys we give it.
+func TestSetCanonical(t *testing.T) {
+	for _, key := range []string{"Content-Type", "X-Content-Type-Options", "Strict-Transport-Security", "Cache-Control", "Pragma"} {
+		if http.CanonicalHeaderKey(key) != key {
+			t.Errorf("%q is not canonical", key)
+		}
+		a, b := http.Header{}, http.Header{}
+		a.Set(key, "v")
+		SetCanonical(b, key, "v")
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("%q: Set gives %v, SetCanonical %v", key, a, b)
+		}
+	}
+}
+
+// ReadBody reads what Content-Length announces, refuses at once what
+// announces more than the limit, and reads an unannounced body to the
+// limit.
+func TestReadBody(t *testing.T) {
+	tests := []struct {
+		name   string
+		body   string
+		length int64 // -1: not announced
+		status int
+	}{
+		{"announced", "0123456789", 10, 0},
+		{"empty", "", 0, 0},
+		{"announced past the limit", "0123456789abcdef", 16, 413},
+		{"shorter than announced", "0123456789", 12, 400},
+		{"unannounced, within the limit", "0123456789", -1, 0},
+		{"unannounced, past the limit", "0123456789abcdef", -1, 413},
+		{"announced, large, within the limit", strings.Repeat("x", exactBody+1), exactBody + 1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/", strings.NewReader(tt.body))
+			r.ContentLength = tt.length
+			limit := int64(12)
+			if len(tt.body) > exactBody {
+				limit = 2 * exactBody
+			}
+			got, err := ReadBody(httptest.NewRecorder(), r, limit)
+			var he *Error
+			switch {
+			case tt.status == 0 && (err != nil || string(got) != tt.body):
+				t.Fatalf("ReadBody = %q, %v; want %q", got, err, tt.body)
+			case tt.status != 0 && (!errors.As(err, &he) || he.Status != tt.status):
+				t.Fatalf("ReadBody error = %v, want status %d", err, tt.status)
 			}
 		})
 	}

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"regexp"
 	"strings"
 
 	"impo.com.uy/copetes/backend/shared/env"
@@ -84,23 +83,94 @@ func WithTrace(ctx context.Context, t Trace) context.Context {
 	return context.WithValue(ctx, traceCtxKey{}, t)
 }
 
-var (
-	traceparentRE = regexp.MustCompile(`^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$`)
-	cloudTraceRE  = regexp.MustCompile(`^([0-9a-fA-F]{32})(?:/([0-9]{1,20}))?(?:;o=([01]))?$`)
-)
-
 // TraceFrom reads the W3C traceparent header, or else Google's
-// X-Cloud-Trace-Context ("TRACE_ID/SPAN_ID;o=1").
+// X-Cloud-Trace-Context ("TRACE_ID/SPAN_ID;o=1"). Cloud Run sends them
+// with every request, so they are read by hand, allocating nothing.
 func TraceFrom(h http.Header) (Trace, bool) {
-	if m := traceparentRE.FindStringSubmatch(strings.TrimSpace(h.Get("traceparent"))); m != nil {
-		if m[1] != strings.Repeat("0", 32) {
-			return Trace{ID: m[1], SpanID: m[2], Sampled: m[3][1]&1 == 1}, true
+	if t, ok := traceparent(firstValue(h, "Traceparent")); ok {
+		return t, true
+	}
+	return cloudTrace(firstValue(h, "X-Cloud-Trace-Context"))
+}
+
+// firstValue is h.Get for a key in canonical form, which Get would work
+// out again.
+func firstValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return strings.TrimSpace(v[0])
+	}
+	return ""
+}
+
+// traceparent reads "VERSION-TRACEID-SPANID-FLAGS" (W3C Trace Context
+// §3.2): two, 32, 16 and two lowercase hex digits. A trace id of zeros
+// is invalid.
+func traceparent(v string) (Trace, bool) {
+	if len(v) != 55 || v[2] != '-' || v[35] != '-' || v[52] != '-' ||
+		!lowerHex(v[:2]) || !lowerHex(v[3:35]) || !lowerHex(v[36:52]) || !lowerHex(v[53:]) ||
+		v[3:35] == "00000000000000000000000000000000" {
+		return Trace{}, false
+	}
+	// Bit 0 of the flags is "sampled": the low bit of their last digit.
+	sampled := (hexValue(v[54]) & 1) == 1
+	return Trace{ID: v[3:35], SpanID: v[36:52], Sampled: sampled}, true
+}
+
+// cloudTrace reads "TRACE_ID[/SPAN_ID][;o=OPTIONS]": 32 hex digits in
+// either case, a decimal span id of at most 20 digits, o=0 or o=1.
+func cloudTrace(v string) (Trace, bool) {
+	if len(v) < 32 || !anyHex(v[:32]) {
+		return Trace{}, false
+	}
+	t := Trace{ID: v[:32]}
+	rest := v[32:]
+	if span, ok := strings.CutPrefix(rest, "/"); ok {
+		n := 0
+		for n < len(span) && span[n] >= '0' && span[n] <= '9' {
+			n++
+		}
+		if n == 0 || n > 20 {
+			return Trace{}, false
+		}
+		t.SpanID, rest = span[:n], span[n:]
+	}
+	switch rest {
+	case "", ";o=0":
+	case ";o=1":
+		t.Sampled = true
+	default:
+		return Trace{}, false
+	}
+	if !lowerHex(t.ID) {
+		t.ID = strings.ToLower(t.ID)
+	}
+	return t, true
+}
+
+func lowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
 		}
 	}
-	if m := cloudTraceRE.FindStringSubmatch(strings.TrimSpace(h.Get("X-Cloud-Trace-Context"))); m != nil {
-		return Trace{ID: strings.ToLower(m[1]), SpanID: m[2], Sampled: m[3] == "1"}, true
+	return true
+}
+
+func anyHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') && (c < 'A' || c > 'F') {
+			return false
+		}
 	}
-	return Trace{}, false
+	return true
+}
+
+// hexValue is the value of a lowercase hex digit.
+func hexValue(c byte) byte {
+	if c >= 'a' {
+		return c - 'a' + 10
+	}
+	return c - '0'
 }
 
 // Middleware puts the request's trace into its context, so that every

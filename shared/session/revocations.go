@@ -123,9 +123,21 @@ func markEntry(from int64) store.Entry {
 	return store.Entry{Value: from, Expires: time.Unix(from, 0).Add(MaxLifetime + MaxLeeway)}
 }
 
+// revocationKeys are the store keys that may refuse the token with
+// claims c: its revocation and its subject's not-before mark.
+func revocationKeys(c Claims) []string {
+	return []string{revokedKey(c.ID), notBeforeKey(c.Subject)}
+}
+
 // Refused reports why the token with claims c is refused, ReasonRevoked
 // or ReasonEnded, or "" when it is not. Both are read in one round trip.
 func (r Revocations) Refused(ctx context.Context, c Claims) (string, error) {
+	return r.refused(ctx, c, revocationKeys(c))
+}
+
+// refused is Refused with the token's revocationKeys, which a verifier
+// derives once per token rather than once per request.
+func (r Revocations) refused(ctx context.Context, c Claims, keys []string) (string, error) {
 	caching := r.cache != nil && r.CacheFor > 0
 	if caching {
 		r.cache.mu.Lock()
@@ -135,7 +147,7 @@ func (r Revocations) Refused(ctx context.Context, c Claims) (string, error) {
 			return "", nil
 		}
 	}
-	entries, found, err := r.Store.GetMany(ctx, revokedKey(c.ID), notBeforeKey(c.Subject))
+	entries, found, err := r.Store.GetMany(ctx, keys...)
 	if err != nil {
 		return "", fmt.Errorf("check revocation: %w", err)
 	}

@@ -155,31 +155,34 @@ func (p *Policy) AllowScopes(roles, scopes []string) (Grant, error) {
 			}
 		}
 		return true
-	}, fmt.Sprintf("scopes %s", strings.Join(scopes, " ")))
+	}, func() string { return "scopes " + strings.Join(scopes, " ") })
 }
 
 // AllowAudience returns the grant of the one of roles that allows an ID
 // token for audience, chosen as AllowScopes does, or ErrDenied.
 func (p *Policy) AllowAudience(roles []string, audience string) (Grant, error) {
-	return p.allow(roles, func(r Rule) bool { return allows(r.Audiences, audience) }, fmt.Sprintf("audience %s", audience))
+	return p.allow(roles, func(r Rule) bool { return allows(r.Audiences, audience) }, func() string { return "audience " + audience })
 }
 
-func (p *Policy) allow(roles []string, ok func(Rule) bool, what string) (Grant, error) {
+// allow finds the grant; what names the request for a refusal. It runs on
+// every request gettoken serves, so it allocates nothing when it grants.
+func (p *Policy) allow(roles []string, ok func(Rule) bool, what func() string) (Grant, error) {
 	if p == nil || len(p.Roles) == 0 {
 		return Grant{}, fmt.Errorf("%w: no policy is configured (GETTOKEN_POLICY, GETTOKEN_POLICY_FILE or the secret gettoken-policy), so every request is refused", ErrDenied)
 	}
 	var best Grant
-	for _, role := range slices.Sorted(slices.Values(roles)) {
+	for _, role := range roles {
 		r, found := p.Roles[role]
 		if !found || !ok(r) {
 			continue
 		}
-		if life := time.Duration(r.MaxLifetime); life > best.MaxLifetime {
+		// The longest lifetime, then the first role by name.
+		if life := time.Duration(r.MaxLifetime); life > best.MaxLifetime || life == best.MaxLifetime && role < best.Role {
 			best = Grant{Role: role, ServiceAccount: r.ServiceAccount, MaxLifetime: life}
 		}
 	}
 	if best.Role == "" {
-		return Grant{}, fmt.Errorf("%w: none of the roles [%s] allows %s", ErrDenied, strings.Join(roles, ", "), what)
+		return Grant{}, fmt.Errorf("%w: none of the roles [%s] allows %s", ErrDenied, strings.Join(roles, ", "), what())
 	}
 	return best, nil
 }

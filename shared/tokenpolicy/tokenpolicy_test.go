@@ -107,3 +107,21 @@ func TestAccounts(t *testing.T) {
 		t.Errorf("Unaccounted = %v, want [dev]", got)
 	}
 }
+
+// Among roles that allow a request with the same lifetime, the first by
+// name wins, in whatever order the token lists them.
+func TestAllow_TiesGoToTheFirstRoleByName(t *testing.T) {
+	p, err := Parse([]byte(`{"roles": {
+		"b": {"service_account": "vend-b@impo-prod.iam.gserviceaccount.com", "scopes": ["` + storageRead + `"]},
+		"a": {"service_account": "vend-a@impo-prod.iam.gserviceaccount.com", "scopes": ["` + storageRead + `"]},
+		"c": {"service_account": "vend-c@impo-prod.iam.gserviceaccount.com", "scopes": ["` + storageRead + `"], "max_lifetime": "30m"}
+	}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, roles := range [][]string{{"a", "b", "c"}, {"c", "b", "a"}, {"b", "c", "a", "b"}} {
+		if g, err := p.AllowScopes(roles, []string{storageRead}); err != nil || g.Role != "a" {
+			t.Errorf("roles %v: %+v, %v; want role a", roles, g, err)
+		}
+	}
+}

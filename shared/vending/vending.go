@@ -59,7 +59,7 @@ func (p Planner) Plan(policy *tokenpolicy.Policy, roles []string, ask Ask) (goog
 		req.Kind = googletoken.ID
 		grant, err = policy.AllowAudience(roles, ask.Audience)
 	} else {
-		req.Scopes = slices.Compact(slices.Sorted(slices.Values(ask.Scopes)))
+		req.Scopes = sortedSet(ask.Scopes)
 		grant, err = policy.AllowScopes(roles, req.Scopes)
 	}
 	if err != nil {
@@ -87,4 +87,15 @@ func (p Planner) Plan(policy *tokenpolicy.Policy, roles []string, ask Ask) (goog
 		return req, unservable("lifetime must be at least %ds (the refresh margin plus %s)", int64((p.Margin+LifetimeStep)/time.Second), LifetimeStep)
 	}
 	return req, nil
+}
+
+// sortedSet returns scopes sorted, without repeats: scopes itself when it
+// already is (one scope, usually), else a sorted copy.
+func sortedSet(scopes []string) []string {
+	for i := 1; i < len(scopes); i++ {
+		if scopes[i-1] >= scopes[i] {
+			return slices.Compact(slices.Sorted(slices.Values(scopes)))
+		}
+	}
+	return scopes
 }
