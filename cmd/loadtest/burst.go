@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -17,13 +19,16 @@ type rssSample struct {
 	RSS int64
 }
 
-// burstResult is what n person logins sent at once did to a fresh login.
+// burstResult is what n people logging in at once did to a fresh login.
+// Each person tries again after a 503, when its Retry-After says, as a
+// client should: the burst ends when each has an answer other than 503.
 type burstResult struct {
 	Concurrent int
-	Codes      map[int]int   // answers by status; 0 counts transport errors
+	Codes      map[int]int   // final answers by status; 0 counts transport errors
+	Retried    int           // 503 answers, each followed by another try
 	Took       time.Duration // from the start to the last answer
 	Throughput float64       // successful logins per second over Took
-	P99        time.Duration // latency of the successful logins
+	P99        time.Duration // of the time a person waited, first try to 200
 	Peak       int64         // VmHWM at the end: the most it was ever resident
 	Died       string        // how the server ended, if it did during the burst
 	Samples    []rssSample   // VmRSS every ~10 ms
@@ -31,7 +36,7 @@ type burstResult struct {
 
 // burst sends n person logins at once to srv, which has just started and
 // is ready, sampling its resident memory every 10 ms until every login
-// has its answer.
+// has its answer (retried after each 503).
 func burst(ctx context.Context, srv *server, n int, body []byte) (burstResult, error) {
 	r := burstResult{Concurrent: n, Codes: map[int]int{}}
 	// One connection per login, opened as the logins go: as n clients
@@ -70,19 +75,12 @@ func burst(ctx context.Context, srv *server, n int, body []byte) (burstResult, e
 		wg.Go(func() {
 			<-begin
 			t := time.Now()
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/token", bytes.NewReader(body))
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := client.Do(req)
-			code := 0
-			if err == nil {
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				code = resp.StatusCode
-			}
+			code, retried := loginRetrying(ctx, client, srv.URL+"/token", body)
 			done := time.Now()
 			mu.Lock()
 			defer mu.Unlock()
 			r.Codes[code]++
+			r.Retried += retried
 			if code == http.StatusOK {
 				latencies = append(latencies, done.Sub(t))
 			}
@@ -114,4 +112,40 @@ func burst(ctx context.Context, srv *server, n int, body []byte) (burstResult, e
 	}
 	r.Peak = m.Peak
 	return r, nil
+}
+
+// loginRetrying posts body to url until the answer is not a 503, waiting
+// what each 503's Retry-After says (a second when it says nothing
+// usable). It returns the last status (0 for a transport error) and how
+// many 503s came before it.
+func loginRetrying(ctx context.Context, client *http.Client, url string, body []byte) (code, retried int) {
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, retried
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			return resp.StatusCode, retried
+		}
+		retried++
+		select {
+		case <-time.After(retryAfter(resp.Header.Get("Retry-After"))):
+		case <-ctx.Done():
+			return resp.StatusCode, retried
+		}
+	}
+}
+
+// retryAfter reads a Retry-After of delay-seconds (RFC 9110 §10.2.3),
+// between 1 and 30 s; anything else is a second.
+func retryAfter(h string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(h))
+	if err != nil || n < 1 {
+		return time.Second
+	}
+	return time.Duration(min(n, 30)) * time.Second
 }

@@ -207,10 +207,10 @@ func (r *report) loadTable(w *bytes.Buffer, charts string) {
 		return
 	}
 	p("### Carga\n\n")
-	p("Cada camino, %s a una tasa fija (muy por debajo de lo que sirve un núcleo: la latencia es la del camino, no la de una cola) "+
-		"y %s lo más rápido que permiten unos pocos pedidos a la vez (vegeta). «Pedidos por segundo de CPU» es lo que "+
+	p("Cada camino, %s s a una tasa fija (por debajo de lo que sirve un núcleo: la latencia es la del camino, no la de una cola) "+
+		"y %s s lo más rápido que permiten unos pocos pedidos a la vez (vegeta). «Pedidos por segundo de CPU» es lo que "+
 		"serviría un núcleo a ese costo; «razón» es la de la trivial sobre la del camino: la parte de la capacidad por núcleo "+
-		"de la trivial que alcanza el camino.\n\n", dur(r.Duration), dur(r.Duration))
+		"de la trivial que alcanza el camino.\n\n", dec(r.Duration.Seconds(), 0), dec(r.Duration.Seconds(), 0))
 	p("| camino | tasa fija | p50 | p99 | al máximo (a la vez) | p99 | CPU por pedido | pedidos por segundo de CPU | razón con la trivial | no 2xx |\n")
 	p("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, l := range r.Load {
@@ -230,17 +230,19 @@ func (r *report) burstTable(w *bytes.Buffer, charts string) {
 	}
 	d := r.Deployed["login"]
 	p("### Ráfagas de inicios de sesión\n\n")
-	p("Un `login` recién arrancado recibe n inicios de sesión de personas a la vez (argon2id al costo por omisión); su "+
-		"memoria residente se lee cada 10 ms (`VmRSS`) y su pico es `VmHWM`. Desplegado, `login` tiene %s, %s vCPU y "+
-		"atiende %s pedidos a la vez (`deploy.sh`); aquí, %d núcleos y sin límite de memoria", d.Memory, d.CPU, d.Concurrency, runtime.NumCPU())
+	p("Un `login` recién arrancado recibe n inicios de sesión de personas a la vez (argon2id al costo por omisión); "+
+		"quien recibe 503 vuelve a intentar cuando dice su `Retry-After`, como debe hacerlo un cliente, hasta recibir otra "+
+		"respuesta. Su memoria residente se lee cada 10 ms (`VmRSS`) y su pico es `VmHWM`. Desplegado, `login` tiene %s, "+
+		"%s vCPU y atiende %s pedidos a la vez (`deploy.sh`); aquí, %d núcleos y sin límite de memoria",
+		d.Memory, d.CPU, d.Concurrency, runtime.NumCPU())
 	if len(r.LoginEnv) > 0 {
 		p(", con `%s`", strings.Join(r.LoginEnv, " "))
 	}
-	p(".\n\n| a la vez | 200 | 503 | otras | duró | inicios por segundo | p99 de los 200 | pico RSS |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	p(".\n\n| a la vez | 200 | otras | 503 (reintentados) | duró | inicios por segundo | p99 de la espera | pico RSS |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, b := range r.Bursts {
 		other := 0
 		for code, n := range b.Codes {
-			if code != http.StatusOK && code != http.StatusServiceUnavailable {
+			if code != http.StatusOK {
 				other += n
 			}
 		}
@@ -248,8 +250,8 @@ func (r *report) burstTable(w *bytes.Buffer, charts string) {
 		if b.Died != "" {
 			peak = "murió: " + b.Died
 		}
-		p("| %d | %d | %d | %d | %s | %s | %s | %s |\n", b.Concurrent, b.Codes[http.StatusOK], b.Codes[http.StatusServiceUnavailable],
-			other, dur(b.Took), dec(b.Throughput, 1), dur(b.P99), peak)
+		p("| %d | %d | %d | %d | %s | %s | %s | %s |\n", b.Concurrent, b.Codes[http.StatusOK], other, b.Retried,
+			dur(b.Took), dec(b.Throughput, 1), dur(b.P99), peak)
 	}
 	p("\n![Memoria residente de login durante las ráfagas](%s)\n\n", path.Join(charts, chartRSS))
 }

@@ -64,20 +64,22 @@ func barChart(title string, bars []bar, format func(float64) string) []byte {
 		fmt.Fprintf(&w, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/>`+"\n", gx, chartTop-4, gx, bottom)
 		fmt.Fprintf(&w, `<text x="%.1f" y="%d" text-anchor="middle" fill="#666">%s</text>`+"\n", gx, bottom+16, esc(format(math.Pow(10, d))))
 	}
-	floor := 0.0
+	// The floor's line first, so that the bars and their values lie on it.
+	for _, b := range bars {
+		if b.Floor && b.Value > 0 {
+			fmt.Fprintf(&w, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#d62728" stroke-dasharray="4 3"/>`+"\n",
+				x(b.Value), chartTop-4, x(b.Value), bottom)
+		}
+	}
 	for i, b := range bars {
 		y := chartTop + rowHeight*i
 		color := "#4e79a7"
 		if b.Floor {
-			color, floor = "#9c9c9c", b.Value
+			color = "#9c9c9c"
 		}
 		fmt.Fprintf(&w, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", labelWidth-8, y+rowHeight/2+4, esc(b.Label))
 		fmt.Fprintf(&w, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`+"\n", labelWidth, y+4, x(b.Value)-labelWidth, rowHeight-8, color)
 		fmt.Fprintf(&w, `<text x="%.1f" y="%d" fill="#333">%s</text>`+"\n", x(b.Value)+6, y+rowHeight/2+4, esc(format(b.Value)))
-	}
-	if floor > 0 {
-		fmt.Fprintf(&w, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#d62728" stroke-dasharray="4 3"/>`+"\n",
-			x(floor), chartTop-4, x(floor), bottom)
 	}
 	w.WriteString("</svg>\n")
 	return w.Bytes()
