@@ -58,7 +58,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 0, "length of each load phase (default 10s, or 2s with -quick)")
 	flag.IntVar(&o.coldRuns, "cold-runs", 0, "cold starts per function (default 15, or 3 with -quick)")
 	flag.StringVar(&bursts, "bursts", "", "sizes of the login bursts, comma-separated (default 200,1000, or 200 with -quick)")
-	flag.Func("login-env", "KEY=VALUE added to the environment of the bursts' login (repeatable)", func(s string) error {
+	flag.Func("login-env", "KEY=VALUE added to the environment of the bursts' login, after FUNCTION_MEMORY_MB=<deploy.sh's memory> (repeatable)", func(s string) error {
 		if !strings.Contains(s, "=") {
 			return fmt.Errorf("want KEY=VALUE")
 		}
@@ -126,11 +126,17 @@ func run(ctx context.Context, o options) error {
 		defer os.RemoveAll(work)
 	}
 
-	rep := report{When: time.Now(), Quick: o.quick, Duration: o.duration, ColdRuns: o.coldRuns, LoginEnv: o.loginEnv}
+	rep := report{When: time.Now(), Quick: o.quick, Duration: o.duration, ColdRuns: o.coldRuns}
 	rep.describeMachine(ctx, root)
 	if rep.Deployed, err = deployedSizes(filepath.Join(root, "deploy.sh")); err != nil {
 		return err
 	}
+	// The bursts' login learns the memory it has deployed as a process
+	// with no cgroup limit can: FUNCTION_MEMORY_MB (shared/memlimit).
+	if mb := rep.Deployed["login"].Bytes() >> 20; mb > 0 {
+		rep.LoginEnv = append(rep.LoginEnv, "FUNCTION_MEMORY_MB="+strconv.FormatInt(mb, 10))
+	}
+	rep.LoginEnv = append(rep.LoginEnv, o.loginEnv...)
 
 	say("building the functions as the buildpack does")
 	bins := map[string]binary{}
@@ -177,7 +183,7 @@ func run(ctx context.Context, o options) error {
 
 	for _, n := range o.bursts {
 		say("login burst: %d at once", n)
-		b, err := lab.burst(n, o.loginEnv)
+		b, err := lab.burst(n, rep.LoginEnv)
 		if err != nil {
 			return err
 		}

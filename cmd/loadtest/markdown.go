@@ -233,10 +233,10 @@ func (r *report) burstTable(w *bytes.Buffer, charts string) {
 	p("Un `login` recién arrancado recibe n inicios de sesión de personas a la vez (argon2id al costo por omisión); "+
 		"quien recibe 503 vuelve a intentar cuando dice su `Retry-After`, como debe hacerlo un cliente, hasta recibir otra "+
 		"respuesta. Su memoria residente se lee cada 10 ms (`VmRSS`) y su pico es `VmHWM`. Desplegado, `login` tiene %s, "+
-		"%s vCPU y atiende %s pedidos a la vez (`deploy.sh`); aquí, %d núcleos y sin límite de memoria",
-		d.Memory, d.CPU, d.Concurrency, runtime.NumCPU())
+		"%s vCPU y atiende %s pedidos a la vez (`deploy.sh`); aquí corre con %d núcleos, sin límite de memoria del "+
+		"sistema", d.Memory, d.CPU, d.Concurrency, runtime.NumCPU())
 	if len(r.LoginEnv) > 0 {
-		p(", con `%s`", strings.Join(r.LoginEnv, " "))
+		p(", y con `%s` en su entorno (así sabe cuánta memoria tendría desplegado)", strings.Join(r.LoginEnv, " "))
 	}
 	p(".\n\n| a la vez | 200 | otras | 503 (reintentados) | duró | inicios por segundo | p99 de la espera | pico RSS |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, b := range r.Bursts {

@@ -83,6 +83,7 @@ func sample() report {
 	return report{
 		When: time.Date(2026, 11, 27, 16, 52, 0, 0, time.UTC), Machine: "Xeon, 2 núcleos", Go: "go1.26.8", Commit: "abc1234",
 		Duration: 10 * time.Second, ColdRuns: 15, Deployed: map[string]sizing{"login": {"512Mi", "1", "16"}},
+		LoginEnv: []string{"FUNCTION_MEMORY_MB=512"},
 		Cold: []coldResult{
 			{Name: "trivial", Floor: true, Request: "`GET /`", Size: 7_880_969, Inits: 103, InitClock: ms(0.9), Listen: ms(6), First200: ms(8),
 				Slowest: []initLine{{"runtime", ms(0.05)}}},
