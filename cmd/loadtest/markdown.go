@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"net/http"
 	"os"
@@ -41,10 +43,10 @@ const (
 
 // replaceSection rewrites, in the markdown file doc, what lies between the
 // markers (the markers included) with section; a file without them gets
-// the section at its end.
+// the section at its end, and a missing file is made.
 func replaceSection(doc, section string) error {
 	data, err := os.ReadFile(doc)
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	out, err := spliceSection(string(data), section)
@@ -57,6 +59,8 @@ func replaceSection(doc, section string) error {
 func spliceSection(text, section string) (string, error) {
 	i, j := strings.Index(text, beginMarker), strings.Index(text, endMarker)
 	switch {
+	case i < 0 && j < 0 && strings.TrimSpace(text) == "":
+		return section, nil
 	case i < 0 && j < 0:
 		return strings.TrimRight(text, "\n") + "\n\n" + section, nil
 	case i < 0 || j < i || strings.Count(text, beginMarker) > 1 || strings.Count(text, endMarker) > 1:

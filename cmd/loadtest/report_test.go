@@ -56,6 +56,7 @@ func TestSpliceSection_ReplacesOnlyBetweenTheMarkers(t *testing.T) {
 		{"between the markers", "# Doc\n\nhand-written\n\n" + beginMarker + "\nold figures\n" + endMarker + "\n\n## After\n",
 			"# Doc\n\nhand-written\n\n" + section + "\n## After\n"},
 		{"no markers yet: at the end", "# Doc\n\nhand-written\n", "# Doc\n\nhand-written\n\n" + section},
+		{"a new file: the section alone", "", section},
 	}
 	for _, tt := range tests {
 		got, err := spliceSection(tt.in, section)
