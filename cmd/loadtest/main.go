@@ -7,6 +7,9 @@
 //	go run ./cmd/loadtest -quick     # a short run, to try it (under a minute)
 //	go run ./cmd/loadtest -doc ''    # print the report, write nothing
 //
+//	# login alone, as an instance of 256Mi and 1 vCPU would hold up
+//	go run ./cmd/loadtest -only bursts -doc '' -login-env FUNCTION_MEMORY_MB=256 -login-env GOMAXPROCS=1
+//
 // It builds each function as deploy.sh has the Go buildpack build it (a
 // root package that imports that function alone, the buildpack's main,
 // -ldflags '-s -w'), and the trivial function the same way; runs them on
@@ -33,6 +36,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,7 +51,11 @@ type options struct {
 	bursts   []int
 	loginEnv []string
 	keep     bool
+	skip     []string // parts left out: cold, load, bursts
 }
+
+// runs says whether part is to run.
+func (o options) runs(part string) bool { return !slices.Contains(o.skip, part) }
 
 func main() {
 	var o options
@@ -58,7 +66,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 0, "length of each load phase (default 10s, or 2s with -quick)")
 	flag.IntVar(&o.coldRuns, "cold-runs", 0, "cold starts per function (default 15, or 3 with -quick)")
 	flag.StringVar(&bursts, "bursts", "", "sizes of the login bursts, comma-separated (default 200,1000, or 200 with -quick)")
-	flag.Func("login-env", "KEY=VALUE added to the environment of the bursts' login, after FUNCTION_MEMORY_MB=<deploy.sh's memory> (repeatable)", func(s string) error {
+	flag.Func("login-env", "KEY=VALUE in the environment of the bursts' login, beside (or instead of) FUNCTION_MEMORY_MB=<deploy.sh's memory for login> (repeatable)", func(s string) error {
 		if !strings.Contains(s, "=") {
 			return fmt.Errorf("want KEY=VALUE")
 		}
@@ -66,8 +74,30 @@ func main() {
 		return nil
 	})
 	flag.BoolVar(&o.keep, "keep", false, "keep the work folder (binaries, credentials)")
+	only := flag.String("only", "", "run only these parts, comma-separated: cold, load, bursts (with -doc '' or a file of its own: "+
+		"the section would hold only them)")
 	flag.Parse()
 	o.defaults(bursts)
+	for _, part := range strings.Split(*only, ",") {
+		switch part = strings.TrimSpace(part); part {
+		case "":
+		case "cold", "load", "bursts":
+			o.skip = append(o.skip, part)
+		default:
+			fmt.Fprintf(os.Stderr, "loadtest: -only %s: want cold, load or bursts\n", part)
+			os.Exit(2)
+		}
+	}
+	if len(o.skip) > 0 {
+		// -only names what runs; skip is what does not.
+		var skip []string
+		for _, part := range []string{"cold", "load", "bursts"} {
+			if !slices.Contains(o.skip, part) {
+				skip = append(skip, part)
+			}
+		}
+		o.skip = skip
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, o); err != nil {
@@ -136,7 +166,12 @@ func run(ctx context.Context, o options) error {
 	if mb := rep.Deployed["login"].Bytes() >> 20; mb > 0 {
 		rep.LoginEnv = append(rep.LoginEnv, "FUNCTION_MEMORY_MB="+strconv.FormatInt(mb, 10))
 	}
-	rep.LoginEnv = append(rep.LoginEnv, o.loginEnv...)
+	for _, kv := range o.loginEnv {
+		// A -login-env of the same name replaces the default.
+		key, _, _ := strings.Cut(kv, "=")
+		rep.LoginEnv = slices.DeleteFunc(rep.LoginEnv, func(d string) bool { return strings.HasPrefix(d, key+"=") })
+		rep.LoginEnv = append(rep.LoginEnv, kv)
+	}
 
 	say("building the functions as the buildpack does")
 	bins := map[string]binary{}
@@ -162,8 +197,11 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	say("cold starts: %d per function", o.coldRuns)
 	for _, fn := range functionsUnderTest {
+		if !o.runs("cold") {
+			break
+		}
+		say("cold start: %s, %d times", fn.name, o.coldRuns)
 		c, err := coldStart(ctx, bins[fn.name], fn.target, env, o.coldRuns, lab.firstRequest(fn.name))
 		if err != nil {
 			return err
@@ -172,9 +210,13 @@ func run(ctx context.Context, o options) error {
 		rep.Cold = append(rep.Cold, c)
 	}
 
-	for _, s := range lab.scenarios() {
+	scenarios := lab.scenarios()
+	for _, s := range scenarios {
+		if !o.runs("load") {
+			break
+		}
 		say("load: %s, %s per phase", s.Name, o.duration)
-		r, err := load(lab.client, s, o.duration, 20)
+		r, err := load(lab.client, s, scenarios[0], o.duration, 20)
 		if err != nil {
 			return err
 		}
@@ -182,6 +224,9 @@ func run(ctx context.Context, o options) error {
 	}
 
 	for _, n := range o.bursts {
+		if !o.runs("bursts") {
+			break
+		}
 		say("login burst: %d at once", n)
 		b, err := lab.burst(n, rep.LoginEnv)
 		if err != nil {

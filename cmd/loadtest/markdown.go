@@ -94,15 +94,6 @@ func (r *report) load(key string) (loadResult, bool) {
 	return r.Load[i], true
 }
 
-// capacityRatio is the floor's CPU time per request over l's: the share
-// of the trivial function's requests per core that l serves.
-func capacityRatio(l, floor loadResult) float64 {
-	if l.CPUPerReq <= 0 {
-		return 0
-	}
-	return float64(floor.CPUPerReq) / float64(l.CPUPerReq)
-}
-
 // markdown renders the section, markers included; charts is the charts'
 // folder relative to the document.
 func (r *report) markdown(charts string) string {
@@ -149,9 +140,8 @@ func (r *report) goals(w *bytes.Buffer) {
 		p("| arranque en frío, exec → primer 200: ≤ %s× la trivial | %s | %s |\n", dec(goalColdStart, 1), strings.Join(cold, "; "), yes(coldOK))
 		p("| binario: ≤ %s× la trivial | %s | %s |\n", dec(goalSize, 0), strings.Join(size, "; "), yes(sizeOK))
 	}
-	floor, hasFloor := r.floorLoad()
-	if g, ok := r.load("gettoken"); ok && hasFloor {
-		rt := capacityRatio(g, floor)
+	if g, ok := r.load("gettoken"); ok {
+		rt := g.Ratio()
 		p("| GetToken con caché: ≥ %s de la capacidad por núcleo de la trivial | %s | %s |\n", dec(goalGetToken, 1), dec(rt, 2), yes(rt >= goalGetToken))
 	}
 	if s, ok := r.load("client-credentials"); ok {
@@ -206,21 +196,27 @@ func (r *report) coldTable(w *bytes.Buffer) {
 
 func (r *report) loadTable(w *bytes.Buffer, charts string) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
-	floor, ok := r.floorLoad()
-	if !ok {
+	if _, ok := r.floorLoad(); !ok {
 		return
 	}
 	p("### Carga\n\n")
 	p("Cada camino, %s s a una tasa fija (por debajo de lo que sirve un núcleo: la latencia es la del camino, no la de una cola) "+
-		"y %s s lo más rápido que permiten unos pocos pedidos a la vez (vegeta). «Pedidos por segundo de CPU» es lo que "+
-		"serviría un núcleo a ese costo; «razón» es la de la trivial sobre la del camino: la parte de la capacidad por núcleo "+
-		"de la trivial que alcanza el camino.\n\n", dec(r.Duration.Seconds(), 0), dec(r.Duration.Seconds(), 0))
-	p("| camino | tasa fija | p50 | p99 | al máximo (a la vez) | p99 | CPU por pedido | pedidos por segundo de CPU | razón con la trivial | no 2xx |\n")
-	p("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+		"y %s s lo más rápido que permiten unos pocos pedidos a la vez (vegeta), en %d turnos que se alternan con otros tantos "+
+		"de la función trivial. La CPU por pedido es la de esos turnos; «pedidos por segundo de CPU» es lo que serviría un "+
+		"núcleo a ese costo; «razón» es la CPU por pedido de la trivial en sus turnos sobre la del camino en los suyos: la "+
+		"parte de la capacidad por núcleo de la trivial que alcanza el camino, medidas las dos en los mismos segundos, así que "+
+		"el ruido de la máquina, que cambia de un segundo a otro, cae de los dos lados.\n\n",
+		dec(r.Duration.Seconds(), 0), dec(r.Duration.Seconds(), 0), rounds)
+	p("| camino | tasa fija | p50 | p99 | al máximo (a la vez) | p99 | CPU por pedido | pedidos por segundo de CPU | la trivial en sus turnos | razón con la trivial | no 2xx |\n")
+	p("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, l := range r.Load {
-		p("| %s | %s/s | %s | %s | %s/s (%d) | %s | %s | %s | **%s** | %s |\n", l.Name, dec(l.Fixed.Throughput, 0),
-			dur(l.Fixed.P50), dur(l.Fixed.P99), dec(l.Max.Throughput, 0), l.Workers, dur(l.Max.P99), dur(l.CPUPerReq),
-			dec(l.PerCore(), 0), dec(capacityRatio(l, floor), 3), unsuccessful(l))
+		base := "—"
+		if !l.Floor {
+			base = dur(l.FloorMax.CPUPerReq())
+		}
+		p("| %s | %s/s | %s | %s | %s/s (%d) | %s | %s | %s | %s | **%s** | %s |\n", l.Name, dec(l.Fixed.Throughput, 0),
+			dur(l.Fixed.P50), dur(l.Fixed.P99), dec(l.Max.Throughput, 0), l.Workers, dur(l.Max.P99), dur(l.CPUPerReq()),
+			dec(l.PerCore(), 0), base, dec(l.Ratio(), 3), unsuccessful(l))
 	}
 	p("\n![Pedidos por segundo al máximo, frente a la función trivial](%s)\n\n", path.Join(charts, chartThroughput))
 	p("![Pedidos por segundo de CPU (capacidad por núcleo), frente a la función trivial](%s)\n\n", path.Join(charts, chartPerCore))
