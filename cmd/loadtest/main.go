@@ -197,17 +197,16 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	for _, fn := range functionsUnderTest {
-		if !o.runs("cold") {
-			break
+	if o.runs("cold") {
+		say("cold starts: %d of each function, in turns", o.coldRuns)
+		var targets []coldTarget
+		for _, fn := range functionsUnderTest {
+			targets = append(targets, coldTarget{bin: bins[fn.name], target: fn.target, request: fn.first, first: lab.firstRequest(fn.name)})
 		}
-		say("cold start: %s, %d times", fn.name, o.coldRuns)
-		c, err := coldStart(ctx, bins[fn.name], fn.target, env, o.coldRuns, lab.firstRequest(fn.name))
-		if err != nil {
+		if rep.Cold, err = coldStarts(ctx, targets, env, o.coldRuns); err != nil {
 			return err
 		}
-		c.Floor, c.Request = fn.name == "trivial", fn.first
-		rep.Cold = append(rep.Cold, c)
+		rep.Cold[0].Floor = true // functionsUnderTest starts with the trivial function
 	}
 
 	scenarios := lab.scenarios()

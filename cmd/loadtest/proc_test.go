@@ -38,6 +38,18 @@ func TestCPUTime_RefusesWhatIsNoStatLine(t *testing.T) {
 	}
 }
 
+func TestSchedCPU_IsTheFirstFieldInNanoseconds(t *testing.T) {
+	got, err := schedCPU([]byte("668790203 66444401338 2400\n"))
+	if err != nil || got != 668790203*time.Nanosecond {
+		t.Errorf("schedCPU = %v, %v; want 668.790203ms", got, err)
+	}
+	for _, bad := range []string{"", "1 2", "x 2 3", "-1 2 3"} {
+		if d, err := schedCPU([]byte(bad)); err == nil {
+			t.Errorf("schedCPU(%q) = %v, want an error", bad, d)
+		}
+	}
+}
+
 func TestParseStatus_ReadsResidentAndPeakInBytes(t *testing.T) {
 	status := "Name:\tlogin\nVmPeak:\t 1300000 kB\nVmHWM:\t  245760 kB\nVmRSS:\t   20480 kB\nThreads:\t9\n"
 	got, err := parseStatus([]byte(status))

@@ -86,9 +86,9 @@ func sample() report {
 		Duration: 10 * time.Second, ColdRuns: 15, Deployed: map[string]sizing{"login": {"512Mi", "1", "16"}},
 		LoginEnv: []string{"FUNCTION_MEMORY_MB=512"},
 		Cold: []coldResult{
-			{Name: "trivial", Floor: true, Request: "`GET /`", Size: 7_880_969, Inits: 103, InitClock: ms(0.9), Listen: ms(6), First200: ms(8),
+			{Name: "trivial", Floor: true, Request: "`GET /`", Size: 7_880_969, Inits: 103, InitClock: ms(0.9), Listen: ms(6), First200: ms(8), CPU: ms(4),
 				Slowest: []initLine{{"runtime", ms(0.05)}}},
-			{Name: "login", Request: "`GET /jwks`", Size: 21_483_785, Inits: 251, InitClock: ms(7.4), Listen: ms(14), First200: ms(11),
+			{Name: "login", Request: "`GET /jwks`", Size: 21_483_785, Inits: 251, InitClock: ms(7.4), Listen: ms(14), First200: ms(11), CPU: ms(9),
 				Slowest: []initLine{{"impo.com.uy/copetes/backend/shared/accounts", ms(0.57)}, {"encoding/gob", ms(0.17)}}},
 		},
 		Load: []loadResult{
@@ -136,7 +136,7 @@ func TestMarkdown_MatchesGolden(t *testing.T) {
 		t.Errorf("markdown differs from %s (go test ./cmd/loadtest -update to accept) (-want +got):\n%s", golden, diff)
 	}
 	for _, line := range []string{
-		"| arranque en frío, exec → primer 200: ≤ 1,5× la trivial | login 1,38× | sí |",
+		"| arranque en frío, exec → primer 200: ≤ 1,5× la trivial | login 1,38× (CPU 2,25×) | sí |",
 		"| binario: ≤ 2× la trivial | login 2,73× | **no** |",
 		"| GetToken con caché: ≥ 0,8 de la capacidad por núcleo de la trivial | 0,90 | sí |",
 		"| cuentas de servicio: ≥ 1200 por segundo por núcleo | 2000/s | sí |",
