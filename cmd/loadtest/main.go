@@ -3,7 +3,7 @@
 // into docs/benchmarks.md (between its loadtest markers) with charts in
 // docs/benchmarks/.
 //
-//	go run ./cmd/loadtest            # the full run, about 5 minutes
+//	go run ./cmd/loadtest            # the full run, about 9 minutes on 2 busy cores
 //	go run ./cmd/loadtest -quick     # a short run, to try it (under a minute)
 //	go run ./cmd/loadtest -doc ''    # print the report, write nothing
 //

@@ -105,7 +105,7 @@ func (r *report) markdown(charts string) string {
 		mode = "corrida rápida (`-quick`): cifras de prueba, no de referencia"
 	}
 	p("Medido el %s en %s, %s, commit %s; %s. Para repetirlo:\n\n", r.When.Format("2006-01-02 15:04"), r.Machine, r.Go, r.Commit, mode)
-	p("```sh\ngo run ./cmd/loadtest          # unos 5 minutos; -quick para probar\n```\n\n")
+	p("```sh\ngo run ./cmd/loadtest          # unos 9 minutos; -quick para probar\n```\n\n")
 	p("Cada función se compila como la compila el buildpack al desplegar con `deploy.sh`: un paquete raíz que importa " +
 		"solo esa función, el `main` que genera el buildpack y `-ldflags '-s -w'`; la función trivial (responde `{\"ok\":true}`), " +
 		"igual. Corren en loopback con credenciales locales nuevas y estado en memoria. La CPU por pedido es el tiempo de CPU " +
