@@ -1099,10 +1099,13 @@ deploy() {
 # Every file must also be one that gcloud would upload by .gcloudignore,
 # the allow-list of what may leave this machine (gcloud meta
 # list-files-for-upload .): the upload is what both let through, and a
-# file the build needs that .gcloudignore keeps out stops the deploy.
+# file the build needs that .gcloudignore keeps out stops the deploy. Why
+# a folder of copies, not --source=.: gcloud functions deploy zips a folder
+# testing each sub-folder as if it were a file, so an allow-list cannot let
+# a folder back in, and its files would be lost.
 allowed=""
 stage_source() {
-  local i=$1 fn=${names[$1]} pkg=${packages[$1]} dir=".deploy/${names[$1]}" module root files f
+  local fn=${names[$1]} pkg=${packages[$1]} dir=".deploy/${names[$1]}" module root files f
   if $dry_run; then
     printf '# %s would hold: go.mod, go.sum, a root package importing only ./%s, and the files of\n' "$dir" "$pkg"
     printf '#   GOOS=linux GOARCH=amd64 go list -deps ./%s (those of this module, with what they embed)\n' "$pkg"
@@ -1120,9 +1123,9 @@ stage_source() {
 {{end}}{{range .SFiles}}{{$d}}/{{.}}
 {{end}}{{range .EmbedFiles}}{{$d}}/{{.}}
 {{end}}{{end}}' "./$pkg") || { echo "deploy.sh: go list -deps ./$pkg failed: function $fn cannot be built" >&2; exit 1; }
+  files=$(printf '%s/go.mod\n%s/go.sum\n%s' "$root" "$root" "$files")
   rm -rf "$dir"
   mkdir -p "$dir"
-  cp go.mod go.sum "$dir/"
   while IFS= read -r f; do
     [[ -n "$f" ]] || continue
     f=${f#"$root/"}
