@@ -19,9 +19,15 @@ set -euo pipefail
 # they know of a function from its row, and of its account from the grants
 # table below: adding a function is a row here and its grants there.
 #
-#   function  the deployed name. The settings <FUNCTION>_MEMORY, _TIMEOUT,
-#             _MIN_INSTANCES, _MAX_INSTANCES and _INGRESS (upper case, - as
-#             _: VALIDATE_HTTP_MEMORY) override the row's values.
+#   function  the deployed name. The settings <FUNCTION>_MEMORY, _CPU,
+#             _CONCURRENCY, _TIMEOUT, _MIN_INSTANCES, _MAX_INSTANCES and
+#             _INGRESS (upper case, - as _: VALIDATE_HTTP_MEMORY) override
+#             the row's values.
+#   package   the Go package under functions/ that registers its entry
+#             point. Its upload holds that package, what it imports from
+#             this module, go.mod and go.sum, and a root package that
+#             imports it alone: the function's binary links only its own
+#             dependencies (see stage_source).
 #   entry     the Go entry point that its package registers.
 #   trigger   http: a public URL; the function authenticates its callers.
 #             topic:SETTING: the Pub/Sub topic that SETTING names, with
@@ -43,12 +49,28 @@ set -euo pipefail
 #               VAR=secret:ID      how to read secret ID (left out when no
 #                                  grant is in force for it)
 #               VAR=topic:SETTING  the topic SETTING names
+#
+# memory, cpu and concurrency size one instance (Cloud Run: --memory, --cpu,
+# and --concurrency, the requests it serves at once). Cloud Functions
+# defaults to one request per instance and to a fraction of a vCPU (.333
+# at 512Mi); more than one request at once needs a whole vCPU. Each value
+# follows from what docs/benchmarks.md measures (go run ./cmd/loadtest):
+#   login     hashes people's passwords (argon2id: 19 MiB and 45-55 ms of
+#             a core each, 18-23 logins/s per core); it runs about one hash
+#             per core at once and queues the rest for LOGIN_HASH_WAIT (2s).
+#             16 at once empty a full queue in under a second, so the
+#             autoscaler adds instances before an instance answers 503;
+#             services' grants hash nothing and cost a fraction of a ms.
+#   gettoken  a cached token costs well under a millisecond of CPU: one
+#             vCPU serves Cloud Run's usual 80 at once in little memory.
+#   validate  a document of up to 10 MB peaks below 40 MiB while it is
+#             checked: 8 at once fit in 512Mi beside the process.
 functions_table='
-# function     entry         trigger           account   sessions  state           memory  timeout  min  max  ingress            env
-login          Login         http              login     sign      login-state     512Mi   30s      0    20   all                SESSION_TTL ACCOUNTS_SECRET=secret:accounts CORS_ALLOWED_ORIGINS SESSION_COOKIE
-gettoken       GetToken      http              gettoken  verify    gettoken-state  256Mi   30s      0    20   all                GETTOKEN_SOURCE GETTOKEN_KEY_SECRET=secret:gettoken-key GETTOKEN_POLICY CORS_ALLOWED_ORIGINS SESSION_COOKIE
-validate       Validate      topic:DOCS_TOPIC  validate  verify    validate-state  512Mi   120s     0    10   internal-only      VALIDATE_VALID_TOPIC=topic:VALID_TOPIC VALIDATE_INVALID_TOPIC=topic:INVALID_TOPIC VALIDATE_TRIGGER_TOPIC=DOCS_TOPIC
-validate-http  ValidateHTTP  http              validate  verify    validate-state  512Mi   60s      0    10   internal-and-gclb  SESSION_COOKIE
+# function     package             entry         trigger           account   sessions  state           memory  cpu  concurrency  timeout  min  max  ingress            env
+login          functions/login     Login         http              login     sign      login-state     512Mi   1    16           30s      0    20   all                SESSION_TTL ACCOUNTS_SECRET=secret:accounts CORS_ALLOWED_ORIGINS SESSION_COOKIE
+gettoken       functions/gettoken  GetToken      http              gettoken  verify    gettoken-state  256Mi   1    80           30s      0    20   all                GETTOKEN_SOURCE GETTOKEN_KEY_SECRET=secret:gettoken-key GETTOKEN_POLICY CORS_ALLOWED_ORIGINS SESSION_COOKIE
+validate       functions/validate  Validate      topic:DOCS_TOPIC  validate  verify    validate-state  512Mi   1    8            120s     0    10   internal-only      VALIDATE_VALID_TOPIC=topic:VALID_TOPIC VALIDATE_INVALID_TOPIC=topic:INVALID_TOPIC VALIDATE_TRIGGER_TOPIC=DOCS_TOPIC
+validate-http  functions/validate  ValidateHTTP  http              validate  verify    validate-state  512Mi   1    8            60s      0    10   internal-and-gclb  SESSION_COOKIE
 '
 
 # The Firestore database of revoked sessions.
@@ -129,8 +151,9 @@ validate_retries    | validate | delivery failed; Pub/Sub will retry  | -       
 '
 
 # The tables, one array per column; a row is an index.
-names=() entries=() triggers=() accounts=() sessions=() states=() memories=() timeouts=() mins=() maxes=() ingresses=() envs=()
-while read -r name entry trigger account session state memory timeout min max ingress env; do
+names=() packages=() entries=() triggers=() accounts=() sessions=() states=() memories=() cpus=() concurrencies=()
+timeouts=() mins=() maxes=() ingresses=() envs=()
+while read -r name package entry trigger account session state memory cpu concurrency timeout min max ingress env; do
   [[ -z "$name" || "$name" == \#* ]] && continue
   if [[ " ${names[*]} " == *" $name "* ]]; then
     echo "deploy.sh: function $name has two rows" >&2; exit 2
@@ -141,8 +164,12 @@ while read -r name entry trigger account session state memory timeout min max in
   if [[ "$account" == pubsub ]]; then
     echo "deploy.sh: bad row $name: account pubsub is the Pub/Sub service agent's" >&2; exit 2
   fi
-  names+=("$name") entries+=("$entry") triggers+=("$trigger") accounts+=("$account") sessions+=("$session")
-  states+=("$state") memories+=("$memory") timeouts+=("$timeout") mins+=("$min") maxes+=("$max") ingresses+=("$ingress") envs+=("$env")
+  if [[ ! "$package" =~ ^functions/[a-z0-9_/]+$ ]]; then
+    echo "deploy.sh: bad row $name: package $package is not a folder under functions/" >&2; exit 2
+  fi
+  names+=("$name") packages+=("$package") entries+=("$entry") triggers+=("$trigger") accounts+=("$account") sessions+=("$session")
+  states+=("$state") memories+=("$memory") cpus+=("$cpu") concurrencies+=("$concurrency") timeouts+=("$timeout") mins+=("$min")
+  maxes+=("$max") ingresses+=("$ingress") envs+=("$env")
 done <<<"$functions_table"
 
 g_accounts=() g_roles=() g_resources=() g_whens=() g_whys=()
@@ -578,9 +605,27 @@ for g in "${!g_accounts[@]}"; do
     refuse "the grants table gives ${g_accounts[g]} ${g_roles[g]} on the whole project: grant it on database:ID."
   fi
 done
+# Each instance's size: Cloud Run serves more than one request at once only
+# with a whole vCPU or more.
+for i in "${!names[@]}"; do
+  fn=${names[i]}
+  cpu=$(fn_setting "$fn" CPU "${cpus[i]}") concurrency=$(fn_setting "$fn" CONCURRENCY "${concurrencies[i]}")
+  if [[ ! "$cpu" =~ ^([0-9]+|[0-9]*\.[0-9]+)$ ]]; then
+    refuse "function $fn: cpu $cpu is not a number of vCPUs (1, 2, .333…)."
+  elif [[ ! "$concurrency" =~ ^[1-9][0-9]{0,3}$ ]] || ((concurrency > 1000)); then
+    refuse "function $fn: concurrency $concurrency is not 1 to 1000 requests at once."
+  elif ((concurrency > 1)) && [[ ! "$cpu" =~ ^0*[1-9] ]]; then
+    refuse "function $fn serves $concurrency requests at once with cpu $cpu: Cloud Run needs a whole vCPU (cpu 1 or more) for more than one."
+  fi
+done
 
 if ((${#refusals[@]})); then
   printf 'deploy.sh: refused: %s\n' "${refusals[@]}" >&2
+  exit 2
+fi
+# Each function's upload is its own packages, which go list names.
+if ! $dry_run && [[ " ${targets[*]} " != " setup " ]] && ! command -v go >/dev/null; then
+  echo "deploy.sh: deploying a function needs Go (go list names the packages its upload holds): https://go.dev/dl/" >&2
   exit 2
 fi
 if [[ -z "$GETTOKEN_POLICY_FILE" ]]; then
@@ -1014,9 +1059,14 @@ deploy() {
     mkdir -p .deploy
     env_yaml "${env[@]}" >"$file"
   fi
-  run "${gcloud[@]}" functions deploy "$fn" --gen2 --runtime=go126 --region="$REGION" --source="$upload_dir" \
-    --entry-point="$entry" "${trigger[@]}" --service-account="$sa_email" \
-    --memory="$(fn_setting "$fn" MEMORY "${memories[i]}")" --timeout="$(fn_setting "$fn" TIMEOUT "${timeouts[i]}")" \
+  # GOOGLE_GOLDFLAGS goes to go build as -ldflags (Google's Go buildpack,
+  # cloud.google.com/docs/buildpacks/go): -s -w leave out the symbol table
+  # and DWARF, a third of the binary; stack traces keep their names and
+  # lines (they come from pclntab, which stays).
+  run "${gcloud[@]}" functions deploy "$fn" --gen2 --runtime=go126 --region="$REGION" --source=".deploy/$fn" \
+    --entry-point="$entry" "${trigger[@]}" --service-account="$sa_email" --set-build-env-vars="GOOGLE_GOLDFLAGS=-s -w" \
+    --memory="$(fn_setting "$fn" MEMORY "${memories[i]}")" --cpu="$(fn_setting "$fn" CPU "${cpus[i]}")" \
+    --concurrency="$(fn_setting "$fn" CONCURRENCY "${concurrencies[i]}")" --timeout="$(fn_setting "$fn" TIMEOUT "${timeouts[i]}")" \
     --min-instances="$(fn_setting "$fn" MIN_INSTANCES "${mins[i]}")" \
     --max-instances="$(fn_setting "$fn" MAX_INSTANCES "${maxes[i]}")" \
     --ingress-settings="$ingress" --env-vars-file="$file" "${extra[@]}"
@@ -1030,26 +1080,78 @@ deploy() {
   if [[ "${triggers[i]}" == topic:* ]]; then dead_letters "$fn"; fi
 }
 
-# The upload: exactly the files that .gcloudignore lets through, as gcloud
-# lists them, copied to their own folder. Why not --source=.: gcloud
-# functions deploy zips a folder testing each sub-folder as if it were a
-# file, so an allow-list cannot let a folder back in, and its files are
-# lost; gcloud's listing applies .gcloudignore as git applies .gitignore.
-upload_dir=.deploy/source
+# stage_source stages the upload of table row $1 in .deploy/FUNCTION: the
+# files of the row's package and of every package of this module that it
+# imports (go list -deps, for linux/amd64 as Cloud Build builds), the data
+# they embed, go.mod and go.sum, and a root package of its own that
+# imports the function's package alone.
+#
+# Why a root package per function: the Go buildpack (google.go.functions-
+# framework) builds a generated main that imports the module's root
+# package, whatever GOOGLE_FUNCTION_SOURCE or GOOGLE_BUILDABLE say (it sets
+# GOOGLE_BUILDABLE itself; GoogleCloudPlatform/buildpacks, cmd/go/
+# functions_framework/lib/lib.go). The checkout's backend.go imports every
+# function, for cmd/local; deployed with it, each function would link and
+# initialise all the others' dependencies. The root also imports the
+# framework's functions package: that is how the buildpack knows that the
+# entry points register themselves in init.
+#
+# Every file must also be one that gcloud would upload by .gcloudignore,
+# the allow-list of what may leave this machine (gcloud meta
+# list-files-for-upload .): the upload is what both let through, and a
+# file the build needs that .gcloudignore keeps out stops the deploy. Why
+# a folder of copies, not --source=.: gcloud functions deploy zips a folder
+# testing each sub-folder as if it were a file, so an allow-list cannot let
+# a folder back in, and its files would be lost.
+allowed=""
 stage_source() {
-  local files f
+  local fn=${names[$1]} pkg=${packages[$1]} dir=".deploy/${names[$1]}" module root files f
   if $dry_run; then
-    printf '# %s would hold the files of: gcloud meta list-files-for-upload .\n' "$upload_dir"
+    printf '# %s would hold: go.mod, go.sum, a root package importing only ./%s, and the files of\n' "$dir" "$pkg"
+    printf '#   GOOS=linux GOARCH=amd64 go list -deps ./%s (those of this module, with what they embed)\n' "$pkg"
+    printf '#   that gcloud meta list-files-for-upload . lets through\n'
     return
   fi
-  files=$("${gcloud[@]}" meta list-files-for-upload .)
-  [[ -n "$files" ]] || { echo "deploy.sh: .gcloudignore lets nothing through" >&2; exit 1; }
-  rm -rf "$upload_dir"
+  if [[ -z "$allowed" ]]; then
+    allowed=$("${gcloud[@]}" meta list-files-for-upload .)
+    [[ -n "$allowed" ]] || { echo "deploy.sh: .gcloudignore lets nothing through" >&2; exit 1; }
+  fi
+  module=$(go list -m) root=$(go list -m -f '{{.Dir}}')
+  # shellcheck disable=SC2016 # a go list template, not a shell expansion
+  files=$(GOOS=linux GOARCH=amd64 go list -deps -f '{{if and .Module .Module.Main}}{{$d := .Dir}}{{range .GoFiles}}{{$d}}/{{.}}
+{{end}}{{range .CgoFiles}}{{$d}}/{{.}}
+{{end}}{{range .SFiles}}{{$d}}/{{.}}
+{{end}}{{range .EmbedFiles}}{{$d}}/{{.}}
+{{end}}{{end}}' "./$pkg") || { echo "deploy.sh: go list -deps ./$pkg failed: function $fn cannot be built" >&2; exit 1; }
+  files=$(printf '%s/go.mod\n%s/go.sum\n%s' "$root" "$root" "$files")
+  rm -rf "$dir"
+  mkdir -p "$dir"
   while IFS= read -r f; do
-    mkdir -p "$upload_dir/$(dirname "$f")"
-    cp "$f" "$upload_dir/$f"
+    [[ -n "$f" ]] || continue
+    f=${f#"$root/"}
+    if ! grep -qxF -- "$f" <<<"$allowed"; then
+      echo "deploy.sh: function $fn needs $f, which .gcloudignore keeps out of the upload: let it in there (an embedded file is let in by name)" >&2
+      exit 1
+    fi
+    mkdir -p "$dir/$(dirname "$f")"
+    cp "$f" "$dir/$f"
   done <<<"$files"
-  printf '# %s holds the %d files of: gcloud meta list-files-for-upload .\n' "$upload_dir" "$(wc -l <<<"$files")"
+  cat >"$dir/backend.go" <<EOF
+// Code generated by deploy.sh for the function $fn. DO NOT EDIT.
+
+// Package backend is the root package that the Go buildpack builds for
+// the function $fn: it imports that function's package alone, whose init
+// registers its entry points, so that the binary links only what it uses.
+package backend
+
+import (
+	_ "github.com/GoogleCloudPlatform/functions-framework-go/functions"
+
+	_ "$module/$pkg"
+)
+EOF
+  printf '# %s holds %d files: %s, what it imports from this module, go.mod, go.sum and its own root package\n' \
+    "$dir" "$(find "$dir" -type f | wc -l)" "$pkg"
 }
 
 # Setup first, then the functions in table order (login before the
@@ -1057,11 +1159,9 @@ stage_source() {
 if has setup "${targets[@]}"; then
   setup
 fi
-staged=false
 for i in "${!names[@]}"; do
   has "${names[i]}" "${targets[@]}" || continue
-  $staged || stage_source
-  staged=true
+  stage_source "$i"
   deploy "$i"
 done
 if has setup "${targets[@]}"; then

@@ -7,7 +7,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -47,13 +51,38 @@ func deployShIn(t *testing.T, dir string, env []string, args ...string) (stdout,
 	t.Helper()
 	cmd := exec.Command("./deploy.sh", args...)
 	cmd.Dir = dir
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, goEnv(t)...)
 	cmd.Env = append(cmd.Env, env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err = cmd.Run()
 	return out.String(), errb.String(), err
 }
+
+// goEnv lets deploy.sh's go list find this machine's module cache and
+// build cache, and never the network: a test stages what is already here.
+func goEnv(t *testing.T) []string {
+	t.Helper()
+	goEnvOnce.Do(func() {
+		out, err := exec.Command("go", "env", "GOMODCACHE", "GOCACHE").Output()
+		if err != nil {
+			goEnvErr = err
+			return
+		}
+		f := strings.Split(strings.TrimSpace(string(out)), "\n")
+		goEnvVars = []string{"GOMODCACHE=" + f[0], "GOCACHE=" + f[1], "GOPROXY=off", "GOFLAGS=-mod=readonly", "GOTOOLCHAIN=local", "GOWORK=off"}
+	})
+	if goEnvErr != nil {
+		t.Fatalf("go env: %v", goEnvErr)
+	}
+	return goEnvVars
+}
+
+var (
+	goEnvOnce sync.Once
+	goEnvVars []string
+	goEnvErr  error
+)
 
 func TestDeploy_DryRunMatchesGolden(t *testing.T) {
 	for _, target := range []string{"setup", "all", "jwks"} {
@@ -274,6 +303,10 @@ func plantedCopy(t *testing.T) (dir string, want []string) {
 		}
 		content := []byte(`{"type":"service_account","private_key":"-----BEGIN PRIVATE KEY-----decoy"}`)
 		switch {
+		case strings.HasSuffix(p, "_test.go") && !strings.Contains(p, "testdata/"):
+			// A test of the folder's own package, so that go list still
+			// loads it: deploy.sh lists each function's packages.
+			content = []byte("package " + packageName(t, filepath.Join(dir, path.Dir(p))) + "\n")
 		case strings.HasSuffix(p, ".go"):
 			content = []byte("package decoy\n")
 		case binaryDecoys.MatchString(p):
@@ -282,6 +315,24 @@ func plantedCopy(t *testing.T) (dir string, want []string) {
 		writeFile(t, filepath.Join(dir, p), content, 0o600)
 	}
 	return dir, want
+}
+
+// packageName is the package of the Go files in dir ("decoy" if it has
+// none).
+func packageName(t *testing.T, dir string) string {
+	t.Helper()
+	names, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+	for _, n := range names {
+		if strings.HasSuffix(n, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), n, nil, parser.PackageClauseOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f.Name.Name
+	}
+	return "decoy"
 }
 
 func writeFile(t *testing.T, name string, data []byte, perm os.FileMode) {
@@ -965,34 +1016,133 @@ func TestDeploy_WithTheRealGcloud(t *testing.T) {
 		checkMetrics(t, fake)
 	})
 
-	// What was uploaded, each time: the source, without secrets or tests.
-	if len(fake.uploads) != 4 {
-		t.Fatalf("%d source uploads, want 4", len(fake.uploads))
+	// What was uploaded, for each function in table order: its own
+	// packages (no other function's), without secrets or tests, and a
+	// root package that imports that function alone.
+	rows := functionTable(t, string(mustRead(t, filepath.Join(repoRoot(t), "deploy.sh"))))
+	if len(fake.uploads) != len(rows) {
+		t.Fatalf("%d source uploads, want one per function (%d)", len(fake.uploads), len(rows))
 	}
 	for i, upload := range fake.uploads {
-		zr, err := zip.NewReader(bytes.NewReader(upload), int64(len(upload)))
+		r := rows[i]
+		t.Run("the upload of "+r.name, func(t *testing.T) {
+			files := unzipped(t, upload)
+			for f := range files {
+				if keyLike.MatchString(f) {
+					t.Errorf("uploaded %s", f)
+				}
+				if !slices.Contains(wantUpload, f) && f != "backend.go" {
+					t.Errorf("uploaded %s, which .gcloudignore keeps out", f)
+				}
+			}
+			want := functionUpload(t, repoRoot(t), r.pkg)
+			if diff := cmp.Diff(want, slices.Sorted(maps.Keys(files))); diff != "" {
+				t.Errorf("the upload is not exactly go.mod, go.sum, the root package and go list -deps ./%s (-want +got):\n%s", r.pkg, diff)
+			}
+			checkRootImportsOnly(t, files["backend.go"], r.pkg)
+			if f := fake.created(r.name); f != nil {
+				build, _ := f["buildConfig"].(map[string]any)
+				svc, _ := f["serviceConfig"].(map[string]any)
+				if env, _ := build["environmentVariables"].(map[string]any); env["GOOGLE_GOLDFLAGS"] != "-s -w" {
+					t.Errorf("build environment = %v, want GOOGLE_GOLDFLAGS=-s -w (a stripped binary)", env)
+				}
+				got := fmt.Sprint(svc["availableMemory"], " ", svc["availableCpu"], " ", svc["maxInstanceRequestConcurrency"])
+				if want := r.memory + " " + r.cpu + " " + r.concurrency; got != want {
+					t.Errorf("memory, cpu and concurrency = %s, want the row's %s", got, want)
+				}
+			}
+
+			// The buildpack builds the upload alone, offline here: every
+			// package that the root imports, and every file they embed,
+			// must be in it.
+			build := t.TempDir()
+			for f, data := range files {
+				writeFile(t, filepath.Join(build, f), data, 0o644)
+			}
+			list := exec.Command("go", "list", "-deps", ".")
+			list.Dir = build
+			list.Env = append(os.Environ(), goEnv(t)...)
+			if out, err := list.CombinedOutput(); err != nil {
+				t.Errorf("the root package does not load from the upload alone: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+// unzipped returns the regular files of a zip upload, by name. gcloud
+// keeps an empty entry for an ignored folder; what matters is that no
+// file under it is sent.
+func unzipped(t *testing.T, upload []byte) map[string][]byte {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(upload), int64(len(upload)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	for _, f := range zr.File {
+		if f.FileInfo().IsDir() {
+			continue
+		}
+		rc, err := f.Open()
 		if err != nil {
 			t.Fatal(err)
 		}
-		var names, files []string
-		for _, f := range zr.File {
-			names = append(names, f.Name)
-			// gcloud keeps an empty entry for an ignored folder; what matters is
-			// that no file under it is sent.
-			if !f.FileInfo().IsDir() {
-				files = append(files, f.Name)
-				if keyLike.MatchString(f.Name) {
-					t.Errorf("uploaded %s", f.Name)
-				}
-			}
+		data, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
 		}
-		if !slices.Contains(names, "backend.go") || !slices.Contains(names, "go.mod") {
-			t.Errorf("the upload lacks the root package: %v", names)
+		files[f.Name] = data
+	}
+	return files
+}
+
+// functionUpload is what the upload of the function package pkg must hold,
+// sorted: go.mod, go.sum, the root package, and the files of every package
+// of this module that pkg needs, as go list -deps finds them for the
+// platform that Cloud Build builds on, with the data they embed.
+func functionUpload(t *testing.T, root, pkg string) []string {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-deps", "-f",
+		`{{if and .Module .Module.Main}}{{$d := .Dir}}{{range .GoFiles}}{{$d}}/{{.}} {{end}}{{range .CgoFiles}}{{$d}}/{{.}} {{end}}`+
+			`{{range .SFiles}}{{$d}}/{{.}} {{end}}{{range .EmbedFiles}}{{$d}}/{{.}} {{end}}{{end}}`, "./"+pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -deps ./%s: %v\n%s", pkg, err, errb.String())
+	}
+	want := []string{"go.mod", "go.sum", "backend.go"}
+	for _, abs := range strings.Fields(string(out)) {
+		rel, err := filepath.Rel(root, abs)
+		if err != nil {
+			t.Fatal(err)
 		}
-		slices.Sort(files)
-		if diff := cmp.Diff(wantUpload, files); diff != "" {
-			t.Errorf("upload %d is not exactly the source (-want +got):\n%s", i, diff)
-		}
+		want = append(want, filepath.ToSlash(rel))
+	}
+	slices.Sort(want)
+	return want
+}
+
+// checkRootImportsOnly checks that the root package of an upload, src,
+// imports the function package pkg and the Functions Framework's
+// functions package (by which the buildpack knows that entry points
+// register themselves), and nothing else.
+func checkRootImportsOnly(t *testing.T, src []byte, pkg string) {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), "backend.go", src, parser.ImportsOnly)
+	if err != nil {
+		t.Fatalf("the upload's backend.go: %v\n%s", err, src)
+	}
+	var imports []string
+	for _, imp := range f.Imports {
+		imports = append(imports, strings.Trim(imp.Path.Value, `"`))
+	}
+	want := []string{"github.com/GoogleCloudPlatform/functions-framework-go/functions", "impo.com.uy/copetes/backend/" + pkg}
+	if f.Name.Name != "backend" || !slices.Equal(imports, want) {
+		t.Errorf("the upload's root package %s imports %v, want %v only", f.Name.Name, imports, want)
 	}
 }
 
@@ -1225,8 +1375,8 @@ func tableLines(t *testing.T, script, variable string) []string {
 
 // functionRow is one row of the function table in deploy.sh.
 type functionRow struct {
-	name, entry, trigger, account, sessions, state, memory, timeout, min, max, ingress string
-	env                                                                                []string
+	name, pkg, entry, trigger, account, sessions, state, memory, cpu, concurrency, timeout, min, max, ingress string
+	env                                                                                                       []string
 }
 
 // functionTable parses the function table from the text of deploy.sh.
@@ -1235,10 +1385,10 @@ func functionTable(t *testing.T, script string) []functionRow {
 	var rows []functionRow
 	for _, line := range tableLines(t, script, "functions_table") {
 		f := strings.Fields(line)
-		if len(f) < 11 {
+		if len(f) < 14 {
 			t.Fatalf("short table row: %q", line)
 		}
-		rows = append(rows, functionRow{f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11:]})
+		rows = append(rows, functionRow{f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[12], f[13], f[14:]})
 	}
 	return rows
 }
@@ -1252,7 +1402,16 @@ func TestDeploy_OneTableDrivesEveryFunction(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows := functionTable(t, string(script))
+	root, err := parser.ParseFile(token.NewFileSet(), filepath.Join(repoRoot(t), "backend.go"), nil, parser.ImportsOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, r := range rows {
+		// cmd/local serves what the checkout's root package imports: every
+		// deployed function, so that it runs locally as deployed.
+		if !slices.ContainsFunc(root.Imports, func(s *ast.ImportSpec) bool { return s.Path.Value == `"impo.com.uy/copetes/backend/`+r.pkg+`"` }) {
+			t.Errorf("%s deploys %s, which backend.go does not import: cmd/local would not serve it", r.name, r.pkg)
+		}
 		// A function known anywhere but its row would need a second edit.
 		if n := len(regexp.MustCompile(`\b`+regexp.QuoteMeta(r.entry)+`\b`).FindAllIndex(script, -1)); n != 1 {
 			t.Errorf("entry point %s appears %d times in deploy.sh; only its table row may name it", r.entry, n)
@@ -1275,9 +1434,11 @@ func TestDeploy_OneTableDrivesEveryFunction(t *testing.T) {
 	for _, r := range rows {
 		names = append(names, r.name)
 		line := deployed[r.name]
-		want := []string{"--entry-point=" + r.entry, "--service-account=" + r.account + "-fn@impo-test.iam.gserviceaccount.com",
-			"--memory=" + r.memory, "--timeout=" + r.timeout, "--min-instances=" + r.min, "--max-instances=" + r.max,
-			"--ingress-settings=" + r.ingress, "--env-vars-file=.deploy/" + r.name + ".env.yaml"}
+		want := []string{"--source=.deploy/" + r.name, "--entry-point=" + r.entry,
+			"--service-account=" + r.account + "-fn@impo-test.iam.gserviceaccount.com", `--set-build-env-vars=GOOGLE_GOLDFLAGS=-s\ -w`,
+			"--memory=" + r.memory, "--cpu=" + r.cpu, "--concurrency=" + r.concurrency, "--timeout=" + r.timeout,
+			"--min-instances=" + r.min, "--max-instances=" + r.max, "--ingress-settings=" + r.ingress,
+			"--env-vars-file=.deploy/" + r.name + ".env.yaml"}
 		if r.trigger == "http" {
 			want = append(want, "--trigger-http")
 		} else {
@@ -1287,6 +1448,9 @@ func TestDeploy_OneTableDrivesEveryFunction(t *testing.T) {
 			if !strings.Contains(line, " "+w) {
 				t.Errorf("%s is deployed without %s from its row:\n%s", r.name, w, line)
 			}
+		}
+		if !strings.Contains(out, "# .deploy/"+r.name+" would hold: go.mod, go.sum, a root package importing only ./"+r.pkg+",") {
+			t.Errorf("the dry run does not say that %s's upload is %s's own:\n%s", r.name, r.pkg, out)
 		}
 	}
 	if diff := cmp.Diff(names, order); diff != "" {
@@ -1340,7 +1504,7 @@ func replacing(old, new string) func(*testing.T, string) string {
 // all of it, that a missing grant stops the script, and that the other
 // functions deploy unchanged.
 func TestDeploy_ANewFunctionIsARowAndItsGrants(t *testing.T) {
-	row := "hello  Hello  topic:HELLO_TOPIC  hello  verify  hello-state  128Mi  10s  1  3  internal-only  GREETING=SESSION_TTL HELLO_SECRET=secret:hello-key HELLO_OUT=topic:HELLO_OUT_TOPIC"
+	row := "hello  functions/hello  Hello  topic:HELLO_TOPIC  hello  verify  hello-state  128Mi  .083  1  10s  1  3  internal-only  GREETING=SESSION_TTL HELLO_SECRET=secret:hello-key HELLO_OUT=topic:HELLO_OUT_TOPIC"
 	grants := []string{
 		"hello  roles/secretmanager.secretAccessor  secret:hello-key        -  reads its key",
 		"hello  roles/datastore.user                database:hello-state    -  keeps its state",
@@ -1351,7 +1515,7 @@ func TestDeploy_ANewFunctionIsARowAndItsGrants(t *testing.T) {
 		"pubsub roles/pubsub.subscriber             trigger:hello           -  acknowledges its dead letters",
 	}
 	dir := scriptCopy(t, withRows("functions_table", row), withRows("grants_table", grants...))
-	env := []string{"PROJECT=p", "REGION=r", "HELLO_TOPIC=saludos", "HELLO_OUT_TOPIC=saludos-hechos", "HELLO_MEMORY=1Gi"}
+	env := []string{"PROJECT=p", "REGION=r", "HELLO_TOPIC=saludos", "HELLO_OUT_TOPIC=saludos-hechos", "HELLO_MEMORY=1Gi", "HELLO_CPU=.583"}
 	out, errs, err := deployShIn(t, dir, env, "--dry-run", "setup", "hello")
 	if err != nil {
 		t.Fatalf("deploy.sh with the new row: %v\n%s", err, errs)
@@ -1371,9 +1535,11 @@ func TestDeploy_ANewFunctionIsARowAndItsGrants(t *testing.T) {
 		"projects add-iam-policy-binding p --member=" + sa + " --role=roles/eventarc.eventReceiver --condition=None\n",
 		"#   FIRESTORE_DATABASE: \"hello-state\"\n#   FIRESTORE_SESSIONS_DATABASE: \"sessions\"\n",
 		"#   SESSION_JWKS_URL: \"https://LOGIN_URL/jwks\"\n#   GREETING: \"1h\"\n#   HELLO_SECRET: \"hello-key\"\n#   HELLO_OUT: \"saludos-hechos\"\n",
-		"functions deploy hello --gen2 --runtime=go126 --region=r --source=.deploy/source --entry-point=Hello --trigger-topic=saludos --retry" +
+		"# .deploy/hello would hold: go.mod, go.sum, a root package importing only ./functions/hello, and the files of\n",
+		"functions deploy hello --gen2 --runtime=go126 --region=r --source=.deploy/hello --entry-point=Hello --trigger-topic=saludos --retry" +
 			" --trigger-service-account=hello-fn@p.iam.gserviceaccount.com --service-account=hello-fn@p.iam.gserviceaccount.com" +
-			" --memory=1Gi --timeout=10s --min-instances=1 --max-instances=3 --ingress-settings=internal-only --env-vars-file=.deploy/hello.env.yaml\n",
+			` --set-build-env-vars=GOOGLE_GOLDFLAGS=-s\ -w --memory=1Gi --cpu=.583 --concurrency=1 --timeout=10s --min-instances=1 --max-instances=3` +
+			" --ingress-settings=internal-only --env-vars-file=.deploy/hello.env.yaml\n",
 		"# hello: its trigger invokes as it\ngcloud --project=p --quiet functions add-invoker-policy-binding hello --region=r --member=" + sa + "\n",
 		"# hello: what its trigger fails to deliver 10 times goes to documentos-muertos\n" +
 			"gcloud --project=p --quiet functions describe hello --gen2 --region=r --format=value\\(eventTrigger.trigger\\)\n" +
@@ -1497,6 +1663,12 @@ func TestDeploy_RefusesDangerousConfigurations(t *testing.T) {
 		{"the Pub/Sub service agent beyond dead letters", nil, vend,
 			[]func(*testing.T, string) string{withRows("grants_table", "pubsub roles/editor project - helps")},
 			"bad grant row pubsub roles/editor project: the Pub/Sub service agent moves dead letters"},
+		{"login serves many at once on a fraction of a vCPU", []string{"LOGIN_CPU=.333"}, vend, nil,
+			"function login serves 16 requests at once with cpu .333: Cloud Run needs a whole vCPU"},
+		{"more at once than Cloud Run serves", []string{"GETTOKEN_CONCURRENCY=1001"}, vend, nil,
+			"function gettoken: concurrency 1001 is not 1 to 1000 requests at once"},
+		{"a cpu that is no number", []string{"VALIDATE_HTTP_CPU=one"}, vend, nil,
+			"function validate-http: cpu one is not a number of vCPUs"},
 		{"nothing moves validate's dead letters", nil, vend,
 			[]func(*testing.T, string) string{replacing("pubsub     roles/pubsub.subscriber ", "#pubsub    roles/pubsub.subscriber ")},
 			"function validate has its dead letters moved by the Pub/Sub service agent, but the grants table gives pubsub no roles/pubsub.subscriber on trigger:validate"},
@@ -1565,6 +1737,24 @@ func TestDeploy_KeySourceWarnsAndMintsWithItsKey(t *testing.T) {
 	out, _, _ = deploySh(t, nil, "--dry-run", "--settings", "tests/testdata/deploy.env", "setup", "gettoken")
 	if strings.Contains(out, "gettoken-key") || strings.Contains(out, "GETTOKEN_KEY_SECRET") {
 		t.Errorf("impersonate made or read the key secret:\n%s", out)
+	}
+}
+
+// TestDeploy_StopsWhenTheBuildNeedsAFileKeptOut: a file that a function's
+// packages need (here the embedded schema) but that .gcloudignore keeps
+// out stops the deploy of that function while it stages, before any
+// request, naming the file.
+func TestDeploy_StopsWhenTheBuildNeedsAFileKeptOut(t *testing.T) {
+	dir, _ := plantedCopy(t)
+	ignore := filepath.Join(dir, ".gcloudignore")
+	writeFile(t, ignore, []byte(strings.Replace(string(mustRead(t, ignore)), "!/shared/document/schema.json", "", 1)), 0o644)
+	env := []string{"CLOUDSDK_CONFIG=" + t.TempDir(), "LOGIN_URL=https://login.example"}
+	out, errs, err := deployShIn(t, dir, env, "--settings", "tests/testdata/deploy.env", "validate-http")
+	if code := exitCode(err); code != 1 || !strings.Contains(errs, "function validate-http needs shared/document/schema.json, which .gcloudignore keeps out") {
+		t.Errorf("exit %d, stderr %q; want exit 1 naming shared/document/schema.json", code, errs)
+	}
+	if strings.Contains(out, "functions deploy") {
+		t.Errorf("deployed anyway:\n%s", out)
 	}
 }
 

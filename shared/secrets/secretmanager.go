@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"path/filepath"
-	"regexp"
+	"strings"
 	"time"
 
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
@@ -17,7 +17,13 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-var versionRE = regexp.MustCompile(`^projects/[^/]+/secrets/[A-Za-z0-9_-]{1,255}/versions/[^/]+$`)
+// versionName reports whether name is a version's resource name,
+// projects/P/secrets/ID/versions/V, with a valid ID and P and V not empty.
+func versionName(name string) bool {
+	p := strings.Split(name, "/")
+	return len(p) == 6 && p[0] == "projects" && p[1] != "" && p[2] == "secrets" && validID(p[3]) &&
+		p[4] == "versions" && p[5] != ""
+}
 
 var crc32c = crc32.MakeTable(crc32.Castagnoli)
 
@@ -58,9 +64,9 @@ func (s *SecretManager) Close() error { return s.client.Close() }
 // Resource returns the version resource name that name stands for.
 func (s *SecretManager) Resource(name string) (string, error) {
 	switch {
-	case versionRE.MatchString(name):
+	case versionName(name):
 		return name, nil
-	case idRE.MatchString(name):
+	case validID(name):
 		if s.Project == "" {
 			return "", fmt.Errorf("secret %q: no project: set GOOGLE_CLOUD_PROJECT", name)
 		}
@@ -94,7 +100,7 @@ func (s *SecretManager) Secret(ctx context.Context, name string) ([]byte, error)
 // AddVersion stores data as the new latest version of secret id and returns
 // the version's resource name.
 func (s *SecretManager) AddVersion(ctx context.Context, id string, data []byte) (string, error) {
-	if !idRE.MatchString(id) || s.Project == "" {
+	if !validID(id) || s.Project == "" {
 		return "", fmt.Errorf("add version: want a secret id and a project, got %q in %q", id, s.Project)
 	}
 	sum := int64(crc32.Checksum(data, crc32c))
