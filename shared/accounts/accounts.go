@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -46,10 +45,28 @@ type Account struct {
 	Disabled bool     `json:"disabled,omitempty"`
 }
 
-var (
-	nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._@+-]{0,127}$`)
-	roleRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._:-]{0,63}$`)
-)
+// word reports whether s is 1 to limit bytes of lower-case ASCII letters,
+// digits and the bytes in punct, starting with a letter or digit. Checked
+// by hand, not by a compiled regular expression: every login starts by
+// loading this package, and compiling costs at each cold start.
+func word(s string, limit int, punct string) bool {
+	if len(s) == 0 || len(s) > limit {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		case i > 0 && strings.IndexByte(punct, c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func validName(s string) bool { return word(s, 128, "._@+-") }
+func validRole(s string) bool { return word(s, 64, "._:-") }
 
 // NormalizeName lower-cases and trims a name as typed, so that "Ana" and
 // "ana " name one account.
@@ -57,7 +74,7 @@ func NormalizeName(name string) string { return strings.ToLower(strings.TrimSpac
 
 // CheckName reports whether name is an acceptable account name.
 func CheckName(name string) error {
-	if !nameRE.MatchString(name) {
+	if !validName(name) {
 		return fmt.Errorf("account name %q: want 1-128 lower-case letters, digits and . _ @ + -, starting with a letter or digit", name)
 	}
 	return nil
@@ -81,7 +98,7 @@ func (a Account) Validate() error {
 		return fmt.Errorf("account %q: a person's password must be hashed with argon2id, not a $sha256$ digest (that is for services' generated secrets)", a.Name)
 	}
 	for _, r := range a.Roles {
-		if !roleRE.MatchString(r) {
+		if !validRole(r) {
 			return fmt.Errorf("account %q: role %q: want lower-case letters, digits and . _ : -", a.Name, r)
 		}
 	}
