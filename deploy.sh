@@ -55,12 +55,14 @@ set -euo pipefail
 # defaults to one request per instance and to a fraction of a vCPU (.333
 # at 512Mi); more than one request at once needs a whole vCPU. Each value
 # follows from what docs/benchmarks.md measures (go run ./cmd/loadtest):
-#   login     hashes people's passwords (argon2id: 19 MiB and 45-55 ms of
-#             a core each, 18-23 logins/s per core); it runs about one hash
-#             per core at once and queues the rest for LOGIN_HASH_WAIT (2s).
-#             16 at once empty a full queue in under a second, so the
-#             autoscaler adds instances before an instance answers 503;
-#             services' grants hash nothing and cost a fraction of a ms.
+#   login     hashes people's passwords (argon2id: 19 MiB and 40-45 ms of
+#             a core each, 22-25 logins/s per core); it runs GOMAXPROCS+1
+#             hashes at once and queues the rest for LOGIN_HASH_WAIT (2s).
+#             Bursts of 200 and 1,000 people at once peaked at 179 and 214
+#             MiB: 512Mi leaves twice that. 16 at once empty a full queue
+#             in under a second, so the autoscaler adds instances before an
+#             instance answers 503; services' grants hash nothing (about
+#             7,500/s per core).
 #   gettoken  a cached token costs well under a millisecond of CPU: one
 #             vCPU serves Cloud Run's usual 80 at once in little memory.
 #   validate  a document of up to 10 MB peaks below 40 MiB while it is
