@@ -6,10 +6,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
+	"impo.com.uy/copetes/backend/internal/benchcpu"
 	"impo.com.uy/copetes/backend/shared/httpapi"
 	"impo.com.uy/copetes/backend/shared/logging"
 )
@@ -26,26 +25,19 @@ import (
 // this process (so cpu-ns/op counts both); the *Handler pair calls the
 // handlers directly, which leaves the handler's own work.
 
-// cpuTime is the CPU time this process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // measure runs op in parallel and reports its CPU time per call.
 func measure(b *testing.B, op func()) {
 	slog.SetDefault(logging.New(io.Discard, slog.LevelInfo, "")) // keep the audit log's cost
 	b.ReportAllocs()
 	b.SetParallelism(4)
 	b.ResetTimer()
-	start := cpuTime()
+	start := benchcpu.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			op()
 		}
 	})
-	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+	benchcpu.Report(b, start)
 }
 
 func benchServer(b *testing.B, h http.Handler, body, token string) {

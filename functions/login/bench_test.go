@@ -9,12 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"golang.org/x/crypto/argon2"
 
+	"impo.com.uy/copetes/backend/internal/benchcpu"
 	"impo.com.uy/copetes/backend/shared/accounts"
 	"impo.com.uy/copetes/backend/shared/httpapi"
 	"impo.com.uy/copetes/backend/shared/logging"
@@ -32,13 +31,13 @@ func BenchmarkLogin(b *testing.B) {
 	ts.cfg.PerAccount.Threshold = 1 << 40 // measure logins, not lock-outs
 	body := loginJSON("ana", "ana-secret-pw")
 	b.ReportAllocs()
-	start := cpuTime()
+	start := benchcpu.Now()
 	for b.Loop() {
 		if r := ts.do("POST", "/token", ctJSON, body); r.Status != 200 {
 			b.Fatalf("login: %d %s", r.Status, r.Body)
 		}
 	}
-	reportCPU(b, start, "logins")
+	benchcpu.ReportRate(b, start, "logins")
 }
 
 // BenchmarkArgon2id is the baseline: the bare hash at the same cost.
@@ -46,11 +45,11 @@ func BenchmarkArgon2id(b *testing.B) {
 	p := password.Default
 	salt := make([]byte, 16)
 	b.ReportAllocs()
-	start := cpuTime()
+	start := benchcpu.Now()
 	for b.Loop() {
 		argon2.IDKey([]byte("ana-secret-pw"), salt, p.Time, p.Memory, p.Threads, 32)
 	}
-	reportCPU(b, start, "hashes")
+	benchcpu.ReportRate(b, start, "hashes")
 }
 
 // The client-credentials grant over real HTTP, beside a trivial function
@@ -114,7 +113,7 @@ func benchHTTP(b *testing.B, h http.Handler, unit string) {
 	b.ReportAllocs()
 	b.SetParallelism(4)
 	b.ResetTimer()
-	start := cpuTime()
+	start := benchcpu.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			req, _ := http.NewRequest("POST", srv.URL+"/token", strings.NewReader(clientCredentialsForm))
@@ -131,20 +130,5 @@ func benchHTTP(b *testing.B, h http.Handler, unit string) {
 			}
 		}
 	})
-	reportCPU(b, start, unit)
-}
-
-// reportCPU reports the process's CPU time per operation since start, and
-// its inverse: operations per second per core.
-func reportCPU(b *testing.B, start time.Duration, unit string) {
-	cpu := float64(cpuTime()-start) / float64(b.N)
-	b.ReportMetric(cpu, "cpu-ns/op")
-	b.ReportMetric(1e9/cpu, unit+"/s/core")
-}
-
-// cpuTime is the CPU time the process has used, user and system.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	benchcpu.ReportRate(b, start, unit)
 }

@@ -16,6 +16,7 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/event"
 
+	"impo.com.uy/copetes/backend/internal/benchcpu"
 	"impo.com.uy/copetes/backend/shared/logging"
 	"impo.com.uy/copetes/backend/shared/store"
 )
@@ -87,7 +88,7 @@ func benchEvents(b *testing.B, h http.Handler) {
 		at := bytes.Index(body, []byte(idTemplate))
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
-			start := cpuTime()
+			start := benchcpu.Now()
 			for b.Loop() {
 				n++
 				id := fmt.Sprintf("m%010d", n)
@@ -104,7 +105,7 @@ func benchEvents(b *testing.B, h http.Handler) {
 					b.Fatal(w.Code, w.Body.String())
 				}
 			}
-			reportCPU(b, start)
+			benchcpu.Report(b, start)
 		})
 	}
 }
@@ -146,14 +147,14 @@ func BenchmarkUnmarshal(b *testing.B) {
 		data := docs[name]
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
-			start := cpuTime()
+			start := benchcpu.Now()
 			for b.Loop() {
 				var m map[string]any
 				if err := json.Unmarshal(data, &m); err != nil {
 					b.Fatal(err)
 				}
 			}
-			reportCPU(b, start)
+			benchcpu.Report(b, start)
 		})
 	}
 }

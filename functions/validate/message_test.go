@@ -7,6 +7,8 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/go-cmp/cmp"
+
+	"impo.com.uy/copetes/backend/internal/benchcpu"
 )
 
 // rawEvent is a messagePublished event whose data is text, as written.
@@ -129,13 +131,13 @@ func benchRead(b *testing.B, read func(event.Event) (messagePublished, error)) {
 		e := rawEvent(b, "application/json", string(eventarcBody("m1", docs[name])))
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(int64(len(docs[name])))
-			start := cpuTime()
+			start := benchcpu.Now()
 			for b.Loop() {
 				if m, err := read(e); err != nil || len(m.Message.Data) != len(docs[name]) {
 					b.Fatal(err)
 				}
 			}
-			reportCPU(b, start)
+			benchcpu.Report(b, start)
 		})
 	}
 }

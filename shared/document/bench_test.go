@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"impo.com.uy/copetes/backend/internal/benchcpu"
 )
 
 // benchDocs are valid documents of about 1 KiB, 100 KiB and 5 MiB, mostly
@@ -36,13 +38,13 @@ func BenchmarkValidate(b *testing.B) {
 		data := docs[name]
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
-			start := cpuTime()
+			start := benchcpu.Now()
 			for b.Loop() {
 				if r := v.Validate(data); !r.Valid {
 					b.Fatal(r.Errors)
 				}
 			}
-			reportCPU(b, start)
+			benchcpu.Report(b, start)
 		})
 	}
 }
@@ -63,13 +65,13 @@ func BenchmarkValidateInvalid(b *testing.B) {
 		data := doc(d)
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
-			start := cpuTime()
+			start := benchcpu.Now()
 			for b.Loop() {
 				if r := v.Validate(data); r.Valid || r.ErrorCount != 1 {
 					b.Fatal(r.Errors)
 				}
 			}
-			reportCPU(b, start)
+			benchcpu.Report(b, start)
 		})
 	}
 }
@@ -82,14 +84,14 @@ func BenchmarkUnmarshal(b *testing.B) {
 		data := docs[name]
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
-			start := cpuTime()
+			start := benchcpu.Now()
 			for b.Loop() {
 				var m map[string]any
 				if err := json.Unmarshal(data, &m); err != nil {
 					b.Fatal(err)
 				}
 			}
-			reportCPU(b, start)
+			benchcpu.Report(b, start)
 		})
 	}
 }
@@ -105,13 +107,13 @@ func BenchmarkValidateReportBomb(b *testing.B) {
 		data := doc(map[string]any{"metadata": map[string]any{"x": slices.Repeat([]any{"\x00"}, n)}})
 		b.Run(fmt.Sprintf("%.1fMB", float64(len(data))/1e6), func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
-			start := cpuTime()
+			start := benchcpu.Now()
 			for b.Loop() {
 				if r := v.Validate(data); r.Valid || len(r.Errors) > MaxErrors {
 					b.Fatal(r.ErrorCount, len(r.Errors))
 				}
 			}
-			reportCPU(b, start)
+			benchcpu.Report(b, start)
 		})
 	}
 }
@@ -119,11 +121,11 @@ func BenchmarkValidateReportBomb(b *testing.B) {
 // BenchmarkNew compiles the embedded schema, as each instance does on
 // its first message (the fast path's tree included).
 func BenchmarkNew(b *testing.B) {
-	start := cpuTime()
+	start := benchcpu.Now()
 	for b.Loop() {
 		if _, err := New(nil); err != nil {
 			b.Fatal(err)
 		}
 	}
-	reportCPU(b, start)
+	benchcpu.Report(b, start)
 }

@@ -3,10 +3,9 @@ package entrypoint
 import (
 	"net/http"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
+	"impo.com.uy/copetes/backend/internal/benchcpu"
 	"impo.com.uy/copetes/backend/shared/httpapi"
 )
 
@@ -16,13 +15,6 @@ import (
 // request (getrusage), steadier than wall time on a shared machine:
 //
 //	go test -run '^$' -bench Serve -count 6 ./shared/entrypoint/
-
-// cpuTime is the CPU time this process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // discardWriter is a ResponseWriter that keeps nothing but its header.
 type discardWriter struct{ h http.Header }
@@ -45,7 +37,7 @@ func benchServe(b *testing.B, h http.Handler) {
 	req, _ := http.NewRequest("POST", "/", nil)
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := cpuTime()
+	start := benchcpu.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		w := &discardWriter{h: http.Header{}}
 		for pb.Next() {
@@ -53,7 +45,7 @@ func benchServe(b *testing.B, h http.Handler) {
 			h.ServeHTTP(w, req)
 		}
 	})
-	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+	benchcpu.Report(b, start)
 }
 
 func BenchmarkServeHTTPEntrypoint(b *testing.B) {

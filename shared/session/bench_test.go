@@ -5,9 +5,9 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"impo.com.uy/copetes/backend/internal/benchcpu"
 )
 
 // The first verification of a token beside its floor, a bare
@@ -17,21 +17,14 @@ import (
 //
 //	go test -run '^$' -bench 'Verify|Ed25519' -count 6 ./shared/session/
 
-// cpuTime is the CPU time this process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // loop runs op b.N times and reports its CPU time per call.
 func loop(b *testing.B, op func()) {
 	b.ReportAllocs()
-	start := cpuTime()
+	start := benchcpu.Now()
 	for b.Loop() {
 		op()
 	}
-	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+	benchcpu.Report(b, start)
 }
 
 // BenchmarkVerify is a whole first verification: header checks,
