@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,32 +16,10 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"impo.com.uy/copetes/backend/internal/benchcpu"
+	"impo.com.uy/copetes/backend/internal/legaltext"
 	"impo.com.uy/copetes/backend/shared/logging"
 	"impo.com.uy/copetes/backend/shared/store"
 )
-
-// benchDocs are valid documents of about 1 KiB, 100 KiB and 5 MiB, mostly
-// legal text with accents, as the pipeline sends (the same as
-// shared/document's benchmarks).
-func benchDocs() map[string][]byte {
-	docs := map[string][]byte{}
-	for _, size := range []int{1 << 10, 100 << 10, 5 << 20} {
-		para := "Artículo %d. Apruébase la Rendición de Cuentas y Balance de Ejecución Presupuestal; el Poder Ejecutivo reglamentará.\n"
-		var text strings.Builder
-		for i := 1; text.Len() < size-400; i++ {
-			fmt.Fprintf(&text, para, i)
-		}
-		d, _ := json.Marshal(map[string]any{
-			"document_id": "ley-20212", "type": "ley", "number": "20.212", "date": "2023-11-06",
-			"text": text.String(), "title": "Rendición de cuentas", "copete": "Se aprueba la Rendición de Cuentas.",
-			"publication_date": "2023-11-20", "issuer": "Poder Legislativo", "metadata": map[string]any{"paginas": 312},
-		})
-		docs[fmt.Sprintf("%dKiB", size>>10)] = d
-	}
-	return docs
-}
-
-var sizes = []string{"1KiB", "100KiB", "5120KiB"}
 
 // eventarcBody is the body of the request Eventarc makes for a Pub/Sub
 // message (binary mode: the CloudEvent attributes are ce- headers).
@@ -74,12 +51,12 @@ func serveEvents(b *testing.B, fn func(context.Context, event.Event) error) http
 // benchEvents posts each document, as Eventarc would, to h, a new
 // message id each time so that none is a duplicate.
 func benchEvents(b *testing.B, h http.Handler) {
-	docs := benchDocs()
+	docs := legaltext.Documents()
 	old := slog.Default()
 	slog.SetDefault(logging.New(io.Discard, slog.LevelInfo, project))
 	b.Cleanup(func() { slog.SetDefault(old) })
 	n := 0
-	for _, name := range sizes {
+	for _, name := range legaltext.Sizes {
 		data := docs[name]
 		// Each request carries a new message id, written over the
 		// digits of this one, so that none is a duplicate.
@@ -142,8 +119,8 @@ func BenchmarkUnmarshalEvent(b *testing.B) {
 // BenchmarkUnmarshal is the row's baseline: json.Unmarshal of the
 // document alone.
 func BenchmarkUnmarshal(b *testing.B) {
-	docs := benchDocs()
-	for _, name := range sizes {
+	docs := legaltext.Documents()
+	for _, name := range legaltext.Sizes {
 		data := docs[name]
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(int64(len(data)))

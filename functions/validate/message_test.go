@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"impo.com.uy/copetes/backend/internal/benchcpu"
+	"impo.com.uy/copetes/backend/internal/legaltext"
 )
 
 // rawEvent is a messagePublished event whose data is text, as written.
@@ -95,7 +96,7 @@ func TestReadMessage_AsDataAs(t *testing.T) {
 }
 
 func TestReadMessage_LargeDocuments(t *testing.T) {
-	for name, doc := range benchDocs() {
+	for name, doc := range legaltext.Documents() {
 		e := rawEvent(t, "application/json", string(eventarcBody("m1", doc)))
 		if !sameAsDataAs(t, e) {
 			t.Errorf("%s: not read the fast way", name)
@@ -126,8 +127,8 @@ func BenchmarkDataAs(b *testing.B) {
 }
 
 func benchRead(b *testing.B, read func(event.Event) (messagePublished, error)) {
-	docs := benchDocs()
-	for _, name := range sizes {
+	docs := legaltext.Documents()
+	for _, name := range legaltext.Sizes {
 		e := rawEvent(b, "application/json", string(eventarcBody("m1", docs[name])))
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(int64(len(docs[name])))

@@ -4,37 +4,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
 
 	"impo.com.uy/copetes/backend/internal/benchcpu"
+	"impo.com.uy/copetes/backend/internal/legaltext"
 )
-
-// benchDocs are valid documents of about 1 KiB, 100 KiB and 5 MiB, mostly
-// legal text with accents, as the pipeline sends.
-func benchDocs() map[string][]byte {
-	docs := map[string][]byte{}
-	for _, size := range []int{1 << 10, 100 << 10, 5 << 20} {
-		para := "Artículo %d. Apruébase la Rendición de Cuentas y Balance de Ejecución Presupuestal; el Poder Ejecutivo reglamentará.\n"
-		var text strings.Builder
-		for i := 1; text.Len() < size-400; i++ {
-			fmt.Fprintf(&text, para, i)
-		}
-		docs[fmt.Sprintf("%dKiB", size>>10)] = doc(map[string]any{
-			"text": text.String(), "title": "Rendición de cuentas", "copete": "Se aprueba la Rendición de Cuentas.",
-			"publication_date": "2023-11-20", "issuer": "Poder Legislativo", "metadata": map[string]any{"paginas": 312},
-		})
-	}
-	return docs
-}
-
-var sizes = []string{"1KiB", "100KiB", "5120KiB"}
 
 // BenchmarkValidate is the whole check: raw bytes, schema, semantic rules.
 func BenchmarkValidate(b *testing.B) {
 	v := newValidator(b)
-	docs := benchDocs()
-	for _, name := range sizes {
+	docs := legaltext.Documents()
+	for _, name := range legaltext.Sizes {
 		data := docs[name]
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
@@ -55,8 +35,8 @@ func BenchmarkValidate(b *testing.B) {
 // again, to report the problem.
 func BenchmarkValidateInvalid(b *testing.B) {
 	v := newValidator(b)
-	docs := benchDocs()
-	for _, name := range sizes {
+	docs := legaltext.Documents()
+	for _, name := range legaltext.Sizes {
 		var d map[string]any
 		if err := json.Unmarshal(docs[name], &d); err != nil {
 			b.Fatal(err)
@@ -79,8 +59,8 @@ func BenchmarkValidateInvalid(b *testing.B) {
 // BenchmarkUnmarshal is the baseline: a plain json.Unmarshal of the same
 // bytes into a map.
 func BenchmarkUnmarshal(b *testing.B) {
-	docs := benchDocs()
-	for _, name := range sizes {
+	docs := legaltext.Documents()
+	for _, name := range legaltext.Sizes {
 		data := docs[name]
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(int64(len(data)))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"impo.com.uy/copetes/backend/internal/legaltext"
 	"impo.com.uy/copetes/backend/shared/strictjson"
 )
 
@@ -28,7 +29,7 @@ func corpus(t testing.TB) map[string][]byte {
 	for _, tc := range ruleCases {
 		docs[tc.name] = tc.data
 	}
-	for name, d := range benchDocs() {
+	for name, d := range legaltext.Documents() {
 		docs[name] = d
 	}
 	if len(docs) < 50 {
@@ -258,13 +259,13 @@ func FuzzFastPath(f *testing.F) {
 
 func TestFastPath_LargeDocuments(t *testing.T) {
 	v := newValidator(t)
-	for name, data := range benchDocs() {
+	for name, data := range legaltext.Documents() {
 		id, ok := v.fastValid(data, fastOptions)
 		if !ok || id != "ley-20212" {
 			t.Errorf("%s: fast path %v, %q", name, ok, id)
 		}
 	}
-	if diff := cmp.Diff(Result{Valid: true, DocumentID: "ley-20212"}, v.Validate(benchDocs()["100KiB"])); diff != "" {
+	if diff := cmp.Diff(Result{Valid: true, DocumentID: "ley-20212"}, v.Validate(legaltext.Documents()["100KiB"])); diff != "" {
 		t.Error(diff)
 	}
 }
