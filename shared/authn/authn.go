@@ -202,6 +202,16 @@ func (a *Authenticator) Authenticate(ctx context.Context, at Attempt) (accounts.
 		return accounts.Account{}, err
 	}
 	ok, err := a.Matches(ctx, hash, []byte(at.Secret))
+	if err == nil && !ok && hash.Fast() {
+		// While one service still holds an argon2id hash, an unknown
+		// client id costs one (see dummy); a service already moved to a
+		// digest must then refuse at that cost too, or the quick refusals
+		// would tell which client ids exist. Only refusals pay it: a
+		// service with its right secret still logs in at machine speed.
+		if slow := a.dummy(list, at.Kind); !slow.Fast() {
+			_, err = a.Matches(ctx, slow, []byte(at.Secret))
+		}
+	}
 	if err != nil {
 		abandon(ctx, tickets...)
 		if errors.Is(err, password.ErrBusy) {

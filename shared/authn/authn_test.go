@@ -331,3 +331,43 @@ func TestAuthenticate_ASaturatedLimiterShedsPeopleBeforeAnyWrite(t *testing.T) {
 		t.Fatalf("a service while people are shed: %+v, %v", acct, err)
 	}
 }
+
+// TestAuthenticate_MixedServicesRefuseAtOneCost: while one service still
+// holds an argon2id hash, an unknown client id costs one; a service moved
+// to a digest must refuse a wrong secret at that cost too, or the quick
+// refusals would tell which client ids exist. Its right secret stays fast.
+func TestAuthenticate_MixedServicesRefuseAtOneCost(t *testing.T) {
+	f := newFixture(t, accounts.Account{Name: "legacy", Kind: accounts.Service,
+		Hash: hashOf(t, "legacy-secret", password.Default), Roles: []string{"pipeline"}})
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		at   Attempt
+		want []check
+	}{
+		{"migrated, wrong secret", service("pipeline", "wrong"), []check{digest, argon}},
+		{"unknown client id", service("nobody", "wrong"), []check{argon}},
+		{"old argon2id service, wrong secret", service("legacy", "wrong"), []check{argon}},
+		{"a person's name as a client id", service("ana", "wrong"), []check{argon}},
+		{"migrated, right secret", service("pipeline", "pipeline-secret"), []check{digest}},
+	}
+	for _, tt := range tests {
+		f.costs = nil
+		_, err := f.a.Authenticate(ctx, tt.at)
+		if wantErr := tt.at.Secret == "wrong"; wantErr != (err == ErrBadCredentials) {
+			t.Errorf("%s: error %v", tt.name, err)
+		}
+		if !slices.Equal(f.costs, tt.want) {
+			t.Errorf("%s: checks = %+v, want %+v", tt.name, f.costs, tt.want)
+		}
+	}
+	// Once every service holds a digest, nothing pays argon2id for them.
+	f = newFixture(t)
+	for _, at := range []Attempt{service("pipeline", "wrong"), service("nobody", "wrong")} {
+		f.costs = nil
+		f.a.Authenticate(ctx, at)
+		if want := []check{digest}; !slices.Equal(f.costs, want) {
+			t.Errorf("all digests, %s: checks = %+v, want %+v", at.Name, f.costs, want)
+		}
+	}
+}

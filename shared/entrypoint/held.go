@@ -27,7 +27,10 @@ const heldLimit = 1 << 20
 // It costs a request little: the body goes to a pooled buffer, and the
 // header is not copied. The handler writes it where net/http reads it;
 // from WriteHeader on, Header returns a map of its own, so that what the
-// handler sets later is not sent, as in net/http.
+// handler sets later is not sent, as in net/http. One difference: a
+// handler that kept the map Header returned before WriteHeader and
+// changes it afterwards changes what is sent (net/http would have sent a
+// copy). No handler here does; keep it so.
 type heldResponse struct {
 	w         http.ResponseWriter
 	status    int           // 0 until the handler writes a header or a body
