@@ -3,6 +3,8 @@ package session
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
 	"encoding/json"
 	"fmt"
 
@@ -67,4 +69,23 @@ func (is *Issuer) SignES256(ctx context.Context, typ string, claims any) (string
 		return "", err
 	}
 	return ks.SignES256(typ, claims)
+}
+
+// KeyAlgorithm returns the algorithm a key of the set signs with, from
+// its type (a JWK written by hand need not say it): EdDSA for Ed25519,
+// ES256 for P-256, "" for anything else.
+func KeyAlgorithm(k jose.JSONWebKey) jose.SignatureAlgorithm {
+	switch key := k.Key.(type) {
+	case ed25519.PrivateKey, ed25519.PublicKey:
+		return jose.EdDSA
+	case *ecdsa.PrivateKey:
+		if key.Curve == elliptic.P256() {
+			return jose.ES256
+		}
+	case *ecdsa.PublicKey:
+		if key.Curve == elliptic.P256() {
+			return jose.ES256
+		}
+	}
+	return ""
 }
