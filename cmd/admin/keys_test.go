@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/google/go-cmp/cmp"
 
 	"impo.com.uy/copetes/backend/internal/secretstest"
 	"impo.com.uy/copetes/backend/internal/testclock"
@@ -255,5 +256,124 @@ func TestKeysPromote_ForceSaysWhatItBreaks(t *testing.T) {
 	}
 	if got := keyIDs(t, dir); got[0] != b.KeyID {
 		t.Fatalf("after promote --force: %v, want %s first", got, b.KeyID)
+	}
+}
+
+// signers reads which keys of the file in dir sign, as login reads it.
+func signers(t *testing.T, dir string) (eddsa, es256 string) {
+	t.Helper()
+	data, _ := os.ReadFile(filepath.Join(dir, "session-keys"))
+	ks, err := session.ParseKeySet(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ks.SigningKeyID(jose.EdDSA), ks.SigningKeyID(jose.ES256)
+}
+
+// An ES256 key rotates like an EdDSA one, on its own: added last it only
+// verifies, promote waits for the caches as for any key, and rotating
+// either algorithm never moves the other's signer (an EdDSA promote that
+// put its key in front of the ES256 signer would silently stop it).
+func TestKeys_ES256RotatesLikeEdDSAAndApart(t *testing.T) {
+	t.Setenv("SECRETS_CACHE_TTL", "")
+	t.Setenv("SESSION_JWKS_TTL", "")
+	dir := t.TempDir()
+	clk := testclock.New(testclock.Start)
+	step := func(args ...string) string {
+		t.Helper()
+		_, stderr, err := adminAt(t, clk, dir, args...)
+		if err != nil {
+			t.Fatalf("admin %v: %v", args, err)
+		}
+		return stderr
+	}
+	want := func(when, eddsa, es256 string) {
+		t.Helper()
+		if e, p := signers(t, dir); e != eddsa || p != es256 {
+			t.Fatalf("%s: EdDSA signs %q, ES256 %q; want %q, %q", when, e, p, eddsa, es256)
+		}
+	}
+	step("keys", "init")
+	edA := keyIDs(t, dir)[0]
+
+	stderr := step("keys", "add", "--alg", "ES256")
+	p1 := keyIDs(t, dir)[1]
+	if !strings.Contains(stderr, "keys promote --alg ES256") || !strings.Contains(stderr, p1+" (ES256)") {
+		t.Errorf("keys add --alg ES256 said %q, want the key marked ES256 and the promote to run", stderr)
+	}
+	want("the first ES256 key, added", edA, "")
+	if _, _, err := adminAt(t, clk, dir, "keys", "promote", "--alg", "ES256"); err == nil || !strings.Contains(err.Error(), p1) {
+		t.Fatalf("promote of the first ES256 key at once: %v, want a refusal until the caches know it", err)
+	}
+	clk.Advance(15 * time.Minute)
+	if stderr := step("keys", "promote", "--alg", "ES256"); !strings.Contains(stderr, "y ES256 "+p1) {
+		t.Errorf("promote said %q, want it to name the ES256 signer", stderr)
+	}
+	want("the first ES256 key, promoted", edA, p1)
+	if _, _, err := adminAt(t, clk, dir, "keys", "promote", "--alg", "ES256"); err == nil || !strings.Contains(err.Error(), "ya firma") {
+		t.Fatalf("promote of the ES256 key that signs: %v, want a refusal", err)
+	}
+
+	step("keys", "add")
+	edB := keyIDs(t, dir)[2]
+	clk.Advance(15 * time.Minute)
+	step("keys", "promote")
+	want("EdDSA rotated", edB, p1)
+
+	step("keys", "add", "--alg", "ES256")
+	p2 := keyIDs(t, dir)[3]
+	want("a second ES256 key, added", edB, p1)
+	clk.Advance(15 * time.Minute)
+	step("keys", "promote", "--alg", "ES256")
+	want("the second ES256 key, promoted", edB, p2)
+
+	step("keys", "retire", "--alg", "ES256")
+	step("keys", "retire")
+	if got := keyIDs(t, dir); !cmp.Equal(got, []string{p2, edB}) {
+		t.Fatalf("after both retires: %v, want [%s %s]", got, p2, edB)
+	}
+	want("both retired", edB, p2)
+
+	// secret push stamps the set with its ES256 key as it is.
+	data, _ := os.ReadFile(filepath.Join(dir, "session-keys"))
+	stamped, err := stampPublished(data, clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ks, err := session.ParseKeySet(stamped); err != nil || ks.SigningKeyID(jose.ES256) != p2 {
+		t.Fatalf("the stamped set: %v; want its ES256 key to sign still", err)
+	}
+
+	step("keys", "retire", "--alg", "ES256", "--keep", "0")
+	if got := keyIDs(t, dir); !cmp.Equal(got, []string{edB}) {
+		t.Fatalf("after retire --alg ES256 --keep 0: %v, want [%s]", got, edB)
+	}
+}
+
+func TestKeys_RefuseWhatCannotBeDone(t *testing.T) {
+	t.Setenv("SECRETS_CACHE_TTL", "")
+	t.Setenv("SESSION_JWKS_TTL", "")
+	dir := t.TempDir()
+	clk := testclock.New(testclock.Start)
+	adminAt(t, clk, dir, "keys", "init")
+	before, _ := os.ReadFile(filepath.Join(dir, "session-keys"))
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"keys", "add", "--alg", "RS256"}, "use EdDSA o ES256"},
+		{[]string{"keys", "add", "--alg", "es256"}, "use EdDSA o ES256"},
+		{[]string{"keys", "add", "ES256"}, "argumento de más"},
+		{[]string{"keys", "promote"}, "ya firma"},
+		{[]string{"keys", "promote", "--alg", "ES256"}, "no hay claves ES256"},
+		{[]string{"keys", "retire", "--keep", "0"}, "entre 1 y 1"},
+		{[]string{"keys", "retire", "--alg", "ES256", "--keep", "0"}, "no hay claves ES256"},
+	} {
+		if _, _, err := adminAt(t, clk, dir, tt.args...); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("admin %v: %v, want a refusal saying %q", tt.args, err, tt.want)
+		}
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, "session-keys")); !bytes.Equal(after, before) {
+		t.Error("a refused command changed the file")
 	}
 }

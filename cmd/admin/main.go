@@ -1,8 +1,8 @@
 // Command admin is the operator's tool: signing keys, accounts, password
 // hashes, and pushing a secret file to Secret Manager.
 //
-//	admin keys init|add|retire [--keep N]
-//	admin keys promote [--force]
+//	admin keys init
+//	admin keys add|promote|retire [--alg EdDSA|ES256] [--force] [--keep N]
 //	admin account add --name NAME --roles r1,r2 [--service] [--generate-secret]
 //	admin account update --name NAME [--roles r1,r2] [--password]
 //	admin account disable|enable|remove|unlock --name NAME
@@ -48,11 +48,14 @@ import (
 )
 
 const usage = `uso:
-  admin keys init                 crea session-keys con una clave
+  admin keys init                 crea session-keys con una clave EdDSA
   admin keys add                  agrega una clave nueva al final (verifica, no firma)
   admin keys promote [--force]    pasa la última clave al frente (firma desde ya);
                                   se niega si se publicó hace menos de la espera de rotación
   admin keys retire [--keep N]    conserva solo las N primeras claves (1)
+                                  add, promote y retire toman --alg EdDSA (por omisión:
+                                  tokens de sesión) o --alg ES256 (tokens de ID); cada
+                                  algoritmo rota aparte y retire --alg ES256 admite --keep 0
   admin account add --name N --roles r1,r2 [--service] [--generate-secret]
   admin account update --name N [--roles r1,r2] [--password]
   admin account disable|enable|remove --name N
@@ -116,7 +119,7 @@ func runAt(now func() time.Time, args []string, in io.Reader, out, errw io.Write
 	case "keys init":
 		return t.keysInit()
 	case "keys add":
-		return t.keysAdd()
+		return t.keysAdd(rest)
 	case "keys promote":
 		return t.keysPromote(rest)
 	case "keys retire":
@@ -365,7 +368,7 @@ func (t *tool) secretPush(args []string) error {
 	switch *id {
 	case t.keysID, session.DefaultKeysSecret:
 		keys = true
-		if err = checkKeySet(data); err == nil {
+		if _, err = checkKeySet(data); err == nil {
 			data, err = stampPublished(data, t.now())
 		}
 	case t.acctsID:

@@ -9,12 +9,18 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+
 	"impo.com.uy/copetes/backend/shared/secrets"
 )
 
-// ParsePublicKeySet reads a published JWK Set (login's /jwks) of Ed25519
-// public keys, refusing the whole set if any key is broken. A private key
-// in it is refused: whoever serves it leaks.
+// ParsePublicKeySet reads a published JWK Set (login's /jwks) and returns
+// the keys that verify session tokens: its Ed25519 keys. Its P-256 keys
+// (ES256, for ID tokens) are checked like the rest but left out, so that
+// no session verifier ever holds a key of another algorithm. The whole
+// set is refused if any key is broken, or if none is Ed25519 (every
+// session token would then be refused). A private key in it is refused:
+// whoever serves it leaks.
 func ParsePublicKeySet(data []byte) (PublicKeys, error) {
 	set, err := readJWKSet(data)
 	if err != nil {
@@ -22,10 +28,15 @@ func ParsePublicKeySet(data []byte) (PublicKeys, error) {
 	}
 	keys := PublicKeys{}
 	for i, k := range set {
-		if k.seed != nil {
+		if k.private() {
 			return nil, fmt.Errorf("JWKS: key %d (kid %q) holds a private key (d): a published set must hold public keys only", i, k.kid)
 		}
-		keys[k.kid] = k.pub
+		if k.alg == jose.EdDSA {
+			keys[k.kid] = k.ed
+		}
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("JWKS: no Ed25519 key: nothing in it verifies a session token")
 	}
 	return keys, nil
 }

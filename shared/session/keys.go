@@ -5,7 +5,9 @@ package session
 
 import (
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -18,57 +20,97 @@ import (
 	"impo.com.uy/copetes/backend/shared/strictjson"
 )
 
-// KeySet is the session-keys secret: Ed25519 private keys as a JWK Set
-// (RFC 7517, RFC 8037). The first key signs; every key verifies, so a
-// rotation adds a new key, promotes it once every verifier has it, and
-// drops the old one only after the longest token lifetime has passed.
+// KeySet is the session-keys secret: private keys as a JWK Set (RFC 7517),
+// Ed25519 (RFC 8037) and P-256 (RFC 7518 §6.2). Every key verifies; one
+// key per algorithm signs. The first Ed25519 key signs session tokens;
+// the first P-256 key signs ES256 (ID tokens, and consumers that cannot
+// verify EdDSA), but only once promoted in front of that Ed25519 key. So
+// a rotation of either algorithm is the same: add a new key last, where
+// it only verifies; promote it once every verifier has it; drop the old
+// one only after the longest lifetime of what it signed has passed.
 type KeySet struct {
-	signer jose.JSONWebKey
+	signer jose.JSONWebKey // EdDSA: session and device tokens
+	es256  jose.JSONWebKey // ES256; Key is nil when no P-256 key signs
 	public map[string]ed25519.PublicKey
+	ec     map[string]*ecdsa.PublicKey
 	jwks   jose.JSONWebKeySet
 }
 
-// PublicKeys maps key ids to the public keys that verify session tokens.
+// PublicKeys maps key ids to the public keys that verify session tokens:
+// Ed25519 keys only, so that no other key of the set can ever verify a
+// session token, whatever its header says.
 type PublicKeys map[string]ed25519.PublicKey
 
-// ErrKeyMismatch is a JWK whose private half ("d", the Ed25519 seed) does
-// not derive its public half ("x"). Login would sign with one key and
-// publish another: every token it issued would be refused everywhere.
-var ErrKeyMismatch = errors.New("its private half (d) does not match its public half (x)")
+// ErrKeyMismatch is a JWK whose private half ("d") does not derive its
+// public half ("x", and "y" for P-256). Login would sign with one key and
+// publish another: everything it signed would be refused everywhere.
+var ErrKeyMismatch = errors.New("its private half (d) does not match its public half")
 
-// ParseKeySet reads and checks a JWK Set of Ed25519 private keys: each key
-// is an Ed25519 key pair whose "d" derives its "x", with a kid no other
-// key has.
+// ErrNoES256Key is a set with no P-256 key that signs: none at all, or
+// only keys added and not yet promoted.
+var ErrNoES256Key = errors.New("no ES256 signing key: add one (cmd/admin keys add --alg ES256), publish it, wait, and promote it (keys promote --alg ES256)")
+
+// KeyAlgorithms are the algorithms of the keys a set may hold: EdDSA
+// first, the one a set must have.
+var KeyAlgorithms = []jose.SignatureAlgorithm{jose.EdDSA, jose.ES256}
+
+// ParseKeySet reads and checks a JWK Set of private keys: each key is an
+// Ed25519 or a P-256 key pair whose "d" derives its public half, with a
+// kid no other key has, and at least one is Ed25519 (login signs every
+// session token with it).
 func ParseKeySet(data []byte) (*KeySet, error) {
 	keys, err := readJWKSet(data)
 	if err != nil {
 		return nil, fmt.Errorf("session keys: %w", err)
 	}
-	ks := &KeySet{public: map[string]ed25519.PublicKey{}}
+	ks := &KeySet{public: map[string]ed25519.PublicKey{}, ec: map[string]*ecdsa.PublicKey{}}
 	for i, k := range keys {
-		if k.seed == nil {
+		if !k.private() {
 			return nil, fmt.Errorf("session keys: key %d (kid %q) has no private half (d): a public key cannot sign, and the signing set holds only key pairs", i, k.kid)
 		}
-		ks.public[k.kid] = k.pub
-		ks.jwks.Keys = append(ks.jwks.Keys, jose.JSONWebKey{Key: k.pub, KeyID: k.kid, Algorithm: string(jose.EdDSA), Use: "sig"})
-		if i == 0 {
-			ks.signer = jose.JSONWebKey{Key: ed25519.NewKeyFromSeed(k.seed), KeyID: k.kid, Algorithm: string(jose.EdDSA)}
+		switch k.alg {
+		case jose.EdDSA:
+			ks.public[k.kid] = k.ed
+			ks.jwks.Keys = append(ks.jwks.Keys, jose.JSONWebKey{Key: k.ed, KeyID: k.kid, Algorithm: string(jose.EdDSA), Use: "sig"})
+			if ks.signer.Key == nil {
+				ks.signer = jose.JSONWebKey{Key: ed25519.NewKeyFromSeed(k.edSeed), KeyID: k.kid, Algorithm: string(jose.EdDSA)}
+			}
+		case jose.ES256:
+			// Only the first P-256 key may sign, and only in front of the
+			// session signer: a first P-256 key added last verifies until
+			// keys promote moves it there, as any new key does.
+			if len(ks.ec) == 0 && ks.signer.Key == nil {
+				ks.es256 = jose.JSONWebKey{Key: k.ecPriv, KeyID: k.kid, Algorithm: string(jose.ES256)}
+			}
+			ks.ec[k.kid] = k.ec
+			ks.jwks.Keys = append(ks.jwks.Keys, jose.JSONWebKey{Key: k.ec, KeyID: k.kid, Algorithm: string(jose.ES256), Use: "sig"})
 		}
+	}
+	if ks.signer.Key == nil {
+		return nil, errors.New("session keys: no Ed25519 key: login signs every session token with EdDSA (cmd/admin keys init makes a set with one)")
 	}
 	return ks, nil
 }
 
-// okpKey is one Ed25519 JWK (RFC 8037 §2).
-type okpKey struct {
-	kid  string
-	pub  ed25519.PublicKey
-	seed []byte // nil for a public key
+// jwk is one key of a set, read strictly: Ed25519 (RFC 8037 §2) or P-256
+// (RFC 7518 §6.2), public or private.
+type jwk struct {
+	kid string
+	alg jose.SignatureAlgorithm // EdDSA or ES256, from kty and crv
+
+	ed     ed25519.PublicKey
+	edSeed []byte // nil for a public key
+
+	ec     *ecdsa.PublicKey
+	ecPriv *ecdsa.PrivateKey // nil for a public key
 }
 
-// readJWKSet reads a JWK Set of Ed25519 keys, private or public, refusing
-// the whole set if any key is broken: a set that is half right is a
-// mistake to fix, not a set to use.
-func readJWKSet(data []byte) ([]okpKey, error) {
+func (k jwk) private() bool { return k.edSeed != nil || k.ecPriv != nil }
+
+// readJWKSet reads a JWK Set of Ed25519 and P-256 keys, private or
+// public, refusing the whole set if any key is broken: a set that is half
+// right is a mistake to fix, not a set to use.
+func readJWKSet(data []byte) ([]jwk, error) {
 	if err := strictjson.Check(data); err != nil {
 		return nil, err
 	}
@@ -83,7 +125,7 @@ func readJWKSet(data []byte) ([]okpKey, error) {
 	if len(raws) == 0 {
 		return nil, errors.New("the set has no keys")
 	}
-	var keys []okpKey
+	var keys []jwk
 	seen := map[string]bool{}
 	for i, raw := range raws {
 		k, err := readJWK(raw)
@@ -105,12 +147,12 @@ func readJWKSet(data []byte) ([]okpKey, error) {
 // readJWK reads one key member by member, by exact name. It does not go
 // through go-jose, which copies "x" and "d" into a key without checking
 // their lengths or that they belong together.
-func readJWK(raw json.RawMessage) (okpKey, error) {
+func readJWK(raw json.RawMessage) (jwk, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return okpKey{}, errors.New("not a JSON object")
+		return jwk{}, errors.New("not a JSON object")
 	}
-	var k okpKey
+	var k jwk
 	str := func(name string) (string, bool, error) {
 		v, ok := m[name]
 		if !ok {
@@ -124,7 +166,7 @@ func readJWK(raw json.RawMessage) (okpKey, error) {
 	}
 	var err error
 	if k.kid, _, err = str("kid"); err != nil {
-		return okpKey{}, err
+		return jwk{}, err
 	}
 	kty, _, err := str("kty")
 	if err != nil {
@@ -134,13 +176,18 @@ func readJWK(raw json.RawMessage) (okpKey, error) {
 	if err != nil {
 		return k, err
 	}
-	if kty != "OKP" || crv != "Ed25519" {
-		return k, fmt.Errorf("kty %q, crv %q: want an Ed25519 key (kty OKP, crv Ed25519)", kty, crv)
+	switch {
+	case kty == "OKP" && crv == "Ed25519":
+		k.alg = jose.EdDSA
+	case kty == "EC" && crv == "P-256":
+		k.alg = jose.ES256
+	default:
+		return k, fmt.Errorf("kty %q, crv %q: want an Ed25519 key (kty OKP, crv Ed25519) or a P-256 key (kty EC, crv P-256)", kty, crv)
 	}
 	if k.kid == "" {
 		return k, errors.New("no kid")
 	}
-	for name, want := range map[string]string{"alg": string(jose.EdDSA), "use": "sig"} {
+	for name, want := range map[string]string{"alg": string(k.alg), "use": "sig"} {
 		got, _, err := str(name)
 		if err != nil {
 			return k, err
@@ -149,32 +196,65 @@ func readJWK(raw json.RawMessage) (okpKey, error) {
 			return k, fmt.Errorf("%s is %q: want %s", name, got, want)
 		}
 	}
-	x, _, err := str("x")
+	// Every member is 32 bytes: an Ed25519 key or seed (RFC 8037 §2), or
+	// a P-256 coordinate or scalar at the curve's full size (RFC 7518
+	// §6.2.1.2, §6.2.2.1).
+	member := func(name, what string) ([]byte, bool, error) {
+		s, present, err := str(name)
+		if err != nil || !present && name == "d" {
+			return nil, false, err
+		}
+		b, err := keyBytes(s)
+		if err != nil {
+			return nil, true, fmt.Errorf("%s (%s): %w", name, what, err)
+		}
+		return b, true, nil
+	}
+	if k.alg == jose.EdDSA {
+		if k.ed, _, err = member("x", "the public key"); err != nil {
+			return k, err
+		}
+		var private bool
+		if k.edSeed, private, err = member("d", "the private key"); err != nil || !private {
+			return k, err
+		}
+		// RFC 8037 §2: "d" is the seed, from which the public key follows.
+		if !ed25519.NewKeyFromSeed(k.edSeed).Public().(ed25519.PublicKey).Equal(k.ed) {
+			return k, fmt.Errorf("%w (x)", ErrKeyMismatch)
+		}
+		return k, nil
+	}
+	x, _, err := member("x", "the public point's x")
 	if err != nil {
 		return k, err
 	}
-	if k.pub, err = keyBytes(x); err != nil {
-		return k, fmt.Errorf("x (the public key): %w", err)
+	y, _, err := member("y", "the public point's y")
+	if err != nil {
+		return k, err
 	}
-	d, private, err := str("d")
+	// An uncompressed point (SEC 1 §2.3.3), refused off the curve: a key
+	// that is not a point of P-256 is an invalid-curve attack's way in.
+	if k.ec, err = ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...)); err != nil {
+		return k, errors.New("x and y are not a point of P-256")
+	}
+	d, private, err := member("d", "the private key")
 	if err != nil || !private {
 		return k, err
 	}
-	if k.seed, err = keyBytes(d); err != nil {
-		return k, fmt.Errorf("d (the private key): %w", err)
+	if k.ecPriv, err = ecdsa.ParseRawPrivateKey(elliptic.P256(), d); err != nil {
+		return k, errors.New("d (the private key): not a P-256 private key (zero, or not below the curve's order)")
 	}
-	// RFC 8037 §2: "d" is the seed, from which the public key follows.
-	if !ed25519.NewKeyFromSeed(k.seed).Public().(ed25519.PublicKey).Equal(k.pub) {
-		return k, ErrKeyMismatch
+	if !k.ecPriv.PublicKey.Equal(k.ec) {
+		return k, fmt.Errorf("%w (x, y)", ErrKeyMismatch)
 	}
 	return k, nil
 }
 
-// keyBytes decodes an Ed25519 key member: 32 bytes, unpadded base64url
-// (RFC 7515 §2) in its one canonical spelling.
+// keyBytes decodes a key member: 32 bytes, unpadded base64url (RFC 7515
+// §2) in its one canonical spelling.
 func keyBytes(s string) ([]byte, error) {
 	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
-	if err != nil || len(b) != ed25519.PublicKeySize {
+	if err != nil || len(b) != 32 {
 		return nil, errors.New("want 32 bytes as unpadded base64url")
 	}
 	return b, nil
@@ -188,12 +268,25 @@ func (ks *KeySet) JWKS() jose.JSONWebKeySet { return ks.jwks }
 
 // NewKey makes an Ed25519 signing key as a JWK whose kid is its RFC 7638
 // thumbprint.
-func NewKey() (jose.JSONWebKey, error) {
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
+func NewKey() (jose.JSONWebKey, error) { return NewKeyFor(jose.EdDSA) }
+
+// NewKeyFor makes a signing key for alg, one of KeyAlgorithms, as a JWK
+// whose kid is its RFC 7638 thumbprint.
+func NewKeyFor(alg jose.SignatureAlgorithm) (jose.JSONWebKey, error) {
+	var priv crypto.Signer
+	var err error
+	switch alg {
+	case jose.EdDSA:
+		_, priv, err = ed25519.GenerateKey(rand.Reader)
+	case jose.ES256:
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	default:
+		return jose.JSONWebKey{}, fmt.Errorf("session keys: algorithm %q: want one of %v", alg, KeyAlgorithms)
+	}
 	if err != nil {
 		return jose.JSONWebKey{}, err
 	}
-	k := jose.JSONWebKey{Key: priv, Algorithm: string(jose.EdDSA), Use: "sig"}
+	k := jose.JSONWebKey{Key: priv, Algorithm: string(alg), Use: "sig"}
 	tp, err := k.Thumbprint(crypto.SHA256)
 	if err != nil {
 		return jose.JSONWebKey{}, err
