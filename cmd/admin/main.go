@@ -1,5 +1,6 @@
-// Command admin is the operator's tool: signing keys, accounts, password
-// hashes, and pushing a secret file to Secret Manager.
+// Command admin is the operator's tool: signing keys, accounts, registered
+// browser clients, password hashes, and pushing a secret file to Secret
+// Manager.
 //
 //	admin keys init
 //	admin keys add|promote|retire [--alg EdDSA|ES256] [--force] [--keep N]
@@ -7,6 +8,9 @@
 //	admin account update --name NAME [--roles r1,r2] [--password]
 //	admin account disable|enable|remove|unlock --name NAME
 //	admin account list
+//	admin client add|update --id ID [--name N] [--redirect-uris u1,u2] [--origins o1] [--post-logout-uris u] [--grants g1,g2]
+//	admin client remove --id ID
+//	admin client list
 //	admin hash
 //	admin secret push --secret ID [--file PATH]
 //
@@ -39,6 +43,7 @@ import (
 
 	"impo.com.uy/copetes/backend/shared/accounts"
 	"impo.com.uy/copetes/backend/shared/authn"
+	"impo.com.uy/copetes/backend/shared/clients"
 	"impo.com.uy/copetes/backend/shared/env"
 	"impo.com.uy/copetes/backend/shared/lockout"
 	"impo.com.uy/copetes/backend/shared/password"
@@ -61,6 +66,11 @@ const usage = `uso:
   admin account disable|enable|remove --name N
   admin account unlock --name N   levanta el bloqueo de la cuenta (estado en Firestore)
   admin account list              (avisa de hashes más baratos que el actual)
+  admin client add --id ID --redirect-uris u1,u2 --origins o1 [--post-logout-uris u]
+                  [--name "Nombre"] [--grants authorization_code,refresh_token]
+  admin client update --id ID [las mismas opciones: cada una dada reemplaza su lista]
+  admin client remove --id ID
+  admin client list               id, grants, redirecciones, orígenes, vuelta tras cerrar sesión, nombre
   admin hash                      imprime el hash argon2id (PHC) de la contraseña leída
   admin secret push --secret ID [--file RUTA]
 
@@ -71,6 +81,9 @@ lo genera); se guarda como resumen SHA-256 ($sha256$), que se verifica en
 microsegundos, y nunca se bloquea por intentos fallidos. Con --generate-secret, la
 salida estándar es solo el secreto generado:
   SECRETO=$(admin account add --name pipeline --roles pipeline --service --generate-secret)
+Un cliente es una aplicación de navegador (pública: sin secreto, con PKCE); las
+URIs se comparan exactas (https, o http solo para 127.0.0.1, [::1] y localhost).
+El grant password solo si se lista en --grants: la aplicación vería la contraseña.
 `
 
 func main() {
@@ -82,13 +95,14 @@ func main() {
 
 // tool carries the streams and the folder of secrets.
 type tool struct {
-	in       io.Reader
-	out, err io.Writer
-	dir      secrets.Dir
-	keysID   string
-	acctsID  string
-	stdinTTY bool
-	now      func() time.Time
+	in        io.Reader
+	out, err  io.Writer
+	dir       secrets.Dir
+	keysID    string
+	acctsID   string
+	clientsID string
+	stdinTTY  bool
+	now       func() time.Time
 }
 
 func run(args []string, in io.Reader, out, errw io.Writer) error {
@@ -100,9 +114,10 @@ func runAt(now func() time.Time, args []string, in io.Reader, out, errw io.Write
 	// The same names and folder the functions and cmd/local use.
 	t := &tool{
 		in: in, out: out, err: errw, now: now,
-		dir:     secrets.Dir{Path: secrets.DirFromEnv()},
-		keysID:  session.KeysSecretFromEnv(),
-		acctsID: accounts.SecretFromEnv(),
+		dir:       secrets.Dir{Path: secrets.DirFromEnv()},
+		keysID:    session.KeysSecretFromEnv(),
+		acctsID:   accounts.SecretFromEnv(),
+		clientsID: clients.SecretFromEnv(),
 	}
 	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		t.stdinTTY = true
@@ -128,6 +143,8 @@ func runAt(now func() time.Time, args []string, in io.Reader, out, errw io.Write
 		return t.unlock(rest)
 	case "account add", "account update", "account disable", "account enable", "account remove", "account list":
 		return t.account(sub, rest)
+	case "client add", "client update", "client remove", "client list":
+		return t.client(sub, rest)
 	case "secret push":
 		return t.secretPush(rest)
 	}
@@ -373,6 +390,8 @@ func (t *tool) secretPush(args []string) error {
 		}
 	case t.acctsID:
 		_, err = accounts.Parse(data)
+	case t.clientsID:
+		_, err = clients.Parse(data)
 	}
 	if err != nil {
 		return fmt.Errorf("%s no es válido: %w", *file, err)

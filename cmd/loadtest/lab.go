@@ -16,6 +16,7 @@ import (
 	"impo.com.uy/copetes/backend/functions/gettoken"
 	"impo.com.uy/copetes/backend/internal/devcreds"
 	"impo.com.uy/copetes/backend/shared/accounts"
+	"impo.com.uy/copetes/backend/shared/clients"
 	"impo.com.uy/copetes/backend/shared/session"
 )
 
@@ -45,7 +46,7 @@ type credentials struct {
 // through cmd/admin, so that its secret has the form admin gives it.
 func makeCredentials(ctx context.Context, admin, dir string) (credentials, error) {
 	made, err := devcreds.Bootstrap(dir, devcreds.IDs{Keys: session.DefaultKeysSecret, Accounts: accounts.DefaultSecret,
-		GetTokenKey: gettoken.DefaultKeySecret, Policy: gettoken.DefaultPolicySecret})
+		GetTokenKey: gettoken.DefaultKeySecret, Policy: gettoken.DefaultPolicySecret, Clients: clients.DefaultSecret})
 	if err != nil {
 		return credentials{}, err
 	}

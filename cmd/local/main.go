@@ -35,6 +35,7 @@ import (
 	"impo.com.uy/copetes/backend/functions/gettoken"
 	"impo.com.uy/copetes/backend/internal/devcreds"
 	"impo.com.uy/copetes/backend/shared/accounts"
+	"impo.com.uy/copetes/backend/shared/clients"
 	"impo.com.uy/copetes/backend/shared/entrypoint"
 	"impo.com.uy/copetes/backend/shared/env"
 	"impo.com.uy/copetes/backend/shared/logging"
@@ -214,6 +215,7 @@ func bootstrap() (string, error) {
 		Accounts:    accounts.SecretFromEnv(),
 		GetTokenKey: gettoken.KeySecretFromEnv(),
 		Policy:      gettoken.PolicySecretFromEnv(),
+		Clients:     clients.SecretFromEnv(),
 	})
 	if err != nil {
 		return "", fmt.Errorf("dev credentials in %s: %w", sc.Dir, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"impo.com.uy/copetes/backend/shared/accounts"
+	"impo.com.uy/copetes/backend/shared/clients"
 	"impo.com.uy/copetes/backend/shared/googletoken"
 	"impo.com.uy/copetes/backend/shared/password"
 	"impo.com.uy/copetes/backend/shared/secrets"
@@ -21,6 +22,33 @@ import (
 
 // DevAccount is the person account a local run creates.
 const DevAccount = "dev"
+
+// The dev client: the browser application a local run registers, whose
+// example page cmd/local serves under /example/ (its own path, not a
+// function's, so that no function ever serves it in production).
+const (
+	DevClient = "impo-web-dev"
+	// DevOrigin is cmd/local's address with its defaults (LOCAL_HOST,
+	// PORT); a run elsewhere registers its own with DevClientAt or
+	// cmd/admin client update.
+	DevOrigin = "http://127.0.0.1:8080"
+)
+
+// DevClientAt is the dev client for a local server at origin: the code
+// flow with refresh, and the password grant too, so that the README's
+// curl walkthrough keeps logging in with a password (production clients
+// do not get it: RFC 9700 §2.4).
+func DevClientAt(origin string) clients.Client {
+	return clients.Client{
+		ID:                     DevClient,
+		Name:                   "Ejemplo local",
+		Kind:                   clients.Public,
+		RedirectURIs:           []string{origin + "/example/callback"},
+		AllowedOrigins:         []string{origin},
+		PostLogoutRedirectURIs: []string{origin + "/example/"},
+		GrantTypes:             []clients.Grant{clients.AuthorizationCode, clients.RefreshToken, clients.Password},
+	}
+}
 
 // devPolicy lets the dev role obtain any token: for local runs only.
 const devPolicy = `{
@@ -32,7 +60,7 @@ const devPolicy = `{
 
 // IDs names the secrets Bootstrap writes.
 type IDs struct {
-	Keys, Accounts, GetTokenKey, Policy string
+	Keys, Accounts, GetTokenKey, Policy, Clients string
 }
 
 // Made says what Bootstrap created.
@@ -44,7 +72,8 @@ type Made struct {
 // Bootstrap creates each missing secret in dir: a signing key set, an
 // accounts list holding the dev account with a random password, a dev
 // service-account key for gettoken's selfsigned source, and a permissive
-// gettoken policy. It never overwrites a file that exists.
+// gettoken policy, and a clients list holding the dev client (DevClientAt
+// DevOrigin). It never overwrites a file that exists.
 func Bootstrap(dir string, ids IDs) (Made, error) {
 	keysID, accountsID := ids.Keys, ids.Accounts
 	var made Made
@@ -113,6 +142,18 @@ func Bootstrap(dir string, ids IDs) (Made, error) {
 			return made, fmt.Errorf("write %s: %w", ids.Policy, err)
 		}
 		made.Files = append(made.Files, ids.Policy)
+	}
+	if ok, err := missing(ids.Clients); err != nil {
+		return made, err
+	} else if ok {
+		data, err := clients.Marshal([]clients.Client{DevClientAt(DevOrigin)})
+		if err != nil {
+			return made, err
+		}
+		if err := d.Write(ids.Clients, data); err != nil {
+			return made, fmt.Errorf("write %s: %w", ids.Clients, err)
+		}
+		made.Files = append(made.Files, ids.Clients)
 	}
 	return made, nil
 }

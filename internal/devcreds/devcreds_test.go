@@ -6,12 +6,13 @@ import (
 	"testing"
 
 	"impo.com.uy/copetes/backend/shared/accounts"
+	"impo.com.uy/copetes/backend/shared/clients"
 	"impo.com.uy/copetes/backend/shared/googletoken"
 	"impo.com.uy/copetes/backend/shared/session"
 	"impo.com.uy/copetes/backend/shared/tokenpolicy"
 )
 
-var ids = IDs{Keys: "session-keys", Accounts: "accounts", GetTokenKey: "gettoken-key", Policy: "gettoken-policy"}
+var ids = IDs{Keys: "session-keys", Accounts: "accounts", GetTokenKey: "gettoken-key", Policy: "gettoken-policy", Clients: "clients"}
 
 func TestBootstrap_CreatesOnceAndNeverOverwrites(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "credenciales")
@@ -19,7 +20,7 @@ func TestBootstrap_CreatesOnceAndNeverOverwrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(made.Files) != 4 || len(made.DevPassword) < 20 {
+	if len(made.Files) != 5 || len(made.DevPassword) < 20 {
 		t.Fatalf("first run made %+v", made)
 	}
 	keys, _ := os.ReadFile(filepath.Join(dir, "session-keys"))
@@ -42,6 +43,15 @@ func TestBootstrap_CreatesOnceAndNeverOverwrites(t *testing.T) {
 	policy, _ := os.ReadFile(filepath.Join(dir, "gettoken-policy"))
 	if p, err := tokenpolicy.Parse(policy); err != nil || len(p.Wildcards()) != 1 {
 		t.Fatalf("dev policy: %v", err)
+	}
+
+	cl, _ := os.ReadFile(filepath.Join(dir, "clients"))
+	cs, err := clients.Parse(cl)
+	if err != nil {
+		t.Fatalf("dev clients: %v", err)
+	}
+	if c, ok := cs.Lookup(DevClient); !ok || !c.RedirectAllowed(DevOrigin+"/example/callback") || !c.Allows(clients.Password) {
+		t.Fatalf("dev client = %+v, %v; want the example's callback and the password grant for the curl walkthrough", c, ok)
 	}
 
 	again, err := Bootstrap(dir, ids)
