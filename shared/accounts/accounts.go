@@ -167,28 +167,15 @@ func (l *List) Len() int { return len(l.byName) }
 func Marshal(accts []Account) ([]byte, error) {
 	accts = slices.Clone(accts)
 	slices.SortFunc(accts, func(a, b Account) int { return strings.Compare(a.Name, b.Name) })
-	var b strings.Builder
-	b.WriteString("[\n")
-	for i, a := range accts {
-		if err := a.Validate(); err != nil {
+	for i := range accts {
+		if err := accts[i].Validate(); err != nil {
 			return nil, err
 		}
-		if a.Roles == nil {
-			a.Roles = []string{}
+		if accts[i].Roles == nil {
+			accts[i].Roles = []string{}
 		}
-		line, err := json.Marshal(a)
-		if err != nil {
-			return nil, err
-		}
-		b.WriteString("  ")
-		b.Write(line)
-		if i < len(accts)-1 {
-			b.WriteString(",")
-		}
-		b.WriteString("\n")
 	}
-	b.WriteString("]\n")
-	return []byte(b.String()), nil
+	return strictjson.MarshalLines(accts)
 }
 
 // Unmarshal decodes the secret's JSON into accounts, checking them as Parse

@@ -9,7 +9,6 @@
 package clients
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -309,9 +308,8 @@ func (l *List) Len() int { return len(l.byID) }
 func Marshal(cs []Client) ([]byte, error) {
 	cs = slices.Clone(cs)
 	slices.SortFunc(cs, func(a, b Client) int { return strings.Compare(a.ID, b.ID) })
-	var b strings.Builder
-	b.WriteString("[\n")
-	for i, c := range cs {
+	for i := range cs {
+		c := &cs[i]
 		if err := c.Validate(); err != nil {
 			return nil, err
 		}
@@ -323,22 +321,8 @@ func Marshal(cs []Client) ([]byte, error) {
 				*l = []string{}
 			}
 		}
-		// No HTML escaping: a query's & stays &, as an operator wrote it.
-		var line bytes.Buffer
-		enc := json.NewEncoder(&line)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(c); err != nil {
-			return nil, err
-		}
-		b.WriteString("  ")
-		b.Write(bytes.TrimSuffix(line.Bytes(), []byte("\n")))
-		if i < len(cs)-1 {
-			b.WriteString(",")
-		}
-		b.WriteString("\n")
 	}
-	b.WriteString("]\n")
-	return []byte(b.String()), nil
+	return strictjson.MarshalLines(cs)
 }
 
 // Unmarshal decodes the secret's JSON into clients, checking them as
