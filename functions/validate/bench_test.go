@@ -118,20 +118,4 @@ func BenchmarkUnmarshalEvent(b *testing.B) {
 
 // BenchmarkUnmarshal is the row's baseline: json.Unmarshal of the
 // document alone.
-func BenchmarkUnmarshal(b *testing.B) {
-	docs := legaltext.Documents()
-	for _, name := range legaltext.Sizes {
-		data := docs[name]
-		b.Run(name, func(b *testing.B) {
-			b.SetBytes(int64(len(data)))
-			start := benchcpu.Now()
-			for b.Loop() {
-				var m map[string]any
-				if err := json.Unmarshal(data, &m); err != nil {
-					b.Fatal(err)
-				}
-			}
-			benchcpu.Report(b, start)
-		})
-	}
-}
+func BenchmarkUnmarshal(b *testing.B) { legaltext.BenchmarkUnmarshal(b) }

@@ -7,6 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"testing"
+
+	"impo.com.uy/copetes/backend/internal/benchcpu"
 )
 
 // Sizes names the documents Documents makes, smallest first.
@@ -33,4 +36,25 @@ func Documents() map[string][]byte {
 		docs[fmt.Sprintf("%dKiB", size>>10)] = d
 	}
 	return docs
+}
+
+// BenchmarkUnmarshal is validate's baseline, run by each benchmark file
+// that compares against it so that both sides share one run: a plain
+// json.Unmarshal of each document into a map, with cpu-ns/op.
+func BenchmarkUnmarshal(b *testing.B) {
+	docs := Documents()
+	for _, name := range Sizes {
+		data := docs[name]
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			start := benchcpu.Now()
+			for b.Loop() {
+				var m map[string]any
+				if err := json.Unmarshal(data, &m); err != nil {
+					b.Fatal(err)
+				}
+			}
+			benchcpu.Report(b, start)
+		})
+	}
 }

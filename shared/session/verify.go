@@ -339,32 +339,43 @@ func (v *Verifier) checkClaims(payload []byte) (Claims, error) {
 	case !audFound:
 		return Claims{}, invalid("aud is neither a string nor an array of strings")
 	}
+	if err := v.checkRules(c, audMatch, nbf); err != nil {
+		return Claims{}, err
+	}
+	c.Audience = v.Audience
+	return c, nil
+}
+
+// checkRules applies the rules every session token's claims must meet,
+// once they are read: issuer, audience (audMatch), lifetime within
+// MaxLifetime, times against the clock with the leeway, nbf when not 0,
+// subject and id.
+func (v *Verifier) checkRules(c Claims, audMatch bool, nbf int64) error {
 	now := v.Now()
 	leeway := min(v.Leeway, MaxLeeway)
 	switch {
 	case c.Issuer != v.Issuer:
-		return Claims{}, invalid("iss is %q, want %q", c.Issuer, v.Issuer)
+		return invalid("iss is %q, want %q", c.Issuer, v.Issuer)
 	case !audMatch:
-		return Claims{}, invalid("aud does not include %q", v.Audience)
+		return invalid("aud does not include %q", v.Audience)
 	case c.Expiry == 0:
-		return Claims{}, invalid("exp is missing")
+		return invalid("exp is missing")
 	case !now.Before(time.Unix(c.Expiry, 0).Add(leeway)):
-		return Claims{}, invalid("expired at %s", time.Unix(c.Expiry, 0).UTC().Format(time.RFC3339))
+		return invalid("expired at %s", time.Unix(c.Expiry, 0).UTC().Format(time.RFC3339))
 	case c.IssuedAt <= 0:
-		return Claims{}, invalid("iat is missing or before 1970")
+		return invalid("iat is missing or before 1970")
 	case time.Unix(c.IssuedAt, 0).After(now.Add(leeway)):
-		return Claims{}, invalid("issued in the future")
+		return invalid("issued in the future")
 	// exp and iat are both positive here (a negative exp has expired), so
 	// the difference cannot overflow.
 	case c.Expiry-c.IssuedAt > int64(MaxLifetime/time.Second):
-		return Claims{}, invalid("exp is %ds after iat, more than the %s a session may live", c.Expiry-c.IssuedAt, MaxLifetime)
+		return invalid("exp is %ds after iat, more than the %s a session may live", c.Expiry-c.IssuedAt, MaxLifetime)
 	case nbf != 0 && time.Unix(nbf, 0).After(now.Add(leeway)):
-		return Claims{}, invalid("not valid before %s", time.Unix(nbf, 0).UTC().Format(time.RFC3339))
+		return invalid("not valid before %s", time.Unix(nbf, 0).UTC().Format(time.RFC3339))
 	case c.Subject == "" || c.ID == "":
-		return Claims{}, invalid("sub or jti is missing")
+		return invalid("sub or jti is missing")
 	}
-	c.Audience = v.Audience
-	return c, nil
+	return nil
 }
 
 // checkClaimName refuses a claim name that is not one of claimNames but
