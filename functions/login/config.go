@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"impo.com.uy/copetes/backend/shared/accounts"
+	"impo.com.uy/copetes/backend/shared/clients"
 	"impo.com.uy/copetes/backend/shared/env"
 	"impo.com.uy/copetes/backend/shared/lockout"
 	"impo.com.uy/copetes/backend/shared/memlimit"
@@ -15,6 +16,9 @@ import (
 // the other functions live in session.Config.
 type config struct {
 	AccountsSecret  string          // ACCOUNTS_SECRET
+	ClientsSecret   string          // CLIENTS_SECRET: the registered browser applications
+	RefreshIdle     time.Duration   // LOGIN_REFRESH_IDLE: a refresh family unused this long ends
+	RefreshMax      time.Duration   // LOGIN_REFRESH_MAX: a refresh family ends this long after the login
 	PerPair         lockout.Policy  // LOGIN_MAX_FAILURES (one account from one address), LOGIN_FAILURE_WINDOW, LOGIN_LOCKOUT_BASE, LOGIN_LOCKOUT_MAX
 	PerAccount      lockout.Policy  // LOGIN_MAX_FAILURES_PER_ACCOUNT, and the same durations
 	PerAddress      lockout.Policy  // LOGIN_MAX_FAILURES_PER_ADDRESS, and the same durations
@@ -32,6 +36,7 @@ type config struct {
 func configFromEnv() (config, error) {
 	c := config{
 		AccountsSecret: accounts.SecretFromEnv(),
+		ClientsSecret:  clients.SecretFromEnv(),
 		CORSOrigins:    env.List("CORS_ALLOWED_ORIGINS"),
 		HashParams:     password.Default,
 	}
@@ -82,6 +87,15 @@ func configFromEnv() (config, error) {
 		return c, err
 	}
 	if c.HashQueue, err = env.Int("LOGIN_HASH_QUEUE", 64, 0, 100000); err != nil {
+		return c, err
+	}
+	// A working day: a person who logs in at 8:00 and keeps the page
+	// open is not asked again before 20:00, and a laptop left closed
+	// over lunch does not log them out (idle 8h).
+	if c.RefreshIdle, err = env.Duration("LOGIN_REFRESH_IDLE", 8*time.Hour, 5*time.Minute, 7*24*time.Hour); err != nil {
+		return c, err
+	}
+	if c.RefreshMax, err = env.Duration("LOGIN_REFRESH_MAX", 12*time.Hour, c.RefreshIdle, 30*24*time.Hour); err != nil {
 		return c, err
 	}
 	return c, nil

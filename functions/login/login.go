@@ -15,6 +15,7 @@ import (
 
 	"impo.com.uy/copetes/backend/shared/accounts"
 	"impo.com.uy/copetes/backend/shared/authn"
+	"impo.com.uy/copetes/backend/shared/clients"
 	"impo.com.uy/copetes/backend/shared/entrypoint"
 	"impo.com.uy/copetes/backend/shared/httpapi"
 	"impo.com.uy/copetes/backend/shared/lockout"
@@ -70,6 +71,7 @@ type server struct {
 	auth    *session.Authority
 	authn   *authn.Authenticator
 	limiter *password.Limiter // bounds people's argon2id hashes
+	clients *secrets.Decoded[*clients.List]
 	now     func() time.Time
 }
 
@@ -82,7 +84,10 @@ func newServer(cfg config, p *platform.Platform, auth *session.Authority, now fu
 		PerPair: cfg.PerPair, PerAccount: cfg.PerAccount, PerAddress: cfg.PerAddress, IPv6Prefix: cfg.IPv6Prefix,
 	}, limiter.Matches, cfg.HashParams)
 	a.Saturated = limiter.Saturated
-	return &server{cfg: cfg, auth: auth, authn: a, limiter: limiter, now: now}
+	return &server{
+		cfg: cfg, auth: auth, authn: a, limiter: limiter, now: now,
+		clients: &secrets.Decoded[*clients.List]{Source: p.Secrets, Name: cfg.ClientsSecret, Decode: clients.Parse},
+	}
 }
 
 // Request bodies are small forms or JSON objects; 16 KiB is generous.
@@ -93,29 +98,50 @@ func (s *server) routes() http.Handler {
 	jwks := httpapi.Handler(s.jwks)
 	introspect := httpapi.Handler(s.introspect)
 	revoke := httpapi.OAuthHandler(s.revoke)
+	authorize := httpapi.Handler(s.authorize)
+	discovery := httpapi.Handler(s.discovery)
+	userinfo := httpapi.Handler(s.userinfo)
+	logout := httpapi.Handler(s.endSession)
 	notFound := httpapi.Handler(func(w http.ResponseWriter, r *http.Request) error {
-		return httpapi.Errorf(http.StatusNotFound, "no such endpoint %q: use /token, /jwks, /introspect or /revoke", r.URL.Path)
+		return httpapi.Errorf(http.StatusNotFound, "no such endpoint %q: see %s/.well-known/openid-configuration", r.URL.Path, s.auth.Config.Issuer)
 	})
 	mux := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch strings.TrimSuffix(r.URL.Path, "/") {
 		case "", "/token":
 			token.ServeHTTP(w, r)
+		case "/authorize":
+			authorize.ServeHTTP(w, r)
 		case "/jwks", "/.well-known/jwks.json":
 			jwks.ServeHTTP(w, r)
 		case "/introspect":
 			introspect.ServeHTTP(w, r)
 		case "/revoke":
 			revoke.ServeHTTP(w, r)
+		case "/userinfo":
+			userinfo.ServeHTTP(w, r)
+		case "/logout":
+			logout.ServeHTTP(w, r)
+		case wellKnownOIDC, wellKnownOAuth:
+			discovery.ServeHTTP(w, r)
 		default:
 			notFound.ServeHTTP(w, r)
 		}
 	})
 	return httpapi.CORS{
 		Origins:     s.cfg.CORSOrigins,
+		Allow:       s.clientOrigin,
 		Credentials: s.auth.Config.Cookie != "",
 		Methods:     []string{http.MethodGet, http.MethodPost},
 	}.Wrap(mux)
 }
+
+// The discovery documents' paths under the issuer (OpenID Connect
+// Discovery §4, RFC 8414 §3; for an issuer with a path, the second also
+// answers at the host's root, which cmd/local routes here).
+const (
+	wellKnownOIDC  = "/.well-known/openid-configuration"
+	wellKnownOAuth = "/.well-known/oauth-authorization-server"
+)
 
 // jwks publishes the public keys. Caches may keep them briefly: a new key
 // is added to the set before it signs (see the README on rotation).

@@ -11,8 +11,11 @@ import (
 // CORS only guards what a page may read: what it may send with the
 // session cookie is CheckOrigin's job.
 type CORS struct {
-	Origins     []string // exact origins, such as https://portal.impo.com.uy
-	Credentials bool     // allow cookies (only with a listed origin, never "*")
+	Origins []string // exact origins, such as https://portal.impo.com.uy
+	// Allow, when set, admits origins beyond Origins, decided per request
+	// (login's registered clients, read from a secret that may change).
+	Allow       func(r *http.Request, origin string) bool
+	Credentials bool // allow cookies (only with a listed origin, never "*")
 	Methods     []string
 }
 
@@ -27,7 +30,7 @@ func (c CORS) Wrap(next http.Handler) http.Handler {
 			return
 		}
 		w.Header().Add("Vary", "Origin")
-		allowed := slices.Contains(c.Origins, origin)
+		allowed := slices.Contains(c.Origins, origin) || (c.Allow != nil && origin != "null" && c.Allow(r, origin))
 		if allowed {
 			w.Header().Set("Access-Control-Allow-Origin", origin)
 			if c.Credentials {
