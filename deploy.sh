@@ -39,6 +39,8 @@ set -euo pipefail
 #   sessions  sign: holds the signing keys (session-keys); login only.
 #             verify: checks sessions with login's public keys, read from
 #             its JWKS (SESSION_JWKS_URL), and never holds a private key.
+#             Every function gets LOGIN_ISSUER, login's URL (see
+#             login_issuer): the iss that login signs and the others expect.
 #   state     its own Firestore database (FIRESTORE_DATABASE), which its
 #             account alone may write. Revocations live in the database
 #             $sessions_database (FIRESTORE_SESSIONS_DATABASE): login
@@ -69,7 +71,7 @@ set -euo pipefail
 #             checked: 8 at once fit in 512Mi beside the process.
 functions_table='
 # function     package             entry         trigger           account   sessions  state           memory  cpu  concurrency  timeout  min  max  ingress            env
-login          functions/login     Login         http              login     sign      login-state     512Mi   1    16           30s      0    20   all                SESSION_TTL ACCOUNTS_SECRET=secret:accounts CORS_ALLOWED_ORIGINS SESSION_COOKIE
+login          functions/login     Login         http              login     sign      login-state     512Mi   1    16           30s      0    20   all                SESSION_TTL ACCOUNTS_SECRET=secret:accounts CLIENTS_SECRET=secret:clients LOGIN_REFRESH_IDLE LOGIN_REFRESH_MAX CORS_ALLOWED_ORIGINS SESSION_COOKIE
 gettoken       functions/gettoken  GetToken      http              gettoken  verify    gettoken-state  256Mi   1    80           30s      0    20   all                GETTOKEN_SOURCE GETTOKEN_KEY_SECRET=secret:gettoken-key GETTOKEN_POLICY CORS_ALLOWED_ORIGINS SESSION_COOKIE
 validate       functions/validate  Validate      topic:DOCS_TOPIC  validate  verify    validate-state  512Mi   1    8            120s     0    10   internal-only      VALIDATE_VALID_TOPIC=topic:VALID_TOPIC VALIDATE_INVALID_TOPIC=topic:INVALID_TOPIC VALIDATE_TRIGGER_TOPIC=DOCS_TOPIC
 validate-http  functions/validate  ValidateHTTP  http              validate  verify    validate-state  512Mi   1    8            60s      0    10   internal-and-gclb  SESSION_COOKIE
@@ -112,6 +114,7 @@ grants_table='
 # account  role                                  resource                 when                         why
 login      roles/secretmanager.secretAccessor    secret:session-keys      -                            signs sessions: the only reader of the private keys
 login      roles/secretmanager.secretAccessor    secret:accounts          -                            checks passwords and service secrets
+login      roles/secretmanager.secretAccessor    secret:clients           -                            reads the registered browser clients: their redirect URIs, origins and grants
 login      roles/datastore.user                  database:login-state     -                            counts failed logins and locks out
 login      roles/datastore.user                  database:sessions        -                            writes revocations: the only writer
 gettoken   roles/datastore.user                  database:gettoken-state  -                            limits the rate of each caller
@@ -132,6 +135,14 @@ login      roles/datastore.user                  project                  retire
 gettoken   roles/datastore.user                  project                  retired                      wrote every database of the project
 validate   roles/datastore.user                  project                  retired                      wrote every database of the project
 '
+
+# What setup puts in a secret it creates, as its first version, when a
+# function can start with it: clients, the empty list (no browser client
+# registered yet; login refuses every client until the operator adds one).
+# Without a version, login could not read it, and with SECRETS_MODE=mount
+# Cloud Run could not even deploy login. The other secrets start empty:
+# no first version of them would be safe.
+declare -A secret_first=([clients]='[]')
 
 # --- what setup counts -------------------------------------------------------
 # One log-based metric per row: a counter in Cloud Monitoring
@@ -280,12 +291,13 @@ require PROJECT REGION
 : "${MAX_RETRY_DELAY:=600s}"           # the min to the max (0s to 600s)
 : "${GETTOKEN_SOURCE:=impersonate}"     # impersonate | key (adc and selfsigned are for local runs only)
 : "${GETTOKEN_POLICY_FILE:=}"           # local file with the gettoken policy (JSON)
-: "${SESSION_ISSUER:=impo-copetes-login}"
 : "${SESSION_AUDIENCE:=impo-copetes-backend}"
 : "${SESSION_TTL:=1h}"
 : "${CORS_ALLOWED_ORIGINS:=}"
 : "${SESSION_COOKIE:=}"                  # cookie mode for staff browsers (README: «Modo cookie»); the functions must share one host
-: "${LOGIN_URL:=}"                       # login's URL; unset, read from the deployed login
+: "${LOGIN_URL:=}"                       # login's URL as clients see it (a custom domain); unset, its Cloud Run URL
+: "${LOGIN_REFRESH_IDLE:=}"              # login's refresh token lifetimes; unset, login's defaults
+: "${LOGIN_REFRESH_MAX:=}"
 : "${STATE_COLLECTION:=backend-state}"
 case "$SECRETS_MODE" in api | mount) ;; *) missing+=("SECRETS_MODE (api or mount)") ;; esac
 case "$GETTOKEN_SOURCE" in impersonate | key | adc | selfsigned | impersonate:*) ;; *)
@@ -294,8 +306,15 @@ esac
 if [[ -n "$GETTOKEN_POLICY_FILE" && ! -f "$GETTOKEN_POLICY_FILE" ]]; then
   missing+=("GETTOKEN_POLICY_FILE (no file $GETTOKEN_POLICY_FILE)")
 fi
-if [[ -n "$LOGIN_URL" && "$LOGIN_URL" != https://* ]]; then
-  missing+=("LOGIN_URL (an https:// address)")
+# LOGIN_URL is the issuer that every token names and clients compare as a
+# string (see login_issuer): https, a lower-case host, no default port, a
+# plain path, no query or fragment; one trailing slash is dropped.
+if [[ -n "$LOGIN_URL" ]]; then
+  url=${LOGIN_URL%/}
+  if [[ ! "$url" =~ ^https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[1-9][0-9]{0,4})?(/[A-Za-z0-9._~-]+)*$ ||
+    "$url/" == *:443/* || "$url/" == */./* || "$url/" == */../* ]]; then
+    missing+=("LOGIN_URL (login's https URL as clients see it: https://host[:port][/path], lower-case host, no default port, query or fragment)")
+  fi
 fi
 if [[ ! "$MAX_DELIVERY_ATTEMPTS" =~ ^[0-9]{1,3}$ ]] || ((10#$MAX_DELIVERY_ATTEMPTS < 5 || 10#$MAX_DELIVERY_ATTEMPTS > 100)); then
   missing+=("MAX_DELIVERY_ATTEMPTS (5 to 100, as Pub/Sub allows)")
@@ -499,6 +518,15 @@ done
 refusals=()
 refuse() { refusals+=("$*"); }
 
+# The issuer is login's URL, and deploy.sh derives it: a second setting
+# could name another.
+if [[ -n "${SESSION_ISSUER:-}" ]]; then
+  refuse "SESSION_ISSUER is gone: the issuer is now login's URL, LOGIN_ISSUER, which deploy.sh gives every function (from LOGIN_URL, or login's Cloud Run URL). Remove SESSION_ISSUER from your settings; set LOGIN_URL if login has a domain of its own."
+fi
+if [[ -n "${LOGIN_ISSUER:-}" ]]; then
+  refuse "LOGIN_ISSUER is not a setting: deploy.sh sets it to LOGIN_URL, or to login's Cloud Run URL. Set LOGIN_URL instead, to login's URL as clients see it."
+fi
+
 case "$GETTOKEN_SOURCE" in
   adc | selfsigned)
     refuse "GETTOKEN_SOURCE=$GETTOKEN_SOURCE is for local runs only: on Google Cloud gettoken would hand out its own identity. Use impersonate: each policy role names the service account whose tokens it receives."
@@ -677,19 +705,25 @@ ask() {
 
 gcloud=(gcloud --project="$PROJECT" --quiet)
 
-# The Pub/Sub service agent (the grants table's account pubsub), named by
-# the project's number: read once, when a grant names it.
-pubsub_agent=""
-find_pubsub_agent() {
-  local number
-  [[ -z "$pubsub_agent" ]] || return 0
-  echo "# The Pub/Sub service agent is named by the project's number:"
-  ask number PROJECT_NUMBER "${gcloud[@]}" projects describe "$PROJECT" --format='value(projectNumber)'
-  if [[ ! "$number" =~ ^[0-9]+$ ]] && ! $dry_run; then
-    echo "deploy.sh: project $PROJECT has no number ($number)" >&2
+# The project's number, read once, when something it names is needed: the
+# Pub/Sub service agent, login's Cloud Run URL.
+project_number=""
+find_project_number() {
+  [[ -z "$project_number" ]] || return 0
+  echo "# The project's number names the Pub/Sub service agent and login's URL:"
+  ask project_number PROJECT_NUMBER "${gcloud[@]}" projects describe "$PROJECT" --format='value(projectNumber)'
+  if [[ ! "$project_number" =~ ^[0-9]+$ ]] && ! $dry_run; then
+    echo "deploy.sh: project $PROJECT has no number ($project_number)" >&2
     exit 1
   fi
-  pubsub_agent="service-$number@gcp-sa-pubsub.iam.gserviceaccount.com"
+}
+
+# The Pub/Sub service agent (the grants table's account pubsub).
+pubsub_agent=""
+find_pubsub_agent() {
+  [[ -z "$pubsub_agent" ]] || return 0
+  find_project_number
+  pubsub_agent="service-$project_number@gcp-sa-pubsub.iam.gserviceaccount.com"
 }
 
 # member prints the IAM member of grants-table account $1 (for pubsub,
@@ -831,10 +865,15 @@ setup() {
   done
   dead_letter_subscription
 
-  echo "# Secrets (empty: publish them with go run ./cmd/admin secret push)"
+  echo "# Secrets (empty, except clients: publish them with go run ./cmd/admin secret push)"
   for id in "${secret_ids[@]}"; do
-    exists "${gcloud[@]}" secrets describe "$id" ||
+    exists "${gcloud[@]}" secrets describe "$id" && continue
+    if [[ -n "${secret_first[$id]:-}" ]]; then
+      echo "# $id starts with a first version, read from standard input: ${secret_first[$id]}"
+      run "${gcloud[@]}" secrets create "$id" --replication-policy=automatic --data-file=- <<<"${secret_first[$id]}"
+    else
       run "${gcloud[@]}" secrets create "$id" --replication-policy=automatic
+    fi
   done
 
   echo "# Firestore: one database per owner of state, entries expire by a TTL policy"
@@ -991,35 +1030,48 @@ secret_env() {
   fi
 }
 
-# login_url makes LOGIN_URL login's URL, where the verifiers read its
-# public keys: the setting, or the deployed login's (deployed first when
-# it is deployed too). A dry run prints the command and uses a placeholder.
-login_url() {
-  [[ -n "$LOGIN_URL" ]] && return 0
-  echo "# The others verify sessions by login's public keys (JWKS), at login's URL:"
-  ask LOGIN_URL https://LOGIN_URL "${gcloud[@]}" functions describe login --gen2 --region="$REGION" \
-    --format='value(serviceConfig.uri)' || LOGIN_URL=""
-  if [[ "$LOGIN_URL" != https://* ]]; then
-    echo "deploy.sh: login is not deployed (no https URL); deploy it first (./deploy.sh login), or set LOGIN_URL" >&2
+# login_issuer sets LOGIN_ISSUER to login's URL: the iss of every
+# session, which login signs and the others expect, the base of login's
+# endpoints (its discovery documents, the browser flow), and where the
+# verifiers read its public keys (LOGIN_ISSUER/jwks). It is LOGIN_URL when
+# set (a domain of login's own), else login's deterministic Cloud Run URL,
+# https://SERVICE-PROJECT_NUMBER.REGION.run.app, which exists from login's
+# first deploy on: every function, login included, knows the issuer before
+# any of them is deployed. A dry run uses the number's placeholder.
+LOGIN_ISSUER=""
+login_issuer() {
+  local label
+  [[ -z "$LOGIN_ISSUER" ]] || return 0
+  if [[ -n "$LOGIN_URL" ]]; then
+    LOGIN_ISSUER=${LOGIN_URL%/}
+    return 0
+  fi
+  find_project_number
+  label="login-$project_number"
+  if ((${#label} > 63)); then
+    # Cloud Run gives a deterministic URL only to a DNS label this short.
+    echo "deploy.sh: login's Cloud Run URL would need the DNS label $label, over 63 characters: Cloud Run gives it none; set LOGIN_URL" >&2
     exit 1
   fi
+  LOGIN_ISSUER="https://$label.$REGION.run.app"
+  echo "# login's URL, the issuer of every session: $LOGIN_ISSUER"
 }
 
 # deploy deploys the function of table row $1.
 deploy() {
   local i=$1 fn=${names[$1]} entry=${entries[$1]} sa_email ingress item var src id g
   sa_email=$(email "${accounts[i]}")
+  login_issuer
   local env=("GOOGLE_CLOUD_PROJECT=$PROJECT" "SECRETS_SOURCE=secretmanager" "STATE_STORE=firestore"
     "FIRESTORE_DATABASE=${states[i]}" "FIRESTORE_SESSIONS_DATABASE=$sessions_database"
-    "STATE_COLLECTION=$STATE_COLLECTION" "SESSION_ISSUER=$SESSION_ISSUER" "SESSION_AUDIENCE=$SESSION_AUDIENCE"
+    "STATE_COLLECTION=$STATE_COLLECTION" "LOGIN_ISSUER=$LOGIN_ISSUER" "SESSION_AUDIENCE=$SESSION_AUDIENCE"
     "TRUSTED_PROXY_HOPS=1")
   local mounts=() extra=() trigger=() items=()
   if [[ "${sessions[i]}" == sign ]]; then
     env+=("$(secret_env SESSION_KEYS_SECRET session-keys)")
     mounts+=("/mnt/session-keys:/value=session-keys:latest")
   else
-    login_url
-    env+=("SESSION_JWKS_URL=${LOGIN_URL%/}/jwks")
+    env+=("SESSION_JWKS_URL=$LOGIN_ISSUER/jwks")
   fi
   read -ra items <<<"${envs[i]}"
   for item in "${items[@]}"; do
@@ -1157,7 +1209,8 @@ EOF
 }
 
 # Setup first, then the functions in table order (login before the
-# verifiers, which read its URL), then setup's removal of old grants.
+# verifiers, which read its keys at its URL), then setup's removal of old
+# grants.
 if has setup "${targets[@]}"; then
   setup
 fi

@@ -3,6 +3,7 @@ package tests
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -25,6 +26,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"impo.com.uy/copetes/backend/shared/clients"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -131,6 +134,16 @@ func TestDeploy_MissingSettingFailsEarlyByName(t *testing.T) {
 		{[]string{"PROJECT=p", "REGION=r", "MIN_RETRY_DELAY=700s"}, "MIN_RETRY_DELAY (seconds, 0s to 600s"},
 		{[]string{"PROJECT=p", "REGION=r", "MIN_RETRY_DELAY=60s", "MAX_RETRY_DELAY=30s"}, "MIN_RETRY_DELAY (not above MAX_RETRY_DELAY)"},
 		{[]string{"PROJECT=p", "REGION=r", "DEAD_LETTER_RETENTION=forever"}, "DEAD_LETTER_RETENTION"},
+		// LOGIN_URL is the issuer, which clients compare as a string.
+		{[]string{"PROJECT=p", "REGION=r", "LOGIN_URL=http://auth.impo.com.uy"}, "LOGIN_URL (login's https URL"},
+		{[]string{"PROJECT=p", "REGION=r", "LOGIN_URL=auth.impo.com.uy"}, "LOGIN_URL (login's https URL"},
+		{[]string{"PROJECT=p", "REGION=r", "LOGIN_URL=https://Auth.impo.com.uy"}, "LOGIN_URL (login's https URL"},
+		{[]string{"PROJECT=p", "REGION=r", "LOGIN_URL=https://auth.impo.com.uy:443"}, "LOGIN_URL (login's https URL"},
+		{[]string{"PROJECT=p", "REGION=r", "LOGIN_URL=https://auth.impo.com.uy/?x=1"}, "LOGIN_URL (login's https URL"},
+		{[]string{"PROJECT=p", "REGION=r", "LOGIN_URL=https://auth.impo.com.uy/#x"}, "LOGIN_URL (login's https URL"},
+		{[]string{"PROJECT=p", "REGION=r", "LOGIN_URL=https://ops@auth.impo.com.uy"}, "LOGIN_URL (login's https URL"},
+		{[]string{"PROJECT=p", "REGION=r", "LOGIN_URL=https://auth.impo.com.uy/a/../login"}, "LOGIN_URL (login's https URL"},
+		{[]string{"PROJECT=p", "REGION=r", "LOGIN_URL=https://auth.impo.com.uy//"}, "LOGIN_URL (login's https URL"},
 	}
 	for _, tt := range tests {
 		out, errs, err := deploySh(t, tt.env, "--dry-run")
@@ -653,6 +666,15 @@ func (f *fakeCloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			f.objects[name] = map[string]any{"name": name}
 		}
 		get(name)
+	case strings.HasSuffix(p, ":addVersion"): // a secret's first version, as setup gives clients
+		secret := strings.TrimSuffix(name, ":addVersion")
+		if f.objects[secret] == nil {
+			notFound()
+			return
+		}
+		version := map[string]any{"name": secret + "/versions/1", "state": "ENABLED", "payload": body["payload"]}
+		f.objects[version["name"].(string)] = version
+		reply(200, map[string]any{"name": version["name"], "state": "ENABLED"})
 	case strings.Contains(p, "/secrets"):
 		if r.Method == "POST" {
 			name += "/" + r.URL.Query().Get("secretId")
@@ -839,6 +861,7 @@ func TestDeploy_WithTheRealGcloud(t *testing.T) {
 			"POST /v1/projects/impo-test/serviceAccounts", "POST /v1/projects/impo-test/serviceAccounts", // vend-pipeline, vend-lector
 			"PUT /v1/projects/impo-test/topics/documentos-validos", "PUT /v1/projects/impo-test/topics/documentos-invalidos",
 			"PUT /v1/projects/impo-test/topics/documentos-muertos", "PUT /v1/projects/impo-test/subscriptions/documentos-muertos-sub",
+			"POST /v1/projects/impo-test/secrets", // clients
 			"POST /v1/projects/impo-test/databases", "POST /v1/projects/impo-test/databases",
 			"POST /v1/projects/impo-test/databases", "POST /v1/projects/impo-test/databases",
 			"POST /v2/projects/impo-test/metrics", "POST /v2/projects/impo-test/metrics", "POST /v2/projects/impo-test/metrics",
@@ -865,22 +888,32 @@ func TestDeploy_WithTheRealGcloud(t *testing.T) {
 			t.Errorf("setup did not leave validate's trigger to its deploy:\n%s", out)
 		}
 	})
+	t.Run("setup creates the clients secret as the empty list, for login alone", func(t *testing.T) {
+		v := fake.objects["projects/impo-test/secrets/clients/versions/1"]
+		payload, _ := v["payload"].(map[string]any)
+		data, err := base64.StdEncoding.DecodeString(fmt.Sprint(payload["data"]))
+		if err != nil || strings.TrimSpace(string(data)) != "[]" {
+			t.Fatalf("the first version of clients = %v (%q, %v), want []", v, data, err)
+		}
+		if l, err := clients.Parse(data); err != nil || l.Len() != 0 {
+			t.Errorf("login would not read the first version of clients: %v", err)
+		}
+		var readers []string
+		for _, g := range fake.grants() {
+			if g.Resource == "projects/impo-test/secrets/clients" {
+				readers = append(readers, g.Role+" "+g.Member)
+			}
+		}
+		if diff := cmp.Diff([]string{"roles/secretmanager.secretAccessor serviceAccount:login-fn@impo-test.iam.gserviceaccount.com"}, readers); diff != "" {
+			t.Errorf("grants on clients (-want +got):\n%s", diff)
+		}
+	})
 	t.Run("setup warns of a function account's unlisted project role", func(t *testing.T) {
 		if !strings.Contains(errs, "WARNING: serviceAccount:gettoken-fn@impo-test.iam.gserviceaccount.com has roles/storage.objectViewer on the project") {
 			t.Errorf("no warning of gettoken-fn's storage.objectViewer; stderr:\n%s", errs)
 		}
 		if strings.Count(errs, "WARNING") != 1 {
 			t.Errorf("warnings beyond the one unlisted role:\n%s", errs)
-		}
-	})
-
-	t.Run("a verifier before login stops, lacking its JWKS", func(t *testing.T) {
-		out, errs, err := deployShIn(t, dir, env, "--settings", "tests/testdata/deploy.env", "gettoken")
-		if err == nil || !strings.Contains(errs, "deploy.sh: login is not deployed (no https URL); deploy it first") {
-			t.Errorf("gettoken without login: %v\nstdout:\n%s\nstderr:\n%s", err, out, errs)
-		}
-		if fake.created("gettoken") != nil {
-			t.Error("gettoken was deployed without login's URL")
 		}
 	})
 
@@ -917,17 +950,20 @@ func TestDeploy_WithTheRealGcloud(t *testing.T) {
 		entry, trigger, sa, state string
 		env                       map[string]string
 	}
+	// login's deterministic Cloud Run URL, from the fake's project number:
+	// the issuer of all four, and where the verifiers read its keys.
+	const issuer = "https://login-123.southamerica-east1.run.app"
 	checks := map[string]want{
 		"login": {"Login", "http", "login-fn@impo-test.iam.gserviceaccount.com", "login-state",
 			map[string]string{"ACCOUNTS_SECRET": "/mnt/accounts/value", "SESSION_KEYS_SECRET": "/mnt/session-keys/value",
-				"CORS_ALLOWED_ORIGINS": "https://portal.impo.com.uy,https://admin.impo.com.uy"}},
+				"CLIENTS_SECRET": "/mnt/clients/value", "CORS_ALLOWED_ORIGINS": "https://portal.impo.com.uy,https://admin.impo.com.uy"}},
 		"gettoken": {"GetToken", "http", "gettoken-fn@impo-test.iam.gserviceaccount.com", "gettoken-state",
-			map[string]string{"GETTOKEN_SOURCE": "impersonate", "SESSION_JWKS_URL": "https://login.example/jwks"}},
+			map[string]string{"GETTOKEN_SOURCE": "impersonate", "SESSION_JWKS_URL": issuer + "/jwks"}},
 		"validate": {"Validate", "topic", "validate-fn@impo-test.iam.gserviceaccount.com", "validate-state",
 			map[string]string{"VALIDATE_VALID_TOPIC": "documentos-validos", "VALIDATE_INVALID_TOPIC": "documentos-invalidos",
-				"SESSION_JWKS_URL": "https://login.example/jwks"}},
+				"SESSION_JWKS_URL": issuer + "/jwks"}},
 		"validate-http": {"ValidateHTTP", "http", "validate-fn@impo-test.iam.gserviceaccount.com", "validate-state",
-			map[string]string{"SESSION_JWKS_URL": "https://login.example/jwks"}},
+			map[string]string{"SESSION_JWKS_URL": issuer + "/jwks"}},
 	}
 	for name, w := range checks {
 		t.Run(name, func(t *testing.T) {
@@ -946,7 +982,7 @@ func TestDeploy_WithTheRealGcloud(t *testing.T) {
 			envVars, _ := svc["environmentVariables"].(map[string]any)
 			base := map[string]string{"GOOGLE_CLOUD_PROJECT": "impo-test", "SECRETS_SOURCE": "secretmanager",
 				"STATE_STORE": "firestore", "FIRESTORE_DATABASE": w.state, "FIRESTORE_SESSIONS_DATABASE": "sessions",
-				"TRUSTED_PROXY_HOPS": "1"}
+				"TRUSTED_PROXY_HOPS": "1", "LOGIN_ISSUER": issuer}
 			for k, v := range w.env {
 				base[k] = v
 			}
@@ -962,6 +998,13 @@ func TestDeploy_WithTheRealGcloud(t *testing.T) {
 			}
 			if _, ok := envVars["SESSION_KEYS_SECRET"]; ok != (name == "login") {
 				t.Errorf("SESSION_KEYS_SECRET set: %v, want %v", ok, name == "login")
+			}
+			// Only login reads the registered clients.
+			if hasClients := strings.Contains(volumes, "clients"); hasClients != (name == "login") {
+				t.Errorf("secrets = %s: clients mounted %v, want %v", volumes, hasClients, name == "login")
+			}
+			if _, ok := envVars["SESSION_ISSUER"]; ok {
+				t.Error("SESSION_ISSUER is set: the function refuses to start with it")
 			}
 			trigger, _ := fn["eventTrigger"].(map[string]any)
 			switch w.trigger {
@@ -1534,7 +1577,8 @@ func TestDeploy_ANewFunctionIsARowAndItsGrants(t *testing.T) {
 		"pubsub topics add-iam-policy-binding saludos-hechos --member=" + sa + " --role=roles/pubsub.publisher\n",
 		"projects add-iam-policy-binding p --member=" + sa + " --role=roles/eventarc.eventReceiver --condition=None\n",
 		"#   FIRESTORE_DATABASE: \"hello-state\"\n#   FIRESTORE_SESSIONS_DATABASE: \"sessions\"\n",
-		"#   SESSION_JWKS_URL: \"https://LOGIN_URL/jwks\"\n#   GREETING: \"1h\"\n#   HELLO_SECRET: \"hello-key\"\n#   HELLO_OUT: \"saludos-hechos\"\n",
+		"#   LOGIN_ISSUER: \"https://login-PROJECT_NUMBER.r.run.app\"\n",
+		"#   SESSION_JWKS_URL: \"https://login-PROJECT_NUMBER.r.run.app/jwks\"\n#   GREETING: \"1h\"\n#   HELLO_SECRET: \"hello-key\"\n#   HELLO_OUT: \"saludos-hechos\"\n",
 		"# .deploy/hello would hold: go.mod, go.sum, a root package importing only ./functions/hello, and the files of\n",
 		"functions deploy hello --gen2 --runtime=go126 --region=r --source=.deploy/hello --entry-point=Hello --trigger-topic=saludos --retry" +
 			" --trigger-service-account=hello-fn@p.iam.gserviceaccount.com --service-account=hello-fn@p.iam.gserviceaccount.com" +
@@ -1669,6 +1713,10 @@ func TestDeploy_RefusesDangerousConfigurations(t *testing.T) {
 			"function gettoken: concurrency 1001 is not 1 to 1000 requests at once"},
 		{"a cpu that is no number", []string{"VALIDATE_HTTP_CPU=one"}, vend, nil,
 			"function validate-http: cpu one is not a number of vCPUs"},
+		{"the issuer's old setting", []string{"SESSION_ISSUER=impo-copetes-login"}, vend, nil,
+			"refused: SESSION_ISSUER is gone: the issuer is now login's URL, LOGIN_ISSUER"},
+		{"the issuer set by hand", []string{"LOGIN_ISSUER=https://auth.impo.com.uy"}, vend, nil,
+			"refused: LOGIN_ISSUER is not a setting: deploy.sh sets it to LOGIN_URL, or to login's Cloud Run URL"},
 		{"nothing moves validate's dead letters", nil, vend,
 			[]func(*testing.T, string) string{replacing("pubsub     roles/pubsub.subscriber ", "#pubsub    roles/pubsub.subscriber ")},
 			"function validate has its dead letters moved by the Pub/Sub service agent, but the grants table gives pubsub no roles/pubsub.subscriber on trigger:validate"},
@@ -1759,25 +1807,37 @@ func TestDeploy_StopsWhenTheBuildNeedsAFileKeptOut(t *testing.T) {
 }
 
 // TestDeploy_LoginFirstThenItsJWKS: whatever the order asked, login is
-// deployed first and the verifiers get its JWKS URL, never the signing
-// keys; with LOGIN_URL set, that URL.
+// deployed first; every function gets login's URL as LOGIN_ISSUER, and the
+// verifiers read login's JWKS there, never the signing keys. The URL is
+// LOGIN_URL when set, else login's deterministic Cloud Run URL, made from
+// the project's number, which is known before login is deployed.
 func TestDeploy_LoginFirstThenItsJWKS(t *testing.T) {
 	out, errs, err := deploySh(t, nil, "--dry-run", "--settings", "tests/testdata/deploy.env", "validate-http", "gettoken", "login")
 	if err != nil {
 		t.Fatalf("deploy.sh: %v\n%s", err, errs)
 	}
+	number := strings.Index(out, " projects describe impo-test --format=value\\(projectNumber\\)\n")
 	login := strings.Index(out, " functions deploy login ")
-	describe := strings.Index(out, " functions describe login --gen2 --region=southamerica-east1 --format=value\\(serviceConfig.uri\\)\n")
 	gettoken := strings.Index(out, " functions deploy gettoken ")
 	validate := strings.Index(out, " functions deploy validate-http ")
-	if login < 0 || describe < login || gettoken < describe || validate < gettoken {
-		t.Errorf("want login deployed, its URL read, then gettoken and validate-http (at %d, %d, %d, %d):\n%s", login, describe, gettoken, validate, out)
+	if number < 0 || login < number || gettoken < login || validate < gettoken {
+		t.Errorf("want the project's number read, then login, gettoken and validate-http deployed (at %d, %d, %d, %d):\n%s", number, login, gettoken, validate, out)
 	}
-	if n := strings.Count(out, "SESSION_JWKS_URL: \"https://LOGIN_URL/jwks\""); n != 2 {
-		t.Errorf("%d verifiers read the placeholder JWKS, want 2:\n%s", n, out)
+	if strings.Count(out, " projects describe ") != 1 || strings.Contains(out, "functions describe") {
+		t.Errorf("want the project's number read once, and login's URL never asked of the deployed login:\n%s", out)
+	}
+	const issuer = "https://login-PROJECT_NUMBER.southamerica-east1.run.app"
+	if n := strings.Count(out, "LOGIN_ISSUER: \""+issuer+"\"\n"); n != 3 {
+		t.Errorf("%d functions have LOGIN_ISSUER %s, want 3:\n%s", n, issuer, out)
+	}
+	if n := strings.Count(out, "SESSION_JWKS_URL: \""+issuer+"/jwks\""); n != 2 {
+		t.Errorf("%d verifiers read login's JWKS, want 2:\n%s", n, out)
 	}
 	if n := len(regexp.MustCompile(`(?m)^.*session-keys.*$`).FindAllString(out, -1)); n != 2 { // login's env and its deploy
 		t.Errorf("session-keys on %d lines, want only login's env and deploy:\n%s", n, out)
+	}
+	if strings.Contains(out, "SESSION_ISSUER") {
+		t.Errorf("a function gets SESSION_ISSUER, with which it refuses to start:\n%s", out)
 	}
 
 	// An upgrade, setup with the functions: the new grants before the new
@@ -1792,12 +1852,25 @@ func TestDeploy_LoginFirstThenItsJWKS(t *testing.T) {
 		t.Errorf("want grants, login, validate, then old grants removed (at %d, %d, %d, %d):\n%s", grants, login, validate, retire, out)
 	}
 
-	out, errs, err = deploySh(t, []string{"LOGIN_URL=https://login-impo.a.run.app/"}, "--dry-run", "--settings", "tests/testdata/deploy.env", "gettoken")
+	// A verifier alone knows login's URL as well.
+	out, errs, err = deploySh(t, nil, "--dry-run", "--settings", "tests/testdata/deploy.env", "gettoken")
+	if err != nil || !strings.Contains(out, "SESSION_JWKS_URL: \""+issuer+"/jwks\"") || !strings.Contains(out, "LOGIN_ISSUER: \""+issuer+"\"") {
+		t.Errorf("gettoken alone: %v\n%s\n%s", err, out, errs)
+	}
+
+	// LOGIN_URL, login's own domain, is the issuer as given, less a
+	// trailing slash; the project's number is not needed for it.
+	out, errs, err = deploySh(t, []string{"LOGIN_URL=https://auth.impo.com.uy/"}, "--dry-run", "--settings", "tests/testdata/deploy.env", "login", "gettoken")
 	if err != nil {
 		t.Fatalf("deploy.sh: %v\n%s", err, errs)
 	}
-	if strings.Contains(out, "functions describe") || !strings.Contains(out, "SESSION_JWKS_URL: \"https://login-impo.a.run.app/jwks\"") {
+	if strings.Contains(out, " describe ") || strings.Count(out, "LOGIN_ISSUER: \"https://auth.impo.com.uy\"\n") != 2 ||
+		!strings.Contains(out, "SESSION_JWKS_URL: \"https://auth.impo.com.uy/jwks\"") {
 		t.Errorf("LOGIN_URL was not used as given:\n%s", out)
+	}
+	out, errs, err = deploySh(t, []string{"LOGIN_URL=https://api.impo.com.uy/auth"}, "--dry-run", "--settings", "tests/testdata/deploy.env", "gettoken")
+	if err != nil || !strings.Contains(out, "SESSION_JWKS_URL: \"https://api.impo.com.uy/auth/jwks\"") {
+		t.Errorf("a LOGIN_URL with a path: %v\n%s\n%s", err, out, errs)
 	}
 }
 

@@ -28,6 +28,55 @@ func (t *tool) readClients() ([]clients.Client, error) {
 	return clients.Unmarshal(data)
 }
 
+// One name, one caller. A client id that is also an account name would
+// make one name mean two callers: in a session's sub (the account) and
+// aud or client_id (the client), in the logs, and at the token endpoint,
+// where a service authenticates by its name as client_id. add and update
+// refuse to make or keep such a pair. A pair that an older version or a
+// hand-edited file left can still be undone: remove works, and so do
+// account disable and enable (a compromised account must be stoppable at
+// once), with a warning.
+
+// checkNotAClient refuses an account add or update whose name is a
+// registered client's id, and warns of one on disable or enable.
+func (t *tool) checkNotAClient(sub, name string) error {
+	if sub == "remove" {
+		return nil
+	}
+	refuse := sub == "add" || sub == "update"
+	cs, err := t.readClients()
+	if err != nil && !refuse {
+		return nil // a broken clients file must not keep an account from being disabled
+	}
+	if err != nil {
+		return fmt.Errorf("leer los clientes, para comprobar que %q no es un client_id: %w", name, err)
+	}
+	if !slices.ContainsFunc(cs, func(c clients.Client) bool { return c.ID == name }) {
+		return nil
+	}
+	if refuse {
+		return fmt.Errorf("%q ya es el client_id de un cliente registrado: un nombre nombraría a dos en los tokens y los logs; elija otro nombre de cuenta (o quite el cliente: client remove)", name)
+	}
+	fmt.Fprintf(t.err, "aviso: %q es también el client_id de un cliente registrado: quite uno de los dos (account remove o client remove)\n", name)
+	return nil
+}
+
+// checkNotAnAccount refuses a client add or update whose id is an
+// account's name.
+func (t *tool) checkNotAnAccount(sub, id string) error {
+	if sub == "remove" {
+		return nil
+	}
+	accts, err := t.readAccounts()
+	if err != nil {
+		return fmt.Errorf("leer las cuentas, para comprobar que %q no es el nombre de una cuenta: %w", id, err)
+	}
+	if slices.ContainsFunc(accts, func(a accounts.Account) bool { return a.Name == id }) {
+		return fmt.Errorf("%q ya es el nombre de una cuenta: un nombre nombraría a dos en los tokens y los logs; elija otro client_id (o quite la cuenta: account remove)", id)
+	}
+	return nil
+}
+
 // splitList splits a comma-separated flag value, dropping blanks: "" is
 // the empty list, which is how update clears one.
 func splitList(s string) []string {
@@ -94,18 +143,11 @@ func (t *tool) client(sub string, args []string) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
+	if err := t.checkNotAnAccount(sub, *id); err != nil {
+		return err
+	}
 	switch sub {
 	case "add":
-		// A client id that is also an account name would make one name
-		// mean two callers: in a token's aud and sub, and at the token
-		// endpoint, where a service authenticates by that name.
-		accts, err := t.readAccounts()
-		if err != nil {
-			return err
-		}
-		if slices.ContainsFunc(accts, func(a accounts.Account) bool { return a.Name == *id }) {
-			return fmt.Errorf("%q ya es el nombre de una cuenta: elija otro client_id", *id)
-		}
 		list = append(list, clients.Client{ID: *id, Kind: clients.Public})
 		i = len(list) - 1
 		set["grants"] = true // the default applies to a new client

@@ -115,6 +115,107 @@ func TestClientAdd_RefusesAnAccountsName(t *testing.T) {
 	}
 }
 
+// One name, one caller, the other way: an account may not take a
+// registered client's id.
+func TestAccountAdd_RefusesAClientsID(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := admin(t, dir, "", "client", "add", "--id", "impo-web", "--redirect-uris", "https://a/cb"); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"account", "add", "--name", "impo-web", "--roles", "editor"},
+		{"account", "add", "--name", "Impo-Web", "--roles", "editor"}, // names are lower-cased first
+		{"account", "add", "--name", "impo-web", "--roles", "pipeline", "--service", "--generate-secret"},
+	} {
+		out, err := admin(t, dir, "una clave larga y buena\n", args...)
+		if err == nil || !strings.Contains(err.Error(), `"impo-web" ya es el client_id de un cliente registrado`) || out != "" {
+			t.Errorf("admin %v: stdout %q, %v; want a refusal and no secret", args, out, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "accounts")); !os.IsNotExist(err) {
+		t.Errorf("a refused add wrote the accounts file: %v", err)
+	}
+	// Another name is fine.
+	if _, err := admin(t, dir, "una clave larga y buena\n", "account", "add", "--name", "ana"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A pair that an older version or a hand-edited file left: add and
+// update refuse to keep it; disable, enable and remove still work, so
+// that it can be undone and a compromised account stopped at once.
+func TestAccountAndClient_ASharedNameCanOnlyBeUndone(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := admin(t, dir, "una clave larga y buena\n", "account", "add", "--name", "web"); err != nil {
+		t.Fatal(err)
+	}
+	both := clients.Client{ID: "web", Kind: clients.Public, RedirectURIs: []string{"https://a/cb"},
+		GrantTypes: []clients.Grant{clients.AuthorizationCode}}
+	writeClients := func(cs ...clients.Client) {
+		data, err := clients.Marshal(cs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "clients"), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeClients(both)
+	steps := []struct {
+		stdin   string
+		args    []string
+		wantErr string
+		warns   bool
+	}{
+		{"otra clave larga y buena\n", []string{"account", "update", "--name", "web", "--password"}, `"web" ya es el client_id`, false},
+		{"", []string{"account", "update", "--name", "web", "--roles", "jefe"}, `"web" ya es el client_id`, false},
+		{"", []string{"client", "update", "--id", "web", "--name", "Web"}, `"web" ya es el nombre de una cuenta`, false},
+		{"", []string{"account", "disable", "--name", "web"}, "", true},
+		{"", []string{"account", "enable", "--name", "web"}, "", true},
+		{"", []string{"client", "remove", "--id", "web"}, "", false},
+		{"", []string{"account", "update", "--name", "web", "--roles", "jefe"}, "", false},
+	}
+	for _, s := range steps {
+		_, errw, err := adminStreams(t, dir, s.stdin, s.args...)
+		if s.wantErr == "" && err != nil || s.wantErr != "" && (err == nil || !strings.Contains(err.Error(), s.wantErr)) {
+			t.Fatalf("admin %v: error %v, want %q", s.args, err, s.wantErr)
+		}
+		if warned := strings.Contains(errw, `aviso: "web" es también el client_id`); warned != s.warns {
+			t.Errorf("admin %v: stderr %q; want a warning: %v", s.args, errw, s.warns)
+		}
+	}
+	if a, _, _ := readAccounts(t, dir).Lookup("web"); a.Roles[0] != "jefe" || a.Disabled {
+		t.Errorf("web = %+v after the steps", a)
+	}
+
+	// Account remove undoes it from the other side.
+	writeClients(both)
+	if _, err := admin(t, dir, "", "account", "remove", "--name", "web"); err != nil {
+		t.Fatalf("account remove of a shared name: %v", err)
+	}
+	if _, err := admin(t, dir, "", "client", "update", "--id", "web", "--name", "Web"); err != nil {
+		t.Fatalf("client update once the account is gone: %v", err)
+	}
+}
+
+// A clients file that cannot be read stops an account add (the check
+// cannot be made), never a disable.
+func TestAccount_ABrokenClientsFileStopsOnlyTheCheck(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := admin(t, dir, "una clave larga y buena\n", "account", "add", "--name", "ana"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "clients"), []byte(`[{"client_id":"x"`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin(t, dir, "una clave larga y buena\n", "account", "add", "--name", "bea"); err == nil || !strings.Contains(err.Error(), `leer los clientes, para comprobar que "bea" no es un client_id`) {
+		t.Errorf("add with a broken clients file: %v", err)
+	}
+	if _, err := admin(t, dir, "", "account", "disable", "--name", "ana"); err != nil {
+		t.Errorf("disable with a broken clients file: %v", err)
+	}
+}
+
 // CLIENTS_SECRET names the file, as it will for login.
 func TestClient_SecretNameFromEnv(t *testing.T) {
 	dir := t.TempDir()

@@ -281,6 +281,9 @@ func (t *tool) account(sub string, args []string) error {
 	case sub != "add" && i < 0:
 		return fmt.Errorf("no existe la cuenta %q", n)
 	}
+	if err := t.checkNotAClient(sub, n); err != nil {
+		return err
+	}
 
 	var roleList []string
 	for r := range strings.SplitSeq(*roles, ",") {

@@ -474,6 +474,7 @@ func TestBuild_DeployedRefusesWhatHandsOutItsOwnIdentity(t *testing.T) {
 	p := &platform.Platform{Secrets: secrets.Dir{Path: dir}, Store: store.NewMemory(nil)}
 	p.Sessions = p.Store
 	t.Setenv("K_SERVICE", "gettoken")
+	t.Setenv("LOGIN_ISSUER", "https://login.test") // deployed, a verifier must know the issuer
 	t.Setenv("SESSION_JWKS_URL", "https://login.test/jwks")
 	runtime := md.Email
 	tests := []struct {
