@@ -108,6 +108,9 @@ async function callback() {
     redirect_uri: redirectURI,
     code_verifier: request.verifier,
   });
+  if (!tokens.id_token) {
+    throw new Error("login no entregó un token de ID: ¿se pidió scope=openid?");
+  }
   if (idClaims(tokens.id_token).nonce !== request.nonce) {
     throw new Error("El token de ID no lleva el nonce de este pedido.");
   }
