@@ -22,6 +22,17 @@ if ! command -v shellcheck >/dev/null; then
   fi
 fi
 
+# tests/browser_test.go drives a real headless browser: Debian's chromium.
+if ! command -v chromium >/dev/null; then
+  echo "== instalando chromium"
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  else
+    echo "test.sh: falta chromium para la prueba con navegador (apt-get install chromium)" >&2
+    exit 1
+  fi
+fi
+
 echo "== go mod download"
 go mod download
 

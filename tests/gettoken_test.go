@@ -163,7 +163,9 @@ func TestGetToken_VerifiesWithLoginsPublishedKeys(t *testing.T) {
 	login := startLocal(t, "CREDENTIALS_DIR="+dir)
 	policy := `{"roles":{"editor":{"scopes":["` + storageRead + `"]}}}`
 	other := t.TempDir() // no copy of login's keys
-	gettoken := startLocal(t, "CREDENTIALS_DIR="+other, "SESSION_JWKS_URL="+login.URL+"/Login/jwks", "GETTOKEN_POLICY="+policy)
+	// The issuer is login's: left unset, cmd/local would set it to its own.
+	gettoken := startLocal(t, "CREDENTIALS_DIR="+other, "SESSION_JWKS_URL="+login.URL+"/Login/jwks", "LOGIN_ISSUER="+login.URL+"/Login",
+		"GETTOKEN_POLICY="+policy)
 	_, body := post(t, login.URL+"/Login/token", "application/json", `{"username":"ana","password":"`+pw+`"}`)
 	st, tok := post(t, gettoken.URL+"/GetToken", "application/json", `{"scopes":["`+storageRead+`"]}`,
 		"Authorization", "Bearer "+body["access_token"].(string))

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -60,17 +61,36 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	devPassword, err := bootstrap()
-	if err != nil {
-		return err
-	}
 	if target := os.Getenv("FUNCTION_TARGET"); target != "" {
+		// The framework listens by itself; PORT says where.
+		base := "http://" + net.JoinHostPort(reachable(host), port)
+		if _, err := bootstrap(base); err != nil {
+			return err
+		}
+		if target == "Login" {
+			defaultIssuer(base) // login is the whole server
+		}
 		// As in production: the framework's server knows no signals, and
 		// entrypoint drains and exits on SIGTERM by itself.
 		slog.Info("serving one function through the Functions Framework", "function", target, "address", net.JoinHostPort(host, port))
 		return funcframework.StartHostPort(host, port)
 	}
 	entrypoint.CallerHandlesShutdown()
+
+	// Listen first: the dev client and the issuer name the real address
+	// (PORT=0 picks one). Connections wait in the backlog meanwhile.
+	lis, err := net.Listen("tcp", net.JoinHostPort(host, port))
+	if err != nil {
+		return err
+	}
+	defer lis.Close() // once served, Serve has closed it already
+	addr := lis.Addr().(*net.TCPAddr)
+	base := "http://" + net.JoinHostPort(reachable(addr.IP.String()), strconv.Itoa(addr.Port))
+	devPassword, err := bootstrap(base)
+	if err != nil {
+		return err
+	}
+	issuer := defaultIssuer(base + "/Login")
 
 	mux := http.NewServeMux()
 	var names []string
@@ -81,6 +101,14 @@ func run() error {
 			r.URL.Path = "/"
 			fn.Handler(w, r)
 		}))
+		if fn.Name == "Login" {
+			// RFC 8414 §3: the metadata of an issuer with a path (/Login)
+			// is at the host's root, with the path appended.
+			mux.Handle(wellKnownOAuth+prefix, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				r.URL.Path, r.URL.RawPath = wellKnownOAuth, ""
+				fn.Handler(w, r)
+			}))
+		}
 		names = append(names, fn.Name)
 	}
 	for _, fn := range entrypoint.CloudEventFunctions() {
@@ -93,11 +121,12 @@ func run() error {
 		mux.Handle(prefix+"/", h)
 		names = append(names, fn.Name)
 	}
-	lis, err := net.Listen("tcp", net.JoinHostPort(host, port))
+	example, err := exampleHandler(issuer, devcreds.DevClient, base+"/GetToken")
 	if err != nil {
 		return err
 	}
-	base := "http://" + lis.Addr().String()
+	mux.Handle("/example/", example)
+
 	slog.Info("serving functions", "address", base, "functions", names)
 	fmt.Fprintf(os.Stderr, "\nFunciones en %s: %s\n%s\n", base, strings.Join(names, ", "), tryLines(base, devPassword))
 
@@ -201,11 +230,42 @@ func cloudEventHandler(fn entrypoint.EventFunction) (http.Handler, error) {
 	}), nil
 }
 
+// wellKnownOAuth is RFC 8414's metadata path.
+const wellKnownOAuth = "/.well-known/oauth-authorization-server"
+
+// reachable is host, or the loopback address when host is the
+// unspecified one (LOCAL_HOST=0.0.0.0): the address a browser on this
+// machine uses, and an http issuer must be a loopback one.
+func reachable(host string) string {
+	switch host {
+	case "0.0.0.0", "":
+		return "127.0.0.1"
+	case "::":
+		return "::1"
+	}
+	return host
+}
+
+// defaultIssuer sets LOGIN_ISSUER to issuer, where this run serves login,
+// unless the caller set it, and returns the one in force. Functions build
+// on their first request, after this: login, gettoken and validate all
+// read this value.
+func defaultIssuer(issuer string) string {
+	if set := os.Getenv("LOGIN_ISSUER"); set != "" {
+		slog.Info("login issuer", "issuer", set, "from", "LOGIN_ISSUER")
+		return set
+	}
+	os.Setenv("LOGIN_ISSUER", issuer)
+	slog.Info("login issuer", "issuer", issuer, "from", "the address cmd/local listens on")
+	return issuer
+}
+
 // bootstrap creates dev credentials when secrets come from the credentials
 // folder (never when they come from Secret Manager), and returns the dev
 // password when it made one. The secrets' names are the ones the
-// functions will read: each is asked of the package that reads it.
-func bootstrap() (string, error) {
+// functions will read: each is asked of the package that reads it; the
+// dev client is registered at base, this run's origin.
+func bootstrap(base string) (string, error) {
 	sc, err := secrets.ConfigFromEnv()
 	if err != nil || sc.Kind != secrets.KindDir {
 		return "", err
@@ -216,6 +276,7 @@ func bootstrap() (string, error) {
 		GetTokenKey: gettoken.KeySecretFromEnv(),
 		Policy:      gettoken.PolicySecretFromEnv(),
 		Clients:     clients.SecretFromEnv(),
+		Origin:      base,
 	})
 	if err != nil {
 		return "", fmt.Errorf("dev credentials in %s: %w", sc.Dir, err)
@@ -235,14 +296,17 @@ func tryLines(base, devPassword string) string {
 	if devPassword == "" {
 		devPassword = "<contraseña>"
 	}
-	return fmt.Sprintf(`Pruebe:
+	// The JSON login names the dev client: the password grant is an
+	// opt-in of registered clients, and only the dev client has it.
+	return fmt.Sprintf(`Página de ejemplo (inicio de sesión en el navegador): %[1]s/example/
+Pruebe:
   TOKEN=$(curl -s %[1]s/Login/token -H 'Content-Type: application/json' \
-    -d '{"username":"dev","password":"%[2]s"}' | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
-  curl -s %[1]s/Login/jwks
+    -d '{"client_id":"%[3]s","username":"dev","password":"%[2]s"}' | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+  curl -s %[1]s/Login/.well-known/openid-configuration
   curl -s %[1]s/Login/introspect -H "Authorization: Bearer $TOKEN" --data-urlencode "token=$TOKEN"
   curl -s %[1]s/GetToken -H "Authorization: Bearer $TOKEN" \
     -H 'Content-Type: application/json' -d '{"scopes":["https://www.googleapis.com/auth/cloud-platform"]}'
   curl -s %[1]s/ValidateHTTP -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
     -d '{"document_id":"ley-1","type":"ley","number":"1","date":"2023-02-30","text":"Artículo único."}'
-`, base, devPassword)
+`, base, devPassword, devcreds.DevClient)
 }

@@ -58,9 +58,14 @@ const devPolicy = `{
 }
 `
 
-// IDs names the secrets Bootstrap writes.
+// IDs names the secrets Bootstrap writes, and where the dev client runs.
 type IDs struct {
 	Keys, Accounts, GetTokenKey, Policy, Clients string
+	// Origin is the local server's origin (scheme://host:port), which
+	// the dev client's redirect URIs and allowed origins name; DevOrigin
+	// when empty. cmd/local passes the address it listens on, so that a
+	// fresh checkout on another port (PORT=0 in the tests) logs in too.
+	Origin string
 }
 
 // Made says what Bootstrap created.
@@ -69,11 +74,11 @@ type Made struct {
 	DevPassword string   // set when the dev account was created: shown once
 }
 
-// Bootstrap creates each missing secret in dir: a signing key set, an
-// accounts list holding the dev account with a random password, a dev
+// Bootstrap creates each missing secret in dir: a signing key set (DevKeySet),
+// an accounts list holding the dev account with a random password, a dev
 // service-account key for gettoken's selfsigned source, and a permissive
 // gettoken policy, and a clients list holding the dev client (DevClientAt
-// DevOrigin). It never overwrites a file that exists.
+// ids.Origin). It never overwrites a file that exists.
 func Bootstrap(dir string, ids IDs) (Made, error) {
 	keysID, accountsID := ids.Keys, ids.Accounts
 	var made Made
@@ -88,11 +93,7 @@ func Bootstrap(dir string, ids IDs) (Made, error) {
 	if ok, err := missing(keysID); err != nil {
 		return made, err
 	} else if ok {
-		k, err := session.NewKey()
-		if err != nil {
-			return made, err
-		}
-		data, err := session.MarshalKeySet([]jose.JSONWebKey{k})
+		data, err := DevKeySet()
 		if err != nil {
 			return made, err
 		}
@@ -146,7 +147,11 @@ func Bootstrap(dir string, ids IDs) (Made, error) {
 	if ok, err := missing(ids.Clients); err != nil {
 		return made, err
 	} else if ok {
-		data, err := clients.Marshal([]clients.Client{DevClientAt(DevOrigin)})
+		origin := ids.Origin
+		if origin == "" {
+			origin = DevOrigin
+		}
+		data, err := clients.Marshal([]clients.Client{DevClientAt(origin)})
 		if err != nil {
 			return made, err
 		}
@@ -156,4 +161,22 @@ func Bootstrap(dir string, ids IDs) (Made, error) {
 		made.Files = append(made.Files, ids.Clients)
 	}
 	return made, nil
+}
+
+// DevKeySet makes a fresh signing key set for a local run: a P-256 key
+// first and then an Ed25519 key, so that both sign (session.ParseKeySet:
+// a P-256 key signs only in front of the Ed25519 signer): session tokens
+// stay EdDSA, and ID tokens are ES256, which go-oidc and most verifiers
+// accept by default, as they will in production once an operator adds
+// and promotes an ES256 key.
+func DevKeySet() ([]byte, error) {
+	var keys []jose.JSONWebKey
+	for _, alg := range []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA} {
+		k, err := session.NewKeyFor(alg)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return session.MarshalKeySet(keys)
 }
