@@ -237,7 +237,7 @@ func tryLines(base, devPassword string) string {
 	}
 	return fmt.Sprintf(`Pruebe:
   TOKEN=$(curl -s %[1]s/Login/token -H 'Content-Type: application/json' \
-    -d '{"username":"dev","password":"%[2]s"}' | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+    -d '{"client_id":"impo-web-dev","username":"dev","password":"%[2]s"}' | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
   curl -s %[1]s/Login/jwks
   curl -s %[1]s/Login/introspect -H "Authorization: Bearer $TOKEN" --data-urlencode "token=$TOKEN"
   curl -s %[1]s/GetToken -H "Authorization: Bearer $TOKEN" \
