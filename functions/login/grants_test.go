@@ -242,6 +242,24 @@ func TestCodeGrant_Refusals(t *testing.T) {
 	}
 }
 
+// A request that cannot use a code (another client, redirect URI,
+// verifier or page) does not spoil it for its rightful redeemer.
+func TestCodeGrant_AMismatchLeavesTheCode(t *testing.T) {
+	ts := newTestServer(t, nil)
+	code := ts.code(t, ts.grant(webClient, "ana"))
+	for _, edit := range [][]string{
+		{"client_id", deskClient, "redirect_uri", deskOrigin + "/cb"},
+		{"redirect_uri", webOrigin + "/other"},
+		{"code_verifier", strings.Repeat("a", 43)},
+		{"--", "Origin", deskOrigin},
+	} {
+		if r := ts.exchange(webClient, code, edit...); r.Status == 200 {
+			t.Fatalf("%v: redeemed", edit)
+		}
+	}
+	okTokens(t, ts.exchange(webClient, code))
+}
+
 // A code redeemed twice was stolen, or its first redemption was: the
 // second is refused, and what the first issued, and what its refresh
 // tokens issued since, is revoked (RFC 6749 §4.1.2).
