@@ -65,7 +65,7 @@ func sessionCookie(r browserResponse) *http.Cookie {
 // no cookie.
 func TestCookie_LoginCSRFRefused(t *testing.T) {
 	s, pw := startCookieMode(t)
-	attack := url.Values{"grant_type": {"password"}, "username": {"dev"}, "password": {pw}}.Encode()
+	attack := url.Values{"grant_type": {"password"}, "client_id": {"impo-web-dev"}, "username": {"dev"}, "password": {pw}}.Encode()
 	r := browserPost(t, s.URL+"/Login/token", "application/x-www-form-urlencoded", attack,
 		"Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate", "Sec-Fetch-Dest", "document")
 	if r.Status != 403 || r.Body["error"] != "unauthorized_client" {
@@ -85,7 +85,7 @@ func TestCookie_LoginCSRFRefused(t *testing.T) {
 // makes the browser send it to GetToken or /revoke is refused.
 func TestCookie_CSRFRefusedAndNoTokenInBody(t *testing.T) {
 	s, pw := startCookieMode(t)
-	login := `{"username":"dev","password":"` + pw + `"}`
+	login := `{"client_id":"impo-web-dev","username":"dev","password":"` + pw + `"}`
 
 	r := browserPost(t, s.URL+"/Login/token", "application/json", login,
 		"Origin", cookiePortal, "Sec-Fetch-Site", "same-site", "Sec-Fetch-Mode", "cors")

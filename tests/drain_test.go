@@ -154,7 +154,7 @@ func holdLogin(t *testing.T, token, password string, padding int) *heldLogin {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := fmt.Appendf(nil, `{"username":"dev",%s"password":%q}`, strings.Repeat(" ", padding), password)
+	body := fmt.Appendf(nil, `{"client_id":"impo-web-dev","username":"dev",%s"password":%q}`, strings.Repeat(" ", padding), password)
 	conn, err := net.Dial("tcp", u.Host)
 	if err != nil {
 		t.Fatal(err)
@@ -271,7 +271,7 @@ func checkRefused(t *testing.T, token, password string) {
 	t.Helper()
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := client.Post(token, "application/json",
-		strings.NewReader(`{"username":"dev","password":"`+password+`"}`))
+		strings.NewReader(`{"client_id":"impo-web-dev","username":"dev","password":"`+password+`"}`))
 	if err != nil {
 		if !errors.Is(err, syscall.ECONNREFUSED) {
 			t.Errorf("a login after SIGTERM: %v, want the connection refused or a 503", err)

@@ -136,7 +136,7 @@ func TestGetToken_ServiceUsesAGoogleAPIWithoutHoldingAKey(t *testing.T) {
 
 func TestGetToken_DevDefaultsFromAFreshCheckout(t *testing.T) {
 	s, creds, pw := freshCheckout(t)
-	_, body := post(t, s.URL+"/Login/token", "application/json", `{"username":"dev","password":"`+pw+`"}`)
+	_, body := post(t, s.URL+"/Login/token", "application/json", `{"client_id":"impo-web-dev","username":"dev","password":"`+pw+`"}`)
 	status, tok := post(t, s.URL+"/GetToken", "application/json", `{"scopes":["https://www.googleapis.com/auth/cloud-platform"]}`,
 		"Authorization", "Bearer "+body["access_token"].(string))
 	if status != 200 || tok["token_type"] != "Bearer" {
@@ -166,7 +166,7 @@ func TestGetToken_VerifiesWithLoginsPublishedKeys(t *testing.T) {
 	// The issuer is login's: left unset, cmd/local would set it to its own.
 	gettoken := startLocal(t, "CREDENTIALS_DIR="+other, "SESSION_JWKS_URL="+login.URL+"/Login/jwks", "LOGIN_ISSUER="+login.URL+"/Login",
 		"GETTOKEN_POLICY="+policy)
-	_, body := post(t, login.URL+"/Login/token", "application/json", `{"username":"ana","password":"`+pw+`"}`)
+	_, body := post(t, login.URL+"/Login/token", "application/json", `{"client_id":"impo-web-dev","username":"ana","password":"`+pw+`"}`)
 	st, tok := post(t, gettoken.URL+"/GetToken", "application/json", `{"scopes":["`+storageRead+`"]}`,
 		"Authorization", "Bearer "+body["access_token"].(string))
 	if st != 200 || tok["access_token"] == nil {
@@ -197,7 +197,7 @@ func TestGetToken_EachRoleReceivesItsVendedAccount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, body := post(t, s.URL+"/Login/token", "application/json", `{"username":"ana","password":"`+password+`"}`)
+	_, body := post(t, s.URL+"/Login/token", "application/json", `{"client_id":"impo-web-dev","username":"ana","password":"`+password+`"}`)
 	ana, _ := body["access_token"].(string)
 
 	tests := []struct {

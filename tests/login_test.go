@@ -17,7 +17,9 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"impo.com.uy/copetes/backend/internal/devcreds"
 	"impo.com.uy/copetes/backend/internal/secretstest"
+	"impo.com.uy/copetes/backend/shared/clients"
 )
 
 var devPasswordRE = regexp.MustCompile(`usuario "dev", contraseña ([A-Z2-7]+)`)
@@ -77,7 +79,7 @@ func freshCheckout(t *testing.T) (s *localServer, creds, password string) {
 
 func TestFreshCheckout_DevLoginWithPrintedPassword(t *testing.T) {
 	s, creds, pw := freshCheckout(t)
-	status, body := post(t, s.URL+"/Login/token", "application/json", `{"username":"dev","password":"`+pw+`"}`)
+	status, body := post(t, s.URL+"/Login/token", "application/json", `{"client_id":"impo-web-dev","username":"dev","password":"`+pw+`"}`)
 	if status != 200 {
 		t.Fatalf("login with the printed password: %d %v", status, body)
 	}
@@ -141,7 +143,9 @@ func TestOAuth2Clients(t *testing.T) {
 		t.Fatalf("wrong client secret: %v, want a 401 invalid_client RetrieveError", err)
 	}
 
-	pc := oauth2.Config{Endpoint: oauth2.Endpoint{TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInParams}}
+	// The password grant, for a client registered with it: the dev client
+	// (a public client: client_id in the form, no secret).
+	pc := oauth2.Config{ClientID: devcreds.DevClient, Endpoint: oauth2.Endpoint{TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInParams}}
 	tok, err := pc.PasswordCredentialsToken(ctx, "ana", pw)
 	if err != nil {
 		t.Fatalf("password grant: %v", err)
@@ -165,7 +169,7 @@ func asRetrieveError(err error, re **oauth2.RetrieveError) bool {
 func TestIntrospectThenRevoke(t *testing.T) {
 	dir, pw, _ := setup(t)
 	s := startLocal(t, "CREDENTIALS_DIR="+dir)
-	_, body := post(t, s.URL+"/Login/token", "application/json", `{"username":"ana","password":"`+pw+`"}`)
+	_, body := post(t, s.URL+"/Login/token", "application/json", `{"client_id":"impo-web-dev","username":"ana","password":"`+pw+`"}`)
 	token := body["access_token"].(string)
 	form := "application/x-www-form-urlencoded"
 	tokenForm := url.Values{"token": {token}}.Encode()
@@ -178,7 +182,7 @@ func TestIntrospectThenRevoke(t *testing.T) {
 		t.Fatalf("revoke: %d", status)
 	}
 	// A fresh token asks about the revoked one.
-	_, body = post(t, s.URL+"/Login/token", "application/json", `{"username":"ana","password":"`+pw+`"}`)
+	_, body = post(t, s.URL+"/Login/token", "application/json", `{"client_id":"impo-web-dev","username":"ana","password":"`+pw+`"}`)
 	status, intro = post(t, s.URL+"/Login/introspect", form, tokenForm, "Authorization", "Bearer "+body["access_token"].(string))
 	if status != 200 || intro["active"] != false || len(intro) != 1 {
 		t.Fatalf("introspect after revoke: %d %v, want {\"active\":false}", status, intro)
@@ -195,14 +199,20 @@ func TestSecretManagerSource(t *testing.T) {
 		data, _ := os.ReadFile(filepath.Join(dir, id))
 		sm.Put("impo-e2e", id, data)
 	}
+	// The dev client, with the password grant the login below uses.
+	devClients, err := clients.Marshal([]clients.Client{devcreds.DevClientAt(devcreds.DevOrigin)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sm.Put("impo-e2e", "clients", devClients)
 	empty := t.TempDir()
 	s := startLocal(t, "GOOGLE_CLOUD_PROJECT=impo-e2e", "SECRETMANAGER_EMULATOR_HOST="+sm.Addr, "CREDENTIALS_DIR="+empty)
-	status, body := post(t, s.URL+"/Login/token", "application/json", `{"username":"ana","password":"`+pw+`"}`)
+	status, body := post(t, s.URL+"/Login/token", "application/json", `{"client_id":"impo-web-dev","username":"ana","password":"`+pw+`"}`)
 	if status != 200 {
 		t.Fatalf("login through Secret Manager: %d %v", status, body)
 	}
-	if sm.AccessCalls() < 2 {
-		t.Errorf("Secret Manager saw %d reads, want the keys and the accounts", sm.AccessCalls())
+	if sm.AccessCalls() < 3 {
+		t.Errorf("Secret Manager saw %d reads, want the keys, the accounts and the clients", sm.AccessCalls())
 	}
 	if entries, _ := os.ReadDir(empty); len(entries) != 0 {
 		t.Error("with Secret Manager selected, the local run still wrote dev credentials")
@@ -212,7 +222,7 @@ func TestSecretManagerSource(t *testing.T) {
 func TestFunctionTargetServesOneFunctionAtRoot(t *testing.T) {
 	dir, pw, _ := setup(t)
 	base := startTarget(t, "Login", "CREDENTIALS_DIR="+dir)
-	status, body := post(t, base+"/token", "application/json", `{"username":"ana","password":"`+pw+`"}`)
+	status, body := post(t, base+"/token", "application/json", `{"client_id":"impo-web-dev","username":"ana","password":"`+pw+`"}`)
 	if status != 200 {
 		t.Fatalf("FUNCTION_TARGET=Login, POST /token: %d %v", status, body)
 	}

@@ -17,10 +17,10 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	s := startLocal(t, "CREDENTIALS_DIR="+dir, "LOG_LEVEL=debug")
 	form := "application/x-www-form-urlencoded"
 
-	_, body := post(t, s.URL+"/Login/token", "application/json", `{"username":"ana","password":"`+pw+`"}`)
+	_, body := post(t, s.URL+"/Login/token", "application/json", `{"client_id":"impo-web-dev","username":"ana","password":"`+pw+`"}`)
 	token := body["access_token"].(string)
-	post(t, s.URL+"/Login/token", "application/json", `{"username":"ana","password":"wrong-but-close-`+pw+`"}`)
-	post(t, s.URL+"/Login/token", "application/json", `{"username":"`+pw+`","password":"typed-in-the-wrong-field"}`)
+	post(t, s.URL+"/Login/token", "application/json", `{"client_id":"impo-web-dev","username":"ana","password":"wrong-but-close-`+pw+`"}`)
+	post(t, s.URL+"/Login/token", "application/json", `{"client_id":"impo-web-dev","username":"`+pw+`","password":"typed-in-the-wrong-field"}`)
 	_, body = post(t, s.URL+"/Login/token", form, url.Values{"grant_type": {"client_credentials"},
 		"client_id": {"pipeline"}, "client_secret": {clientSecret}}.Encode())
 	serviceToken := body["access_token"].(string)

@@ -53,7 +53,7 @@ func sessionsSetup(t *testing.T) (dir, password, clientSecret string) {
 
 func logIn(t *testing.T, s *localServer, user, password string) string {
 	t.Helper()
-	st, body := post(t, s.URL+"/Login/token", "application/json", `{"username":"`+user+`","password":"`+password+`"}`)
+	st, body := post(t, s.URL+"/Login/token", "application/json", `{"client_id":"impo-web-dev","username":"`+user+`","password":"`+password+`"}`)
 	if st != 200 {
 		t.Fatalf("login as %s: %d %v", user, st, body)
 	}

@@ -38,7 +38,7 @@ func TestTwoInstances_ShareFailuresAndRevocations(t *testing.T) {
 	env := firestoreEnv(t, dir)
 	a, b := startLocal(t, env...), startLocal(t, env...)
 	login := func(s *localServer, password string) (int, map[string]any) {
-		return post(t, s.URL+"/Login/token", "application/json", `{"username":"ana","password":"`+password+`"}`)
+		return post(t, s.URL+"/Login/token", "application/json", `{"client_id":"impo-web-dev","username":"ana","password":"`+password+`"}`)
 	}
 
 	// Failures made on one instance count on the other.
@@ -98,7 +98,7 @@ func TestStoreOutage_FailsClosed(t *testing.T) {
 	dir, pw, _ := setup(t)
 	// A healthy instance (memory store) signs a token with the same keys.
 	healthy := startLocal(t, "CREDENTIALS_DIR="+dir)
-	_, body := post(t, healthy.URL+"/Login/token", "application/json", `{"username":"ana","password":"`+pw+`"}`)
+	_, body := post(t, healthy.URL+"/Login/token", "application/json", `{"client_id":"impo-web-dev","username":"ana","password":"`+pw+`"}`)
 	token := body["access_token"].(string)
 
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -116,7 +116,7 @@ func TestStoreOutage_FailsClosed(t *testing.T) {
 		header           []string
 		wantDetail       string
 	}{
-		{"login with the right password", "/Login/token", `{"username":"ana","password":"` + pw + `"}`, nil, "cannot check login attempts"},
+		{"login with the right password", "/Login/token", `{"client_id":"impo-web-dev","username":"ana","password":"` + pw + `"}`, nil, "cannot check login attempts"},
 		{"GetToken with a valid session", "/GetToken", `{"scopes":["` + storageRead + `"]}`, []string{"Authorization", "Bearer " + token}, "cannot verify session tokens"},
 		{"ValidateHTTP with a valid session", "/ValidateHTTP", `{}`, []string{"Authorization", "Bearer " + token}, "cannot verify session tokens"},
 	}
@@ -153,8 +153,8 @@ func TestOwnDatabases_EachFunctionWritesOnlyItsOwnState(t *testing.T) {
 	login := startLocal(t, append(env, "FIRESTORE_DATABASE=login-state", "FIRESTORE_SESSIONS_DATABASE=sessions")...)
 	gettoken := startLocal(t, append(env, "FIRESTORE_DATABASE=gettoken-state", "FIRESTORE_SESSIONS_DATABASE=sessions")...)
 
-	post(t, login.URL+"/Login/token", "application/json", `{"username":"ana","password":"wrong"}`)
-	st, body := post(t, login.URL+"/Login/token", "application/json", `{"username":"ana","password":"`+pw+`"}`)
+	post(t, login.URL+"/Login/token", "application/json", `{"client_id":"impo-web-dev","username":"ana","password":"wrong"}`)
+	st, body := post(t, login.URL+"/Login/token", "application/json", `{"client_id":"impo-web-dev","username":"ana","password":"`+pw+`"}`)
 	if st != 200 {
 		t.Fatalf("login: %d %v", st, body)
 	}
@@ -167,7 +167,7 @@ func TestOwnDatabases_EachFunctionWritesOnlyItsOwnState(t *testing.T) {
 		t.Fatalf("GetToken: %d", st)
 	}
 	// A failure leaves an address count behind in login's database.
-	post(t, login.URL+"/Login/token", "application/json", `{"username":"ana","password":"wrong again"}`)
+	post(t, login.URL+"/Login/token", "application/json", `{"client_id":"impo-web-dev","username":"ana","password":"wrong again"}`)
 	if st, _ := post(t, login.URL+"/Login/revoke", "application/x-www-form-urlencoded", url.Values{"token": {token}}.Encode(),
 		"Authorization", "Bearer "+token); st != 200 {
 		t.Fatalf("revoke: %d", st)

@@ -41,7 +41,7 @@ type loginLoad struct {
 
 func startLogins(url, password string, clients int) *loginLoad {
 	l := &loginLoad{changed: make(chan struct{}), stop: make(chan struct{})}
-	body := `{"username":"ana","password":"` + password + `"}`
+	body := `{"client_id":"impo-web-dev","username":"ana","password":"` + password + `"}`
 	// The guard only ends a login that hangs; no outcome depends on it.
 	client := &http.Client{Timeout: startGuard}
 	for range clients {

@@ -176,7 +176,7 @@ func (l *lab) target(name, base, size string) vegeta.Target {
 func (l *lab) scenarios() []scenario {
 	login := l.servers["login"].URL
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {l.creds.Service}, "client_secret": {l.creds.Secret}}
-	person, _ := json.Marshal(map[string]string{"username": l.creds.Person, "password": l.creds.Password})
+	person, _ := json.Marshal(map[string]string{"client_id": devcreds.DevClient, "username": l.creds.Person, "password": l.creds.Password})
 	jsonHeader := http.Header{"Content-Type": {"application/json"}}
 	formHeader := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
 	v := l.servers["validate"].URL
@@ -213,7 +213,7 @@ func (l *lab) burst(n int, extra []string) (burstResult, error) {
 	if err := srv.ready(ctx, l.client, func() (*http.Request, error) { return l.firstRequest("login")(srv.URL) }); err != nil {
 		return burstResult{}, err
 	}
-	body, _ := json.Marshal(map[string]string{"username": l.creds.Person, "password": l.creds.Password})
+	body, _ := json.Marshal(map[string]string{"client_id": devcreds.DevClient, "username": l.creds.Person, "password": l.creds.Password})
 	return burst(ctx, srv, n, body)
 }
 

@@ -10,6 +10,7 @@ import (
 	"impo.com.uy/copetes/backend/shared/accounts"
 	"impo.com.uy/copetes/backend/shared/authn"
 	"impo.com.uy/copetes/backend/shared/bearer"
+	"impo.com.uy/copetes/backend/shared/clients"
 	"impo.com.uy/copetes/backend/shared/httpapi"
 	"impo.com.uy/copetes/backend/shared/session"
 )
@@ -151,6 +152,11 @@ func (s *server) revoke(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if client, ok, err := s.publicCaller(r, form); err != nil {
+		return err
+	} else if ok {
+		return s.revokeForClient(w, r, form, client)
+	}
 	who, err := s.authenticateCaller(r, form)
 	if err != nil {
 		return err
@@ -215,6 +221,84 @@ func (s *server) endSessions(w http.ResponseWriter, r *http.Request, who caller,
 		return unavailable("cannot record the end of the sessions right now", err)
 	}
 	slog.InfoContext(r.Context(), "sessions ended", "sub", name, "by", who.Name)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// publicCaller reports whether a revocation comes from a browser
+// application: client_id names a registered client, with no secret and
+// no Authorization header (RFC 7009 §2.1 with a public client, RFC 6749
+// §2.1). A client_id that is not registered is a service's, checked with
+// its secret as before.
+func (s *server) publicCaller(r *http.Request, form httpapi.Form) (clients.Client, bool, error) {
+	id := form.Get("client_id")
+	if id == "" || form.Get("client_secret") != "" || r.Header.Get("Authorization") != "" {
+		return clients.Client{}, false, nil
+	}
+	list, err := s.clients.Get(r.Context())
+	if err != nil {
+		return clients.Client{}, false, unavailable("cannot read the registered clients right now", err)
+	}
+	c, ok := list.Lookup(id)
+	return c, ok, nil
+}
+
+// revokeForClient revokes a token that client was issued: a refresh token
+// (its whole family, and the family's last access token) or an access
+// token. token_type_hint only says which to try first (RFC 7009 §2.1). A
+// token the client was not issued, or none at all, is answered 200 and
+// left alone (§2.2): the answer tells nothing about other clients' tokens.
+func (s *server) revokeForClient(w http.ResponseWriter, r *http.Request, form httpapi.Form, client clients.Client) error {
+	ctx := r.Context()
+	if err := s.checkClientOrigin(r, client); err != nil {
+		return err
+	}
+	token := form.Get("token")
+	if token == "" {
+		return httpapi.Errorf(http.StatusBadRequest, "the form parameter token is required")
+	}
+	refresh := func() (bool, error) {
+		fam, found, err := s.refresh.Lookup(ctx, token)
+		if err != nil {
+			return false, unavailable("cannot read refresh tokens right now", err)
+		}
+		if !found || fam.ClientID != client.ID {
+			return false, nil
+		}
+		if err := s.endFamily(ctx, fam.ID, "revoked by its client"); err != nil {
+			return false, unavailable("cannot revoke refresh tokens right now", err)
+		}
+		return true, nil
+	}
+	access := func() (bool, error) {
+		c, err := s.auth.Verifier.Verify(ctx, token)
+		switch {
+		case errors.Is(err, session.ErrInvalid):
+			return false, nil
+		case err != nil:
+			return false, unavailable("cannot verify tokens right now", err)
+		case c.ClientID != client.ID:
+			return false, nil
+		}
+		if err := s.auth.Revocations.Revoke(ctx, c); err != nil {
+			return false, unavailable("cannot record the revocation right now", err)
+		}
+		slog.InfoContext(ctx, "session revoked", "sub", c.Subject, "jti", c.ID, "by", client.ID)
+		return true, nil
+	}
+	tries := []func() (bool, error){refresh, access}
+	if form.Get("token_type_hint") == "access_token" {
+		tries = []func() (bool, error){access, refresh}
+	}
+	for _, try := range tries {
+		if done, err := try(); err != nil || done {
+			if err != nil {
+				return err
+			}
+			break
+		}
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	return nil

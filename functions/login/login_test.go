@@ -76,6 +76,7 @@ func writeCredentials(t *testing.T, dir string) {
 	keys, _ := session.MarshalKeySet([]jose.JSONWebKey{k})
 	os.WriteFile(filepath.Join(dir, "session-keys"), keys, 0o600)
 	os.WriteFile(filepath.Join(dir, "accounts"), accountsJSON, 0o600)
+	writeClients(t, dir)
 }
 
 type testServer struct {
@@ -93,6 +94,7 @@ func testConfig() config {
 	acct.Threshold, addr.Threshold = 20, 50
 	return config{
 		AccountsSecret:  "accounts",
+		ClientsSecret:   "clients",
 		PerPair:         policy,
 		PerAccount:      acct,
 		PerAddress:      addr,
@@ -104,6 +106,8 @@ func testConfig() config {
 		HashQueue:       64,
 		HashParams:      password.Default,
 		CORSOrigins:     []string{"https://portal.impo.test"},
+		RefreshIdle:     8 * time.Hour,
+		RefreshMax:      12 * time.Hour,
 	}
 }
 
@@ -163,8 +167,10 @@ func (ts *testServer) do(method, path, contentType, body string, header ...strin
 	return response{rec.Code, rec.Result().Header, string(b)}
 }
 
+// loginJSON is a JSON login through pwClient, registered with the
+// password grant.
 func loginJSON(user, pw string) string {
-	b, _ := json.Marshal(map[string]string{"username": user, "password": pw})
+	b, _ := json.Marshal(map[string]string{"username": user, "password": pw, "client_id": pwClient})
 	return string(b)
 }
 
@@ -203,7 +209,7 @@ func TestToken_EveryWayToLogIn(t *testing.T) {
 	}{
 		{"JSON", "/token", ctJSON, loginJSON("ana", "ana-secret-pw"), nil, "ana", "user"},
 		{"JSON at root, name typed in capitals", "/", ctJSON, loginJSON("ANA", "ana-secret-pw"), nil, "ana", "user"},
-		{"password grant", "/token", ctForm, form("grant_type", "password", "username", "ana", "password", "ana-secret-pw"), nil, "ana", "user"},
+		{"password grant", "/token", ctForm, form("grant_type", "password", "client_id", pwClient, "username", "ana", "password", "ana-secret-pw"), nil, "ana", "user"},
 		{"client credentials in form", "/token", ctForm, form("grant_type", "client_credentials", "client_id", "pipeline", "client_secret", "pipeline-client-secret"), nil, "pipeline", "service"},
 		{"client credentials by Basic", "/token", ctForm, form("grant_type", "client_credentials"), []string{"Authorization", basic}, "pipeline", "service"},
 		{"unknown form parameters are ignored (RFC 6749 §3.2)", "/token", ctForm, form("grant_type", "client_credentials", "client_id", "pipeline", "client_secret", "pipeline-client-secret", "scope", "x"), nil, "pipeline", "service"},
@@ -434,9 +440,9 @@ func TestToken_BadInput(t *testing.T) {
 		{"invalid UTF-8", "POST", ctJSON, "{\"username\":\"an\xffa\",\"password\":\"x\"}", 400, "invalid_request", "UTF-8"},
 		{"array body", "POST", ctJSON, `[]`, 400, "invalid_request", "invalid JSON body"},
 		{"no grant_type", "POST", ctForm, form("username", "ana"), 400, "invalid_request", "grant_type is required"},
-		{"unsupported grant", "POST", ctForm, form("grant_type", "authorization_code"), 400, "unsupported_grant_type", "password or client_credentials"},
-		{"repeated form parameter", "POST", ctForm, "grant_type=password&username=ana&username=ops&password=x", 400, "invalid_request", "more than once"},
-		{"form invalid UTF-8", "POST", ctForm, "grant_type=password&username=%FF&password=x", 400, "invalid_request", "UTF-8"},
+		{"unsupported grant", "POST", ctForm, form("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), 400, "unsupported_grant_type", "authorization_code, refresh_token, client_credentials or password"},
+		{"repeated form parameter", "POST", ctForm, "grant_type=password&client_id=legacy&username=ana&username=ops&password=x", 400, "invalid_request", "more than once"},
+		{"form invalid UTF-8", "POST", ctForm, "grant_type=password&client_id=legacy&username=%FF&password=x", 400, "invalid_request", "UTF-8"},
 		{"malformed form", "POST", ctForm, "grant_type=%zz", 400, "invalid_request", "malformed form"},
 	}
 	for _, tt := range tests {
@@ -494,7 +500,7 @@ func TestIntrospect(t *testing.T) {
 	for _, k := range []string{"exp", "iat", "jti", "iss"} {
 		delete(got, k)
 	}
-	want := map[string]any{"active": true, "sub": "ana", "client_id": "ana", "aud": "impo-backend",
+	want := map[string]any{"active": true, "sub": "ana", "client_id": pwClient, "aud": "impo-backend",
 		"token_type": "Bearer", "kind": "user", "roles": []any{"editor"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("introspection (-want +got):\n%s", diff)
@@ -594,11 +600,11 @@ func TestCookie_LoginCSRFRefused(t *testing.T) {
 		body   string
 		header []string
 	}{
-		{"cross-site form", ctForm, form("grant_type", "password", "username", "ana", "password", "ana-secret-pw"),
+		{"cross-site form", ctForm, form("grant_type", "password", "client_id", pwClient, "username", "ana", "password", "ana-secret-pw"),
 			[]string{"Origin", evil, "Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate"}},
 		{"sibling subdomain's fetch", ctJSON, loginJSON("ana", "ana-secret-pw"),
 			[]string{"Origin", "https://evil.impo.test", "Sec-Fetch-Site", "same-site"}},
-		{"sandboxed frame", ctForm, form("grant_type", "password", "username", "ana", "password", "ana-secret-pw"),
+		{"sandboxed frame", ctForm, form("grant_type", "password", "client_id", pwClient, "username", "ana", "password", "ana-secret-pw"),
 			[]string{"Origin", "null"}},
 		{"client credentials from a foreign page", ctForm, form("grant_type", "client_credentials", "client_id", "pipeline", "client_secret", "pipeline-client-secret"),
 			[]string{"Origin", evil}},
@@ -636,7 +642,7 @@ func TestCookie_BrowserLoginBodyHasNoToken(t *testing.T) {
 		header []string
 	}{
 		{"JSON from the listed portal", ctJSON, loginJSON("ana", "ana-secret-pw"), []string{"Origin", portal, "Sec-Fetch-Site", "same-site"}},
-		{"password form from a same-origin page", ctForm, form("grant_type", "password", "username", "ana", "password", "ana-secret-pw"),
+		{"password form from a same-origin page", ctForm, form("grant_type", "password", "client_id", pwClient, "username", "ana", "password", "ana-secret-pw"),
 			[]string{"Origin", "https://api.impo.test", "Sec-Fetch-Site", "same-origin"}},
 	}
 	for _, b := range browsers {

@@ -45,7 +45,7 @@ func TestToken_SecretManagerOutageHoldsNoLoginAndCountsNoFailure(t *testing.T) {
 	srv := secretstest.Start(t)
 	dir := t.TempDir()
 	writeCredentials(t, dir)
-	for _, id := range []string{"session-keys", "accounts"} {
+	for _, id := range []string{"session-keys", "accounts", "clients"} {
 		data, err := os.ReadFile(filepath.Join(dir, id))
 		if err != nil {
 			t.Fatal(err)
@@ -78,7 +78,7 @@ func TestToken_SecretManagerOutageHoldsNoLoginAndCountsNoFailure(t *testing.T) {
 	if code := loginAs("ana-secret-pw"); code != 200 {
 		t.Fatalf("before the outage: %d", code)
 	}
-	for range 2 { // the accounts and the signing keys, read cold
+	for range 3 { // the accounts, the clients and the signing keys, read cold
 		<-reads.started
 		<-reads.finished
 	}
@@ -96,9 +96,9 @@ func TestToken_SecretManagerOutageHoldsNoLoginAndCountsNoFailure(t *testing.T) {
 				t.Fatalf("%s, login %d with the right password: %d, want 200 from the cached accounts", what, i+1, code)
 			}
 		}
-		// Both secrets are being read, held by Secret Manager, and no
-		// read has ended: the logins did not wait for one.
-		for range 2 {
+		// The three secrets are being read, held by Secret Manager, and
+		// no read has ended: the logins did not wait for one.
+		for range 3 {
 			select {
 			case <-reads.started:
 			case <-time.After(time.Minute): // a guard against a hang, not a timing
@@ -109,10 +109,11 @@ func TestToken_SecretManagerOutageHoldsNoLoginAndCountsNoFailure(t *testing.T) {
 			t.Fatalf("%s: %d reads ended, %d more began, while Secret Manager held them: a login waited", what, len(reads.finished), len(reads.started))
 		}
 		release()
-		for range 2 {
+		for range 3 {
 			<-reads.finished
 		}
 		cache.Settle("accounts")
+		cache.Settle("clients")
 		cache.Settle("session-keys")
 	}
 	clk.Advance(ttl * 4 / 5)

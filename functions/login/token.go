@@ -11,49 +11,43 @@ import (
 
 	"impo.com.uy/copetes/backend/shared/accounts"
 	"impo.com.uy/copetes/backend/shared/authn"
+	"impo.com.uy/copetes/backend/shared/clients"
 	"impo.com.uy/copetes/backend/shared/httpapi"
+	"impo.com.uy/copetes/backend/shared/session"
 )
 
 // tokenResponse is RFC 6749 §5.1's successful response. A browser login in
 // cookie mode leaves out access_token: the page gets the session only as
-// the HttpOnly cookie, and learns from expires_in how long it lasts.
+// the HttpOnly cookie, and learns from expires_in how long it lasts. The
+// code and refresh grants add refresh_token, id_token (OpenID Connect
+// Core §3.1.3.3) and scope.
 type tokenResponse struct {
-	AccessToken string `json:"access_token,omitempty"`
-	TokenType   string `json:"token_type"`
-	ExpiresIn   int64  `json:"expires_in"`
+	AccessToken  string `json:"access_token,omitempty"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	IDToken      string `json:"id_token,omitempty"`
+	Scope        string `json:"scope,omitempty"`
 }
 
-// token is the token endpoint: JSON {"username","password"} for people, or
-// an RFC 6749 form with grant_type password or client_credentials.
+// token is the token endpoint: JSON {"username","password","client_id"}
+// for people, or an RFC 6749 form with grant_type password,
+// client_credentials, authorization_code or refresh_token.
 func (s *server) token(w http.ResponseWriter, r *http.Request) error {
 	if err := httpapi.CheckMethod(w, r, http.MethodPost); err != nil {
 		return err
 	}
-	// A browser logs in only from a page we trust: any other page could
-	// log its visitor in as an account of its choosing (login CSRF), or
-	// use its visitors' browsers to guess passwords. Refused before any
-	// credential is read, it costs no hash and counts no failure.
-	browser := httpapi.FromBrowser(r)
-	if browser {
-		if err := httpapi.CheckOrigin(r, s.cfg.CORSOrigins, "log in"); err != nil {
-			return err
-		}
-	}
-	var (
-		name, secret string
-		kind         accounts.Kind
-		basic        bool
-	)
 	switch httpapi.MediaType(r) {
 	case "application/json":
 		var body struct {
 			Username string `json:"username"`
 			Password string `json:"password"`
+			ClientID string `json:"client_id"`
 		}
 		if err := httpapi.DecodeJSON(w, r, maxBody, &body); err != nil {
 			return err
 		}
-		name, secret, kind = body.Username, body.Password, accounts.User
+		return s.passwordGrant(w, r, body.ClientID, body.Username, body.Password)
 	case "application/x-www-form-urlencoded":
 		form, err := httpapi.ParseForm(w, r, maxBody)
 		if err != nil {
@@ -61,51 +55,108 @@ func (s *server) token(w http.ResponseWriter, r *http.Request) error {
 		}
 		switch gt := form.Get("grant_type"); gt {
 		case "password":
-			name, secret, kind = form.Get("username"), form.Get("password"), accounts.User
+			return s.passwordGrant(w, r, form.Get("client_id"), form.Get("username"), form.Get("password"))
 		case "client_credentials":
-			name, secret, basic, err = clientCredentials(r, form)
-			if err != nil {
-				return err
-			}
-			kind = accounts.Service
+			return s.clientCredentialsGrant(w, r, form)
+		case "authorization_code":
+			return s.codeGrant(w, r, form)
+		case "refresh_token":
+			return s.refreshGrant(w, r, form)
 		case "":
-			return &httpapi.Error{Status: http.StatusBadRequest, Detail: "grant_type is required: password or client_credentials"}
+			return &httpapi.Error{Status: http.StatusBadRequest, Detail: "grant_type is required: " + grantTypes}
 		default:
 			return &httpapi.Error{Status: http.StatusBadRequest, OAuthCode: "unsupported_grant_type",
-				Detail: "grant_type must be password or client_credentials"}
+				Detail: "grant_type must be " + grantTypes}
 		}
 	default:
 		return httpapi.UnsupportedMediaType(r, "application/json", "application/x-www-form-urlencoded")
 	}
-	if name == "" || secret == "" {
-		what := "username and password are required"
-		if kind == accounts.Service {
-			what = "client_id and client_secret are required"
-		}
-		return &httpapi.Error{Status: http.StatusBadRequest, Detail: what}
-	}
+}
 
-	acct, err := s.authenticate(r, name, secret, kind)
+const grantTypes = "authorization_code, refresh_token, client_credentials or password"
+
+// passwordGrant logs a person in with a password their client collected:
+// the JSON login and RFC 6749 §4.3. RFC 9700 §2.4 says a client must not
+// do that, so it is an opt-in: client_id must name a client registered
+// with the password grant, and a browser's page must be one of that
+// client's origins (or CORS_ALLOWED_ORIGINS). Any other page could log
+// its visitor in as an account of its choosing (login CSRF), or use its
+// visitors' browsers to guess passwords. All of it is refused before any
+// hash or failure count.
+func (s *server) passwordGrant(w http.ResponseWriter, r *http.Request, clientID, name, secret string) error {
+	if name == "" || secret == "" {
+		return &httpapi.Error{Status: http.StatusBadRequest, Detail: "username and password are required"}
+	}
+	if clientID == "" {
+		return &httpapi.Error{Status: http.StatusBadRequest, OAuthCode: "unauthorized_client",
+			Detail: "a password login needs client_id naming a client registered with the password grant; browser applications use the authorization code flow"}
+	}
+	client, err := s.client(r.Context(), clientID)
+	if err != nil {
+		return err
+	}
+	if !client.Allows(clients.Password) {
+		return &httpapi.Error{Status: http.StatusBadRequest, OAuthCode: "unauthorized_client",
+			Detail: "client " + client.ID + " is not registered with the password grant; use the authorization code flow"}
+	}
+	browser := httpapi.FromBrowser(r)
+	if err := s.checkClientOrigin(r, client); err != nil {
+		return err
+	}
+	acct, err := s.authenticate(r, name, secret, accounts.User)
 	if err != nil {
 		if errors.Is(err, authn.ErrBadCredentials) {
-			return refused(kind, basic)
+			return refused(accounts.User, false)
 		}
 		return authnError(err)
 	}
-	if kind == accounts.User {
-		s.rememberDevice(w, r, acct.Name)
+	s.rememberDevice(w, r, acct.Name)
+	return s.issue(w, r, acct, client.ID, browser)
+}
+
+// clientCredentialsGrant is a service's login (RFC 6749 §4.4), with the
+// secret it holds in the accounts secret. No browser page may send it
+// but those in CORS_ALLOWED_ORIGINS: refused before the secret is checked.
+func (s *server) clientCredentialsGrant(w http.ResponseWriter, r *http.Request, form httpapi.Form) error {
+	if httpapi.FromBrowser(r) {
+		if err := httpapi.CheckOrigin(r, s.cfg.CORSOrigins, "log in"); err != nil {
+			return err
+		}
 	}
-	token, claims, err := s.auth.Issuer.Issue(r.Context(), acct.Name, string(acct.Kind), acct.Roles)
+	name, secret, basic, err := clientCredentials(r, form)
+	if err != nil {
+		return err
+	}
+	if name == "" || secret == "" {
+		return &httpapi.Error{Status: http.StatusBadRequest, Detail: "client_id and client_secret are required"}
+	}
+	acct, err := s.authenticate(r, name, secret, accounts.Service)
+	if err != nil {
+		if errors.Is(err, authn.ErrBadCredentials) {
+			return refused(accounts.Service, basic)
+		}
+		return authnError(err)
+	}
+	return s.issue(w, r, acct, "", false)
+}
+
+// issue answers a password or client credentials login with a session
+// token for acct, asked for through clientID ("" for the account itself).
+func (s *server) issue(w http.ResponseWriter, r *http.Request, acct accounts.Account, clientID string, browser bool) error {
+	token, claims, err := s.auth.Issuer.IssueFor(r.Context(), session.Grant{
+		Subject: acct.Name, Kind: string(acct.Kind), Roles: acct.Roles, ClientID: clientID,
+	})
 	if err != nil {
 		return unavailable("cannot sign session tokens right now", err)
 	}
 	slog.InfoContext(r.Context(), "session issued", "sub", acct.Name, "kind", acct.Kind,
-		"roles", acct.Roles, "jti", claims.ID, "expires", claims.ExpiresAt().UTC().Format(time.RFC3339))
+		"roles", acct.Roles, "client_id", claims.ClientID, "jti", claims.ID, "expires", claims.ExpiresAt().UTC().Format(time.RFC3339))
 	ttl := claims.Expiry - claims.IssuedAt
 	resp := tokenResponse{AccessToken: token, TokenType: "Bearer", ExpiresIn: ttl}
 	// Cookie mode serves a person's browser, from a trusted page (checked
-	// above); a service, or a person's script, gets the token in the body.
-	if c := s.auth.Config.Cookie; c != "" && kind == accounts.User && browser {
+	// by the caller); a service, or a person's script, gets the token in
+	// the body.
+	if c := s.auth.Config.Cookie; c != "" && acct.Kind == accounts.User && browser {
 		http.SetCookie(w, &http.Cookie{
 			Name: c, Value: token, Path: "/", MaxAge: int(ttl),
 			HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode,
@@ -114,10 +165,16 @@ func (s *server) token(w http.ResponseWriter, r *http.Request) error {
 		// page, which is what HttpOnly keeps it from.
 		resp.AccessToken = ""
 	}
+	writeToken(w, resp)
+	return nil
+}
+
+// writeToken sends a token response, which no cache may keep (RFC 6749
+// §5.1).
+func writeToken(w http.ResponseWriter, resp tokenResponse) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
 	httpapi.WriteJSON(w, resp)
-	return nil
 }
 
 // clientCredentials reads the client's id and secret from HTTP Basic (RFC

@@ -2,15 +2,10 @@ package session
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"time"
-
-	"github.com/go-jose/go-jose/v4"
 )
 
 // Claims are the claims of a session token.
@@ -56,41 +51,9 @@ type Issuer struct {
 	Now      func() time.Time
 }
 
-// Issue signs a token for the account sub.
+// Issue signs a token for the account sub, which asked for it itself.
 func (is *Issuer) Issue(ctx context.Context, sub, kind string, roles []string) (string, Claims, error) {
-	ks, err := is.Keys(ctx)
-	if err != nil {
-		return "", Claims{}, err
-	}
-	jti := make([]byte, 16) // 128 random bits
-	rand.Read(jti)
-	now := is.Now()
-	if roles == nil {
-		roles = []string{}
-	}
-	c := Claims{
-		Issuer:   is.Issuer,
-		Subject:  sub,
-		Audience: is.Audience,
-		IssuedAt: now.Unix(),
-		Expiry:   now.Add(is.TTL).Unix(),
-		ID:       base64.RawURLEncoding.EncodeToString(jti),
-		ClientID: sub,
-		Kind:     kind,
-		Roles:    roles,
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: ks.signer},
-		(&jose.SignerOptions{}).WithType(TokenType))
-	if err != nil {
-		return "", Claims{}, fmt.Errorf("session signer: %w", err)
-	}
-	payload, _ := json.Marshal(c)
-	sig, err := signer.Sign(payload)
-	if err != nil {
-		return "", Claims{}, fmt.Errorf("sign session token: %w", err)
-	}
-	token, err := sig.CompactSerialize()
-	return token, c, err
+	return is.IssueFor(ctx, Grant{Subject: sub, Kind: kind, Roles: roles})
 }
 
 // ErrInvalid wraps every reason a token is refused; any other error from
