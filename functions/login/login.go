@@ -19,6 +19,7 @@ import (
 	"impo.com.uy/copetes/backend/shared/entrypoint"
 	"impo.com.uy/copetes/backend/shared/httpapi"
 	"impo.com.uy/copetes/backend/shared/lockout"
+	"impo.com.uy/copetes/backend/shared/oauth"
 	"impo.com.uy/copetes/backend/shared/password"
 	"impo.com.uy/copetes/backend/shared/platform"
 	"impo.com.uy/copetes/backend/shared/secrets"
@@ -72,6 +73,7 @@ type server struct {
 	authn   *authn.Authenticator
 	limiter *password.Limiter // bounds people's argon2id hashes
 	clients *secrets.Decoded[*clients.List]
+	codes   oauth.Codes
 	now     func() time.Time
 }
 
@@ -87,6 +89,7 @@ func newServer(cfg config, p *platform.Platform, auth *session.Authority, now fu
 	return &server{
 		cfg: cfg, auth: auth, authn: a, limiter: limiter, now: now,
 		clients: &secrets.Decoded[*clients.List]{Source: p.Secrets, Name: cfg.ClientsSecret, Decode: clients.Parse},
+		codes:   oauth.Codes{Store: p.Store, Now: now},
 	}
 }
 
