@@ -76,7 +76,7 @@ func within(p, dir string) bool {
 // usable by any face (a token endpoint, a login page, a Pub/Sub handler),
 // so they know nothing of HTTP.
 var httpFree = []string{
-	"shared/accounts", "shared/authn", "shared/clients", "shared/document", "shared/lockout", "shared/password",
+	"shared/accounts", "shared/authn", "shared/clients", "shared/document", "shared/lockout", "shared/oauth", "shared/password",
 	"shared/ratelimit", "shared/routing", "shared/store", "shared/tokenpolicy", "shared/vending",
 }
 

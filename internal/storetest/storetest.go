@@ -3,6 +3,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -247,6 +248,116 @@ func Run(t *testing.T, b Backend) {
 			}
 		}
 	})
+	// Data: the small records some entries carry (authorization codes,
+	// refresh token families), read back by every path.
+	t.Run("DataRoundTrips", func(t *testing.T) {
+		s, clock := fresh(t)
+		data := []byte(`{"family":"f1"}`)
+		put(t, s, "rec", store.Entry{Value: 1, Expires: clock.Now().Add(time.Hour), Data: data})
+		data[2] = 'X' // the caller reuses its buffer: the store kept its own copy
+		e, ok := get(t, s, "rec")
+		if !ok || string(e.Data) != `{"family":"f1"}` {
+			t.Fatalf("Get = %q, %v; want the Data as Put", e.Data, ok)
+		}
+		e.Data[2] = 'Y' // nor does changing what Get returned change the store
+		if e, _ := get(t, s, "rec"); string(e.Data) != `{"family":"f1"}` {
+			t.Fatalf("Get after changing an earlier Get's Data = %q; want it unchanged", e.Data)
+		}
+		put(t, s, "rec", store.Entry{Value: 2, Expires: clock.Now().Add(time.Hour)})
+		if e, _ := get(t, s, "rec"); len(e.Data) != 0 || e.Value != 2 {
+			t.Fatalf("Get after a Put without Data = %+v; want value 2 and no Data", e)
+		}
+	})
+
+	t.Run("DataOfTheClaimWinner", func(t *testing.T) {
+		s, clock := fresh(t)
+		n := racers
+		var winner atomic.Int64
+		winner.Store(-1)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				won, err := s.Claim(ctx, "used", store.Entry{Value: int64(i), Expires: clock.Now().Add(time.Hour), Data: fmt.Appendf(nil, "racer %d", i)})
+				if err != nil {
+					t.Error(err)
+				}
+				if won {
+					winner.Store(int64(i))
+				}
+			})
+		}
+		wg.Wait()
+		w := winner.Load()
+		e, ok := get(t, s, "used")
+		if w < 0 || !ok || e.Value != w || string(e.Data) != fmt.Sprintf("racer %d", w) {
+			t.Fatalf("after %d claims (winner %d) Get = %+v (%q), %v; want the winner's entry and Data", n, w, e, e.Data, ok)
+		}
+		// A claim over an expired entry takes its place whole: nothing of
+		// the old record's Data survives.
+		clock.Advance(time.Hour)
+		if !claim(t, s, "used", store.Entry{Value: 1, Expires: clock.Now().Add(time.Hour)}) {
+			t.Fatal("Claim after expiry lost")
+		}
+		if e, _ := get(t, s, "used"); len(e.Data) != 0 {
+			t.Fatalf("Data after a Claim without Data over an expired entry = %q; want none", e.Data)
+		}
+	})
+
+	t.Run("DataInGetMany", func(t *testing.T) {
+		s, clock := fresh(t)
+		exp := clock.Now().Add(time.Hour)
+		put(t, s, "a", store.Entry{Value: 1, Expires: exp, Data: []byte("alpha")})
+		put(t, s, "plain", store.Entry{Value: 2, Expires: exp})
+		put(t, s, "soon", store.Entry{Value: 3, Expires: clock.Now().Add(10 * time.Second), Data: []byte("gone")})
+		add(t, s, store.ShardedCounter("n"), 4, time.Hour)
+		clock.Advance(10 * time.Second)
+		keys := []string{"soon", "a", "missing", store.ShardedCounter("n"), "plain"}
+		entries, found, err := s.GetMany(ctx, keys...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []struct {
+			found bool
+			data  string
+		}{{false, ""}, {true, "alpha"}, {false, ""}, {true, ""}, {true, ""}}
+		for i, w := range want {
+			if found[i] != w.found || string(entries[i].Data) != w.data {
+				t.Errorf("GetMany[%d] (%q) = %q, %v; want %q, %v", i, keys[i], entries[i].Data, found[i], w.data, w.found)
+			}
+		}
+	})
+
+	t.Run("ExpiryHidesData", func(t *testing.T) {
+		s, clock := fresh(t)
+		put(t, s, "rec", store.Entry{Value: 1, Expires: clock.Now().Add(10 * time.Second), Data: []byte("secret-ish")})
+		clock.Advance(10 * time.Second)
+		if e, ok := get(t, s, "rec"); ok || len(e.Data) != 0 {
+			t.Fatalf("Get at expiry = %q, %v; want absent, no Data", e.Data, ok)
+		}
+		entries, found, err := s.GetMany(ctx, "rec")
+		if err != nil || found[0] || len(entries[0].Data) != 0 {
+			t.Fatalf("GetMany at expiry = %q, %v, %v; want absent, no Data", entries[0].Data, found[0], err)
+		}
+		// A counter started where the record was has no Data either.
+		if got := add(t, s, "rec", 1, time.Hour); got != 1 {
+			t.Fatalf("Add over the expired record = %d, want 1", got)
+		}
+		if e, _ := get(t, s, "rec"); len(e.Data) != 0 {
+			t.Fatalf("counter over an expired record has Data %q; want none", e.Data)
+		}
+	})
+
+	t.Run("AddLeavesDataAlone", func(t *testing.T) {
+		s, clock := fresh(t)
+		put(t, s, "rec", store.Entry{Value: 1, Expires: clock.Now().Add(time.Hour), Data: []byte("kept")})
+		if got := add(t, s, "rec", 1, time.Minute); got != 2 {
+			t.Fatalf("Add = %d, want 2", got)
+		}
+		if e, _ := get(t, s, "rec"); !bytes.Equal(e.Data, []byte("kept")) {
+			t.Fatalf("Data after Add = %q; want it untouched", e.Data)
+		}
+	})
+
 	// Sharded counters (store.ShardedCounter): the same counting contract,
 	// whatever entries a backend spreads them over.
 	t.Run("CounterSumsConcurrentAdds", func(t *testing.T) {

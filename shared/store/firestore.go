@@ -21,9 +21,9 @@ import (
 
 // Firestore is a Store in a Firestore (Native mode) collection, shared by
 // every instance of every function. Each entry is a document whose id is
-// the key (path-escaped) with the fields value and expires; a TTL policy
-// on expires lets Firestore delete expired entries itself, and reads
-// ignore them until it does.
+// the key (path-escaped) with the fields value, expires and (when the
+// entry has Data) data; a TTL policy on expires lets Firestore delete
+// expired entries itself, and reads ignore them until it does.
 //
 // Writes that depend on what they read (Add, Claim) are compare-and-set,
 // not transactions: read the document, then write it on condition that
@@ -63,7 +63,11 @@ type doc struct {
 	Value   int64     `firestore:"value"`
 	Expires time.Time `firestore:"expires"`
 	Op      string    `firestore:"op,omitempty"`
+	Data    []byte    `firestore:"data,omitempty"`
 }
+
+// entry is the Entry d stores.
+func (d doc) entry() Entry { return Entry{Value: d.Value, Expires: d.Expires, Data: d.Data} }
 
 // casAttempts bounds how many times one write reads again after losing to
 // another writer of the same document; the operation's deadline bounds
@@ -182,17 +186,24 @@ func (f *Firestore) change(ctx context.Context, key string, decide func(e Entry,
 		if mine != "" && d.Op == mine {
 			// The last attempt's write was stored, then retried by the
 			// client library and refused as a conflict with itself.
-			return Entry{Value: d.Value, Expires: d.Expires}, true, nil
+			return d.entry(), true, nil
 		}
-		next, write := decide(Entry{Value: d.Value, Expires: d.Expires}, live)
+		next, write := decide(d.entry(), live)
 		if !write {
-			return Entry{Value: d.Value, Expires: d.Expires}, false, nil
+			return d.entry(), false, nil
 		}
 		mine = newOp()
-		w := doc{Value: next.Value, Expires: next.Expires, Op: mine}
+		w := doc{Value: next.Value, Expires: next.Expires, Op: mine, Data: next.Data}
 		if snap.Exists() {
+			// data is written too: a claim over an expired entry must not
+			// keep that entry's record (an add carries what it read).
+			var data any = firestore.Delete
+			if len(w.Data) > 0 {
+				data = w.Data
+			}
 			_, err = ref.Update(ctx, []firestore.Update{
 				{Path: "value", Value: w.Value}, {Path: ExpiresField, Value: w.Expires}, {Path: "op", Value: w.Op},
+				{Path: "data", Value: data},
 			}, firestore.LastUpdateTime(snap.UpdateTime))
 		} else {
 			_, err = ref.Create(ctx, w)
@@ -332,7 +343,7 @@ func (f *Firestore) getAll(ctx context.Context, keys []string) ([]stored, error)
 		if err != nil {
 			return nil, err
 		}
-		out[i] = stored{Entry: Entry{Value: d.Value, Expires: d.Expires}, live: live, exists: snap.Exists()}
+		out[i] = stored{Entry: d.entry(), live: live, exists: snap.Exists()}
 	}
 	return out, nil
 }
@@ -358,10 +369,12 @@ func (f *Firestore) GetMany(ctx context.Context, keys ...string) ([]Entry, []boo
 	defer cancel()
 	var read []string
 	spans := make([][2]int, len(keys)) // keys[i] is read[spans[i][0]:spans[i][1]]
+	counter := make([]bool, len(keys))
 	for i, k := range keys {
 		start := len(read)
 		if base, ok := counterBase(k); ok {
 			read = append(read, shardKeys(base)...)
+			counter[i] = true
 		} else {
 			read = append(read, k)
 		}
@@ -377,6 +390,12 @@ func (f *Firestore) GetMany(ctx context.Context, keys ...string) ([]Entry, []boo
 	}
 	entries, found := make([]Entry, len(keys)), make([]bool, len(keys))
 	for i, span := range spans {
+		if !counter[i] {
+			if d := docs[span[0]]; d.live {
+				entries[i], found[i] = d.Entry, true
+			}
+			continue
+		}
 		for _, d := range docs[span[0]:span[1]] {
 			if !d.live {
 				continue
@@ -398,7 +417,7 @@ func (f *Firestore) Put(ctx context.Context, key string, e Entry) error {
 	}
 	ctx, cancel := f.ctx(ctx)
 	defer cancel()
-	if _, err := f.ref(key).Set(ctx, doc{Value: e.Value, Expires: e.Expires}); err != nil {
+	if _, err := f.ref(key).Set(ctx, doc{Value: e.Value, Expires: e.Expires, Data: e.Data}); err != nil {
 		return unavailable("put", key, err)
 	}
 	return nil

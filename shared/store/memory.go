@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"sync"
 	"time"
@@ -33,6 +34,13 @@ func (m *Memory) live(key string, now time.Time) (Entry, bool) {
 		return Entry{}, false
 	}
 	return e, ok
+}
+
+// detached returns e with a Data of its own, so that neither the caller
+// nor the store sees the other change it (as with a remote store).
+func detached(e Entry) Entry {
+	e.Data = bytes.Clone(e.Data)
+	return e
 }
 
 // sweep drops expired entries once a minute, so that keys that are never
@@ -69,7 +77,7 @@ func (m *Memory) Get(_ context.Context, key string) (Entry, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e, ok := m.live(key, m.now())
-	return e, ok, nil
+	return detached(e), ok, nil
 }
 
 // GetMany implements Store.
@@ -80,6 +88,7 @@ func (m *Memory) GetMany(_ context.Context, keys ...string) ([]Entry, []bool, er
 	entries, found := make([]Entry, len(keys)), make([]bool, len(keys))
 	for i, k := range keys {
 		entries[i], found[i] = m.live(k, now)
+		entries[i] = detached(entries[i])
 	}
 	return entries, found, nil
 }
@@ -91,7 +100,7 @@ func (m *Memory) Put(_ context.Context, key string, e Entry) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.entries[key] = e
+	m.entries[key] = detached(e)
 	return nil
 }
 
@@ -107,7 +116,7 @@ func (m *Memory) Claim(_ context.Context, key string, e Entry) (bool, error) {
 	if _, ok := m.live(key, now); ok {
 		return false, nil
 	}
-	m.entries[key] = e
+	m.entries[key] = detached(e)
 	return true, nil
 }
 

@@ -15,6 +15,12 @@ import (
 type Entry struct {
 	Value   int64
 	Expires time.Time
+	// Data is a small record (a few KiB at most: an authorization code's
+	// grant, a refresh token family) for entries that hold more than a
+	// number. Put and Claim store it and every read returns it; Add leaves
+	// it as it is (counters have none). Backends copy it: a caller may
+	// change its slice after a Put, or the one a Get returned.
+	Data []byte
 }
 
 // Store is implemented by each backend; storetest.Run is the contract.
