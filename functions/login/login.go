@@ -98,39 +98,39 @@ func newServer(cfg config, p *platform.Platform, auth *session.Authority, now fu
 // Request bodies are small forms or JSON objects; 16 KiB is generous.
 const maxBody = 16 << 10
 
-func (s *server) routes() http.Handler {
+// endpoints maps each path login serves, under the issuer and without a
+// trailing slash, to its handler. The discovery metadata must name every
+// one of them (tests hold it to that), so a new endpoint is added here.
+func (s *server) endpoints() map[string]http.Handler {
 	token := httpapi.OAuthHandler(s.token)
 	jwks := httpapi.Handler(s.jwks)
-	introspect := httpapi.Handler(s.introspect)
-	revoke := httpapi.OAuthHandler(s.revoke)
-	authorize := httpapi.Handler(s.authorize)
 	discovery := httpapi.Handler(s.discovery)
-	userinfo := httpapi.Handler(s.userinfo)
-	logout := httpapi.Handler(s.endSession)
+	return map[string]http.Handler{
+		"":                       token, // the first slice's clients post to the function's root
+		"/token":                 token,
+		"/authorize":             httpapi.Handler(s.authorize),
+		"/jwks":                  jwks,
+		"/.well-known/jwks.json": jwks,
+		"/introspect":            httpapi.Handler(s.introspect),
+		"/revoke":                httpapi.OAuthHandler(s.revoke),
+		"/userinfo":              httpapi.Handler(s.userinfo),
+		"/logout":                httpapi.Handler(s.endSession),
+		wellKnownOIDC:            discovery,
+		wellKnownOAuth:           discovery,
+	}
+}
+
+func (s *server) routes() http.Handler {
+	endpoints := s.endpoints()
 	notFound := httpapi.Handler(func(w http.ResponseWriter, r *http.Request) error {
 		return httpapi.Errorf(http.StatusNotFound, "no such endpoint %q: see %s/.well-known/openid-configuration", r.URL.Path, s.auth.Config.Issuer)
 	})
 	mux := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch strings.TrimSuffix(r.URL.Path, "/") {
-		case "", "/token":
-			token.ServeHTTP(w, r)
-		case "/authorize":
-			authorize.ServeHTTP(w, r)
-		case "/jwks", "/.well-known/jwks.json":
-			jwks.ServeHTTP(w, r)
-		case "/introspect":
-			introspect.ServeHTTP(w, r)
-		case "/revoke":
-			revoke.ServeHTTP(w, r)
-		case "/userinfo":
-			userinfo.ServeHTTP(w, r)
-		case "/logout":
-			logout.ServeHTTP(w, r)
-		case wellKnownOIDC, wellKnownOAuth:
-			discovery.ServeHTTP(w, r)
-		default:
-			notFound.ServeHTTP(w, r)
+		if h, ok := endpoints[strings.TrimSuffix(r.URL.Path, "/")]; ok {
+			h.ServeHTTP(w, r)
+			return
 		}
+		notFound.ServeHTTP(w, r)
 	})
 	return httpapi.CORS{
 		Origins:     s.cfg.CORSOrigins,
