@@ -79,6 +79,11 @@ var (
 	readyRE = regexp.MustCompile(`^Funciones en `) // the terminal's ready line, after the dev password
 )
 
+// oneIssuer is for cmd/local processes that stand for instances of one
+// deployment: they share its issuer, so that a token one of them issues
+// the others accept. Left unset, each would take its own address.
+const oneIssuer = "LOGIN_ISSUER=http://127.0.0.1:8080/Login"
+
 // startLocal runs cmd/local with env on a free port and waits until it
 // serves and has printed its terminal lines (the dev password first). The
 // process is stopped when the test ends.

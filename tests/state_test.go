@@ -28,7 +28,7 @@ func firestoreEnv(t *testing.T, dir string) []string {
 		"CREDENTIALS_DIR=" + dir, "SECRETS_SOURCE=dir", "GOOGLE_CLOUD_PROJECT=" + e2eProject,
 		"STATE_STORE=firestore", "FIRESTORE_EMULATOR_HOST=" + host,
 		"STATE_COLLECTION=" + uniqueName(t),
-		"LOGIN_MAX_FAILURES=3", "REVOCATION_CACHE_TTL=0s", "GETTOKEN_SOURCE=selfsigned",
+		"LOGIN_MAX_FAILURES=3", "REVOCATION_CACHE_TTL=0s", "GETTOKEN_SOURCE=selfsigned", oneIssuer,
 		"GETTOKEN_POLICY=" + `{"roles":{"editor":{"scopes":["` + storageRead + `"]}}}`,
 	}
 }
@@ -97,7 +97,7 @@ func TestTwoInstances_HandleAMessageOnce(t *testing.T) {
 func TestStoreOutage_FailsClosed(t *testing.T) {
 	dir, pw, _ := setup(t)
 	// A healthy instance (memory store) signs a token with the same keys.
-	healthy := startLocal(t, "CREDENTIALS_DIR="+dir)
+	healthy := startLocal(t, "CREDENTIALS_DIR="+dir, oneIssuer)
 	_, body := post(t, healthy.URL+"/Login/token", "application/json", `{"client_id":"impo-web-dev","username":"ana","password":"`+pw+`"}`)
 	token := body["access_token"].(string)
 
@@ -107,7 +107,7 @@ func TestStoreOutage_FailsClosed(t *testing.T) {
 	}
 	closed := lis.Addr().String()
 	lis.Close()
-	down := startLocal(t, "CREDENTIALS_DIR="+dir, "SECRETS_SOURCE=dir", "GOOGLE_CLOUD_PROJECT="+e2eProject,
+	down := startLocal(t, "CREDENTIALS_DIR="+dir, oneIssuer, "SECRETS_SOURCE=dir", "GOOGLE_CLOUD_PROJECT="+e2eProject,
 		"STATE_STORE=firestore", "FIRESTORE_EMULATOR_HOST="+closed, "STATE_STORE_TIMEOUT=500ms", "GETTOKEN_SOURCE=selfsigned",
 		"GETTOKEN_POLICY="+`{"roles":{"editor":{"scopes":["`+storageRead+`"]}}}`)
 
