@@ -5,8 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
-	"encoding/json"
-	"fmt"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -38,27 +36,7 @@ func (ks *KeySet) SignES256(typ string, claims any) (string, error) {
 	if ks.es256.Key == nil {
 		return "", ErrNoES256Key
 	}
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		return "", fmt.Errorf("ES256 claims: %w", err)
-	}
-	if len(payload) == 0 || payload[0] != '{' {
-		// RFC 7519 §7.2: a JWT's claims are a JSON object.
-		return "", fmt.Errorf("ES256 claims: %T encodes as %.20s…, want a JSON object", claims, payload)
-	}
-	opts := &jose.SignerOptions{}
-	if typ != "" {
-		opts = opts.WithType(jose.ContentType(typ))
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: ks.es256}, opts)
-	if err != nil {
-		return "", fmt.Errorf("ES256 signer: %w", err)
-	}
-	sig, err := signer.Sign(payload)
-	if err != nil {
-		return "", fmt.Errorf("sign ES256 token: %w", err)
-	}
-	return sig.CompactSerialize()
+	return ks.sign(ks.es256, typ, claims)
 }
 
 // SignES256 signs claims with the current key set's ES256 signing key

@@ -87,6 +87,7 @@ func (ks *KeySet) sign(key jose.JSONWebKey, typ string, claims any) (string, err
 		return "", fmt.Errorf("JWT claims: %w", err)
 	}
 	if len(payload) == 0 || payload[0] != '{' {
+		// RFC 7519 §7.2: a JWT's claims are a JSON object.
 		return "", fmt.Errorf("JWT claims: %T encodes as %.20s…, want a JSON object", claims, payload)
 	}
 	opts := &jose.SignerOptions{}
