@@ -252,6 +252,25 @@ func browserCodeFlow(t *testing.T, ctx context.Context, base, issuer, pw string)
 		t.Errorf("GetToken after Renovar: %s %s, want 200 with the new token", st.HTTP, st.Result)
 	}
 
+	// The access token at its expiry: the page renews it (rotation)
+	// before it calls GetToken, and the person stays logged in. login's
+	// clock cannot move under a real browser, so the page's record of the
+	// expiry moves instead (and #resultado is cleared, so that press waits
+	// for this call and not the last one).
+	evaluate[bool](t, ctx, `(() => {
+		const s = JSON.parse(sessionStorage.getItem("sesion"));
+		s.expires = Date.now();
+		sessionStorage.setItem("sesion", JSON.stringify(s));
+		delete document.getElementById("resultado").dataset.accion;
+		return true;
+	})()`)
+	expired := renewed
+	renewed = press(t, ctx, "gettoken", "gettoken")
+	if renewed.HTTP != "200" || !renewed.LoggedIn || renewed.Access == expired.Access || renewed.Refresh == expired.Refresh {
+		t.Errorf("GetToken at the access token's expiry: %s %s, logged in %t, access renewed %t, refresh rotated %t; want 200 after a renewal",
+			renewed.HTTP, renewed.Result, renewed.LoggedIn, renewed.Access != expired.Access, renewed.Refresh != expired.Refresh)
+	}
+
 	// Salir: through login's end-session endpoint, back to the example.
 	resp = navigation(t, ctx, "Salir", chromedp.Click(chromedp.ID("salir")))
 	if resp.URL != base+"/example/" || resp.Status != http.StatusOK {
