@@ -2,7 +2,9 @@ package tests
 
 import (
 	"context"
+	"crypto/rand"
 	"net"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -12,7 +14,9 @@ import (
 	"cloud.google.com/go/firestore"
 	"cloud.google.com/go/pubsub/v2"
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/oauth2"
 
+	"impo.com.uy/copetes/backend/internal/devcreds"
 	"impo.com.uy/copetes/backend/internal/emulators"
 	"impo.com.uy/copetes/backend/shared/store"
 )
@@ -209,5 +213,51 @@ func TestOwnDatabases_EachFunctionWritesOnlyItsOwnState(t *testing.T) {
 		if diff := cmp.Diff(want, prefixes(database)); diff != "" {
 			t.Errorf("database %s holds (-want +got):\n%s", database, diff)
 		}
+	}
+}
+
+// TestTwoInstances_CodeAndRefreshCrossInstances: a code the hosted page
+// of one instance issued is redeemed at another, refresh tokens rotate
+// across them, and a replay seen by either revokes the family on both:
+// codes and refresh families live in the shared store, not in a process.
+func TestTwoInstances_CodeAndRefreshCrossInstances(t *testing.T) {
+	dir, pw, _ := setup(t)
+	env := firestoreEnv(t, dir)
+	a := startLocal(t, env...)
+	b := startLocal(t, env...) // the dev client was registered at a's address
+	issuer := strings.TrimPrefix(oneIssuer, "LOGIN_ISSUER=")
+	ctx := context.Background()
+	conf := func(s *localServer) oauth2.Config {
+		return oauth2.Config{
+			ClientID:    devcreds.DevClient,
+			Endpoint:    oauth2.Endpoint{AuthURL: s.URL + "/Login/authorize", TokenURL: s.URL + "/Login/token", AuthStyle: oauth2.AuthStyleInParams},
+			RedirectURL: a.URL + "/example/callback",
+			Scopes:      []string{"openid"},
+		}
+	}
+	atA, atB := conf(a), conf(b)
+	verifier, state := oauth2.GenerateVerifier(), rand.Text()
+	code := codeFrom(t, authorizeAsBrowser(t, atA.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)), "ana", pw),
+		atA.RedirectURL, state, issuer)
+
+	tok, err := atB.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("the code from a's page redeemed at b: %v", err)
+	}
+	expire := func(tk *oauth2.Token) *oauth2.Token {
+		return &oauth2.Token{RefreshToken: tk.RefreshToken, Expiry: time.Now().Add(-time.Minute)}
+	}
+	fresh, err := atA.TokenSource(ctx, expire(tok)).Token()
+	if err != nil {
+		t.Fatalf("b's refresh token rotated at a: %v", err)
+	}
+	if _, err := atA.Exchange(ctx, code, oauth2.VerifierOption(verifier)); grantError(err) != "invalid_grant" {
+		t.Fatalf("the code again, at a: %v, want invalid_grant", err)
+	}
+	if _, err := atB.TokenSource(ctx, expire(fresh)).Token(); grantError(err) != "invalid_grant" {
+		t.Errorf("after a replay at a, the family's newest refresh token at b: %v, want invalid_grant", err)
+	}
+	if status := getToken(t, b.URL, atB.Client(ctx, tok)); status != http.StatusUnauthorized {
+		t.Errorf("after a replay at a, the code's access token at b's GetToken: %d, want 401", status)
 	}
 }
