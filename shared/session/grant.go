@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -73,9 +74,13 @@ func (is *Issuer) IssueFor(ctx context.Context, g Grant) (string, Claims, error)
 // login's ID token where the set has no ES256 key: its typ is not
 // at+jwt and its aud is a client, so no session verifier takes it.
 func (ks *KeySet) SignEdDSA(typ string, claims any) (string, error) {
-	if typ == TokenType {
-		// Only IssueFor signs session tokens, with their claims checked.
-		return "", fmt.Errorf("SignEdDSA: typ %q is a session token's", typ)
+	// Only IssueFor signs session tokens, with their claims checked, and
+	// only IssueDevice device tokens. Verifiers compare typ as a media
+	// type (without case, "application/" optional: checkHeader), so each
+	// spelling of either is refused, not only ours.
+	t := strings.TrimPrefix(strings.ToLower(typ), "application/")
+	if t == TokenType || t == DeviceTokenType {
+		return "", fmt.Errorf("SignEdDSA: typ %q is a session or device token's", typ)
 	}
 	return ks.sign(ks.signer, typ, claims)
 }
