@@ -26,6 +26,10 @@ type Grant struct {
 	// refresh grants draw it first (NewTokenID) and record it, so that a
 	// replayed code or a reused refresh token can revoke this very token.
 	ID string
+	// SessionID is the token's sid: the login (refresh family) it is
+	// issued for, "" for none. Every token of a login carries it, so that
+	// ending the login refuses them all (Revocations.RevokeSession).
+	SessionID string
 }
 
 // NewTokenID returns a fresh token id: 128 random bits, base64url.
@@ -43,15 +47,16 @@ func (is *Issuer) IssueFor(ctx context.Context, g Grant) (string, Claims, error)
 	}
 	now := is.Now()
 	c := Claims{
-		Issuer:   is.Issuer,
-		Subject:  g.Subject,
-		Audience: is.Audience,
-		IssuedAt: now.Unix(),
-		Expiry:   now.Add(is.TTL).Unix(),
-		ID:       g.ID,
-		ClientID: g.ClientID,
-		Kind:     g.Kind,
-		Roles:    g.Roles,
+		Issuer:    is.Issuer,
+		Subject:   g.Subject,
+		Audience:  is.Audience,
+		IssuedAt:  now.Unix(),
+		Expiry:    now.Add(is.TTL).Unix(),
+		ID:        g.ID,
+		ClientID:  g.ClientID,
+		Kind:      g.Kind,
+		Roles:     g.Roles,
+		SessionID: g.SessionID,
 	}
 	if c.ID == "" {
 		c.ID = NewTokenID()

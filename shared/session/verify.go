@@ -272,7 +272,7 @@ func checkHeader(header []byte) (string, error) {
 func shortText(v strictjson.Value) string { return strictjson.Shorten(string(v.Text())) }
 
 // claimNames are the claims checkClaims reads.
-var claimNames = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "kind", "roles"}
+var claimNames = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "kind", "roles", "sid"}
 
 // checkClaims reads the claims and checks them against the verifier's
 // issuer, audience and clock.
@@ -323,6 +323,8 @@ func (v *Verifier) checkClaims(payload []byte) (Claims, error) {
 			c.Kind, ok = val.String()
 		case "roles":
 			c.Roles, ok = val.Strings()
+		case "sid":
+			c.SessionID, ok = val.String()
 		default:
 			return checkClaimName(name)
 		}
