@@ -86,3 +86,24 @@ func TestFamilyEnd_RevokesEveryAccessTokenOfTheSession(t *testing.T) {
 		})
 	}
 }
+
+// A person's sessions ended (cmd/admin sessions end, /revoke subject=…:
+// a stolen password, say) while a code from before sat unredeemed: the
+// code issues nothing. Its login precedes the end, as a refresh family's
+// would, and without this check the thief who typed the password a
+// moment before the end got a full hour of access token, issued after
+// the end and so not refused by its mark.
+func TestCodeGrant_RefusedAfterTheSessionsEnded(t *testing.T) {
+	ts := newTestServer(t, nil)
+	code := ts.code(t, ts.grant(webClient, "ana"))
+	ops := ts.login(t, "ops", "ops-secret-pw")
+	ts.clock.Advance(time.Second)
+	if r := ts.do("POST", "/revoke", ctForm, form("subject", "ana"), "Authorization", "Bearer "+ops); r.Status != 200 {
+		t.Fatalf("end ana's sessions: %d %s", r.Status, r.Body)
+	}
+	ts.clock.Advance(30 * time.Second) // still within the code's minute
+	r := ts.exchange(webClient, code)
+	oauthError(t, r, 400, "invalid_grant")
+	// A login after the end is not affected.
+	okTokens(t, ts.exchange(webClient, ts.code(t, ts.grant(webClient, "ana"))))
+}

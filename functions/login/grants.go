@@ -105,6 +105,12 @@ func (s *server) codeGrant(w http.ResponseWriter, r *http.Request, form httpapi.
 		return unavailable("cannot redeem authorization codes right now", err)
 	}
 	acct, err := s.person(r, a.Subject)
+	if err == nil {
+		// The person typed the password before their sessions were
+		// ended (a stolen password, say): the code issues nothing, as a
+		// refresh family of that login would not.
+		err = s.sessionsOpen(ctx, a)
+	}
 	if err != nil {
 		return err
 	}
@@ -177,7 +183,7 @@ func (s *server) refreshGrant(w http.ResponseWriter, r *http.Request, form httpa
 	}
 	acct, err := s.person(r, fam.Subject)
 	if err == nil {
-		err = s.sessionsOpen(ctx, fam)
+		err = s.sessionsOpen(ctx, fam.Authorization)
 	}
 	if err != nil {
 		var he *httpapi.Error
@@ -250,11 +256,12 @@ func (s *server) person(r *http.Request, name string) (accounts.Account, error) 
 	return a, nil
 }
 
-// sessionsOpen refuses a family whose person's sessions were ended (cmd/admin
-// sessions end, /revoke subject=…) after it began: the end covers the
-// refresh tokens too, or a browser would carry on past it.
-func (s *server) sessionsOpen(ctx context.Context, fam oauth.Family) error {
-	ended, err := s.auth.Revocations.EndedAfter(ctx, fam.Subject, fam.AuthTime)
+// sessionsOpen refuses a login (a code, a refresh family) whose person's
+// sessions were ended (cmd/admin sessions end, /revoke subject=…) after
+// the password was typed: the end covers codes and refresh tokens too, or
+// a browser would carry on past it.
+func (s *server) sessionsOpen(ctx context.Context, a oauth.Authorization) error {
+	ended, err := s.auth.Revocations.EndedAfter(ctx, a.Subject, a.AuthTime)
 	if err != nil {
 		return unavailable("cannot check ended sessions right now", err)
 	}
