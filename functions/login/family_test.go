@@ -1,6 +1,7 @@
 package login
 
 import (
+	"context"
 	"errors"
 	"net/url"
 	"testing"
@@ -106,4 +107,23 @@ func TestCodeGrant_RefusedAfterTheSessionsEnded(t *testing.T) {
 	oauthError(t, r, 400, "invalid_grant")
 	// A login after the end is not affected.
 	okTokens(t, ts.exchange(webClient, ts.code(t, ts.grant(webClient, "ana"))))
+}
+
+// A replay of the code that races with its first redemption revokes the
+// login while the first is starting its refresh family: the first gets
+// invalid_grant (start again), not a 503 that tells it to retry what can
+// only be refused, and no token.
+func TestCodeGrant_ALoginRevokedWhileRedeemedIsInvalidGrant(t *testing.T) {
+	ts := newTestServer(t, nil)
+	a := ts.grant(webClient, "ana")
+	code := ts.code(t, a)
+	// What the racing replay does between Redeem and Start.
+	if _, _, err := ts.refresh.Revoke(context.Background(), a.Family); err != nil {
+		t.Fatal(err)
+	}
+	r := ts.exchange(webClient, code)
+	oauthError(t, r, 400, "invalid_grant")
+	if r.Header.Get("Retry-After") != "" {
+		t.Errorf("Retry-After %q on a grant that can only be refused", r.Header.Get("Retry-After"))
+	}
 }

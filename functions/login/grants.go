@@ -117,7 +117,13 @@ func (s *server) codeGrant(w http.ResponseWriter, r *http.Request, form httpapi.
 	expires := s.now().Add(ttl)
 	var refresh string
 	if client.Allows(clients.RefreshToken) {
-		if refresh, err = s.refresh.Start(ctx, a, jti, expires); err != nil {
+		refresh, err = s.refresh.Start(ctx, a, jti, expires)
+		switch {
+		case errors.Is(err, oauth.ErrInvalidGrant):
+			// A replay of the code revoked the login while this
+			// redemption ran: retrying could only be refused too.
+			return invalidGrant("the authorization code was used twice; what it issued is revoked")
+		case err != nil:
 			return unavailable("cannot start a refresh token right now", err)
 		}
 	}
