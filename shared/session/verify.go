@@ -128,8 +128,9 @@ func (v *Verifier) recheck(ctx context.Context, seen *seenToken) (Claims, error)
 	return v.checkRevoked(ctx, seen)
 }
 
-// checkRevoked refuses a token revoked by its id, or issued before its
-// subject's sessions were ended (one store read for both).
+// checkRevoked refuses a token revoked by its id or its session (sid), or
+// issued before its subject's sessions were ended (one store read for
+// all).
 func (v *Verifier) checkRevoked(ctx context.Context, seen *seenToken) (Claims, error) {
 	why, err := v.Revocations.refused(ctx, seen.claims, seen.revocation)
 	if err != nil {
