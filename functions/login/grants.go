@@ -105,13 +105,25 @@ func (s *server) codeGrant(w http.ResponseWriter, r *http.Request, form httpapi.
 		return unavailable("cannot redeem authorization codes right now", err)
 	}
 	acct, err := s.person(r, a.Subject)
+	if err == nil {
+		// The person typed the password before their sessions were
+		// ended (a stolen password, say): the code issues nothing, as a
+		// refresh family of that login would not.
+		err = s.sessionsOpen(ctx, a)
+	}
 	if err != nil {
 		return err
 	}
 	expires := s.now().Add(ttl)
 	var refresh string
 	if client.Allows(clients.RefreshToken) {
-		if refresh, err = s.refresh.Start(ctx, a, jti, expires); err != nil {
+		refresh, err = s.refresh.Start(ctx, a, jti, expires)
+		switch {
+		case errors.Is(err, oauth.ErrInvalidGrant):
+			// A replay of the code revoked the login while this
+			// redemption ran: retrying could only be refused too.
+			return invalidGrant("the authorization code was used twice; what it issued is revoked")
+		case err != nil:
 			return unavailable("cannot start a refresh token right now", err)
 		}
 	}
@@ -160,9 +172,13 @@ func (s *server) refreshGrant(w http.ResponseWriter, r *http.Request, form httpa
 	switch {
 	case errors.As(err, &reuse):
 		// RFC 9700 §4.14.2: an invalidated refresh token used again means
-		// two parties hold the family; Rotate ended it, and its last
-		// access token goes too.
+		// two parties hold the family; Rotate ended it, and every access
+		// token it issued goes too (its last, named, and the earlier ones,
+		// by their sid).
 		s.revokeTokenID(ctx, reuse.TokenID, reuse.TokenExpires)
+		if err := s.auth.Revocations.RevokeSession(ctx, reuse.Family, s.now()); err != nil {
+			slog.WarnContext(ctx, "could not revoke the access tokens of a refresh family", "sid", reuse.Family, "error", err.Error())
+		}
 		slog.WarnContext(ctx, "refresh token reused: its family revoked", "client_id", client.ID,
 			"sid", reuse.Family, "jti", reuse.TokenID)
 		return invalidGrant("the refresh token was already used; its session is revoked")
@@ -173,7 +189,7 @@ func (s *server) refreshGrant(w http.ResponseWriter, r *http.Request, form httpa
 	}
 	acct, err := s.person(r, fam.Subject)
 	if err == nil {
-		err = s.sessionsOpen(ctx, fam)
+		err = s.sessionsOpen(ctx, fam.Authorization)
 	}
 	if err != nil {
 		var he *httpapi.Error
@@ -197,8 +213,11 @@ func (s *server) refreshGrant(w http.ResponseWriter, r *http.Request, form httpa
 // person granted openid.
 func (s *server) issueGrant(w http.ResponseWriter, r *http.Request, acct accounts.Account, a oauth.Authorization, jti, refresh, nonce, how string) error {
 	ctx := r.Context()
+	// sid names the login: ending it (endFamily) refuses every access
+	// token it issued, however many renewals ago.
 	token, claims, err := s.auth.Issuer.IssueFor(ctx, session.Grant{
 		Subject: acct.Name, Kind: string(acct.Kind), Roles: acct.Roles, ClientID: a.ClientID, ID: jti,
+		SessionID: a.Family,
 	})
 	if err != nil {
 		return unavailable("cannot sign session tokens right now", err)
@@ -243,11 +262,12 @@ func (s *server) person(r *http.Request, name string) (accounts.Account, error) 
 	return a, nil
 }
 
-// sessionsOpen refuses a family whose person's sessions were ended (cmd/admin
-// sessions end, /revoke subject=…) after it began: the end covers the
-// refresh tokens too, or a browser would carry on past it.
-func (s *server) sessionsOpen(ctx context.Context, fam oauth.Family) error {
-	ended, err := s.auth.Revocations.EndedAfter(ctx, fam.Subject, fam.AuthTime)
+// sessionsOpen refuses a login (a code, a refresh family) whose person's
+// sessions were ended (cmd/admin sessions end, /revoke subject=…) after
+// the password was typed: the end covers codes and refresh tokens too, or
+// a browser would carry on past it.
+func (s *server) sessionsOpen(ctx context.Context, a oauth.Authorization) error {
+	ended, err := s.auth.Revocations.EndedAfter(ctx, a.Subject, a.AuthTime)
 	if err != nil {
 		return unavailable("cannot check ended sessions right now", err)
 	}
@@ -257,24 +277,37 @@ func (s *server) sessionsOpen(ctx context.Context, fam oauth.Family) error {
 	return nil
 }
 
-// revokeFamily ends a refresh family and revokes its last access token.
-// It runs on the way to an error the client gets anyway, so a failure is
-// logged rather than answered: the family's lifetimes still bound it.
+// revokeFamily ends a login (endFamily): its refresh family and its access
+// tokens. It runs on the way to an error the client gets anyway, so a
+// failure is logged rather than answered: the family's lifetimes still
+// bound it.
 func (s *server) revokeFamily(ctx context.Context, id, why string) {
 	if err := s.endFamily(ctx, id, why); err != nil {
 		slog.WarnContext(ctx, "could not revoke a refresh family", "sid", id, "why", why, "error", err.Error())
 	}
 }
 
-// endFamily ends the refresh family id, if it exists, and revokes its
-// last access token.
+// endFamily ends the login id: its refresh family, if it has one, and
+// every access token it issued. The family records only its last access
+// token, but a thief who renewed a stolen refresh token a few times holds
+// the earlier ones too, and a client without refresh tokens has no
+// family at all: every token carries the login's id (sid), and one mark
+// refuses them all.
 func (s *server) endFamily(ctx context.Context, id, why string) error {
 	if id == "" {
 		return nil
 	}
 	fam, found, err := s.refresh.Revoke(ctx, id)
-	if err != nil || !found {
+	if err != nil {
 		return err
+	}
+	// After the family's mark: a renewal that slipped past it signs a
+	// token this mark still refuses.
+	if err := s.auth.Revocations.RevokeSession(ctx, id, s.now()); err != nil {
+		return err
+	}
+	if !found {
+		return nil
 	}
 	if err := s.revokeToken(ctx, fam.TokenID, fam.TokenExpires); err != nil {
 		return err

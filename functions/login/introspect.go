@@ -245,8 +245,8 @@ func (s *server) publicCaller(r *http.Request, form httpapi.Form) (clients.Clien
 }
 
 // revokeForClient revokes a token that client was issued: a refresh token
-// (its whole family, and the family's last access token) or an access
-// token. token_type_hint only says which to try first (RFC 7009 §2.1). A
+// (its whole family, and every access token of it) or an access token.
+// token_type_hint only says which to try first (RFC 7009 §2.1). A
 // token the client was not issued, or none at all, is answered 200 and
 // left alone (§2.2): the answer tells nothing about other clients' tokens.
 func (s *server) revokeForClient(w http.ResponseWriter, r *http.Request, form httpapi.Form, client clients.Client) error {

@@ -132,8 +132,8 @@ func (s *server) userinfo(w http.ResponseWriter, r *http.Request) error {
 
 // endSession is the end-session endpoint (OpenID Connect RP-Initiated
 // Logout 1.0), GET or a POSTed form: it ends the session an id_token_hint
-// names (its refresh family, sid, and that family's last access token)
-// and sends the browser to the client's registered
+// names (sid: its refresh family and every access token it issued) and
+// sends the browser to the client's registered
 // post_logout_redirect_uri, or shows that the session is closed. A
 // browser navigates here, so every answer is a page, in Spanish; a
 // redirect URI not registered for the client is never followed.

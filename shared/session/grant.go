@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -25,6 +26,10 @@ type Grant struct {
 	// refresh grants draw it first (NewTokenID) and record it, so that a
 	// replayed code or a reused refresh token can revoke this very token.
 	ID string
+	// SessionID is the token's sid: the login (refresh family) it is
+	// issued for, "" for none. Every token of a login carries it, so that
+	// ending the login refuses them all (Revocations.RevokeSession).
+	SessionID string
 }
 
 // NewTokenID returns a fresh token id: 128 random bits, base64url.
@@ -42,15 +47,16 @@ func (is *Issuer) IssueFor(ctx context.Context, g Grant) (string, Claims, error)
 	}
 	now := is.Now()
 	c := Claims{
-		Issuer:   is.Issuer,
-		Subject:  g.Subject,
-		Audience: is.Audience,
-		IssuedAt: now.Unix(),
-		Expiry:   now.Add(is.TTL).Unix(),
-		ID:       g.ID,
-		ClientID: g.ClientID,
-		Kind:     g.Kind,
-		Roles:    g.Roles,
+		Issuer:    is.Issuer,
+		Subject:   g.Subject,
+		Audience:  is.Audience,
+		IssuedAt:  now.Unix(),
+		Expiry:    now.Add(is.TTL).Unix(),
+		ID:        g.ID,
+		ClientID:  g.ClientID,
+		Kind:      g.Kind,
+		Roles:     g.Roles,
+		SessionID: g.SessionID,
 	}
 	if c.ID == "" {
 		c.ID = NewTokenID()
@@ -73,9 +79,13 @@ func (is *Issuer) IssueFor(ctx context.Context, g Grant) (string, Claims, error)
 // login's ID token where the set has no ES256 key: its typ is not
 // at+jwt and its aud is a client, so no session verifier takes it.
 func (ks *KeySet) SignEdDSA(typ string, claims any) (string, error) {
-	if typ == TokenType {
-		// Only IssueFor signs session tokens, with their claims checked.
-		return "", fmt.Errorf("SignEdDSA: typ %q is a session token's", typ)
+	// Only IssueFor signs session tokens, with their claims checked, and
+	// only IssueDevice device tokens. Verifiers compare typ as a media
+	// type (without case, "application/" optional: checkHeader), so each
+	// spelling of either is refused, not only ours.
+	t := strings.TrimPrefix(strings.ToLower(typ), "application/")
+	if t == TokenType || t == DeviceTokenType {
+		return "", fmt.Errorf("SignEdDSA: typ %q is a session or device token's", typ)
 	}
 	return ks.sign(ks.signer, typ, claims)
 }

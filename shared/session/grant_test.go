@@ -76,8 +76,14 @@ func TestSignEdDSA_IsNoSessionToken(t *testing.T) {
 	if _, err := f.verifier.Verify(context.Background(), token); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("a session verifier took an ID token: %v", err)
 	}
-	if _, err := f.keys.SignEdDSA(TokenType, claims); err == nil {
-		t.Fatal("SignEdDSA signed a token typed as a session token")
+	// Verifiers compare typ without case and take the media type's
+	// "application/" prefix (RFC 7515 §4.1.9), and device tokens are
+	// EdDSA too: SignEdDSA refuses each spelling of both.
+	for _, typ := range []string{TokenType, "AT+JWT", "application/at+jwt", "Application/At+Jwt", DeviceTokenType, "application/DEVICE+jwt"} {
+		if token, err := f.keys.SignEdDSA(typ, claims); err == nil {
+			_, verr := f.verifier.Verify(context.Background(), token)
+			t.Errorf("SignEdDSA signed a token typed %q, a session or device token's (a session verifier says %v)", typ, verr)
+		}
 	}
 	if _, err := f.keys.SignEdDSA("JWT", []string{"x"}); err == nil {
 		t.Fatal("SignEdDSA signed claims that are not a JSON object")

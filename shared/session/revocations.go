@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -11,9 +12,10 @@ import (
 	"impo.com.uy/copetes/backend/shared/store"
 )
 
-// Revocations records, in the shared store, revoked token ids and marks
-// that end every session of one subject, each until the tokens it
-// refuses would have expired anyway.
+// Revocations records, in the shared store, revoked token ids, revoked
+// sessions (sid: every token of one login) and marks that end every
+// session of one subject, each until the tokens it refuses would have
+// expired anyway.
 //
 // With CacheFor set, an "accepted" answer is remembered that long in
 // this process, per token id, so that a token used again and again costs
@@ -36,6 +38,7 @@ type notRevoked struct {
 type checked struct {
 	at      time.Time
 	subject string // so that ending the subject's sessions can drop it
+	sid     string // so that revoking its session can drop it
 }
 
 // NewRevocations returns revocations over st with a "not revoked" cache.
@@ -50,6 +53,13 @@ const (
 )
 
 func revokedKey(jti string) string { return "revoked:" + jti }
+
+// revokedSessionKey carries a digest of the session id, as notBeforeKey
+// does of the subject: the store's keys hold no text from a token.
+func revokedSessionKey(sid string) string {
+	sum := sha256.Sum256([]byte(sid))
+	return "revoked-sid:" + hex.EncodeToString(sum[:16])
+}
 
 // notBeforeKey carries a digest of the subject, as lockout's keys do: a
 // subject may come from what a client typed (/revoke's subject field),
@@ -74,6 +84,25 @@ func (r Revocations) Revoke(ctx context.Context, c Claims) error {
 	return nil
 }
 
+// RevokeSession refuses every token whose sid is sid, issued before now
+// or after: login ends a login's refresh family so, and with it every
+// access token the family issued, not only the last one it recorded. The
+// mark lives until every token issued by now has expired, with room for
+// one that a renewal racing with the revocation signs a moment later,
+// past the most leeway a verifier allows.
+func (r Revocations) RevokeSession(ctx context.Context, sid string, now time.Time) error {
+	if sid == "" {
+		// Tokens without a session have sid "": no mark may name them all.
+		return errors.New("revoke session: no session id")
+	}
+	e := store.Entry{Value: 1, Expires: now.Add(MaxLifetime + 2*MaxLeeway)}
+	if err := r.Store.Put(ctx, revokedSessionKey(sid), e); err != nil {
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	r.forget(func(c checked) bool { return c.sid == sid })
+	return nil
+}
+
 // EndSessions refuses every token of subject (its "sub") issued at or
 // before through, to the second: through is now to end the sessions
 // open now, or later to also refuse those that a login instance still
@@ -95,7 +124,7 @@ func (r Revocations) EndSessions(ctx context.Context, subject string, through ti
 			return fmt.Errorf("end sessions: %w", err)
 		}
 	}
-	r.forgetSubject(subject)
+	r.forget(func(c checked) bool { return c.subject == subject })
 	return nil
 }
 
@@ -124,13 +153,19 @@ func markEntry(from int64) store.Entry {
 }
 
 // revocationKeys are the store keys that may refuse the token with
-// claims c: its revocation and its subject's not-before mark.
+// claims c: its revocation, its subject's not-before mark and, when it
+// has one, its session's revocation.
 func revocationKeys(c Claims) []string {
-	return []string{revokedKey(c.ID), notBeforeKey(c.Subject)}
+	keys := []string{revokedKey(c.ID), notBeforeKey(c.Subject)}
+	if c.SessionID != "" {
+		keys = append(keys, revokedSessionKey(c.SessionID))
+	}
+	return keys
 }
 
 // Refused reports why the token with claims c is refused, ReasonRevoked
-// or ReasonEnded, or "" when it is not. Both are read in one round trip.
+// (the token or its session) or ReasonEnded, or "" when it is not. All
+// are read in one round trip.
 func (r Revocations) Refused(ctx context.Context, c Claims) (string, error) {
 	return r.refused(ctx, c, revocationKeys(c))
 }
@@ -152,7 +187,7 @@ func (r Revocations) refused(ctx context.Context, c Claims, keys []string) (stri
 		return "", fmt.Errorf("check revocation: %w", err)
 	}
 	switch {
-	case found[0]:
+	case found[0], len(found) > 2 && found[2]:
 		return ReasonRevoked, nil
 	case found[1] && c.IssuedAt < entries[1].Value:
 		return ReasonEnded, nil
@@ -167,23 +202,24 @@ func (r Revocations) refused(ctx context.Context, c Claims, keys []string) (stri
 				}
 			}
 		}
-		r.cache.checked[c.ID] = checked{at: now, subject: c.Subject}
+		r.cache.checked[c.ID] = checked{at: now, subject: c.Subject, sid: c.SessionID}
 		r.cache.mu.Unlock()
 	}
 	return "", nil
 }
 
-// forgetSubject drops the cached answers for subject's tokens: sessions
+// forget drops the cached answers for the tokens that match: sessions
 // ended through this instance end here at once. It scans the cache
-// (bounded by maxSeen), which only an operator's request pays for.
-func (r Revocations) forgetSubject(subject string) {
+// (bounded by maxSeen), which only a logout, a revocation or an
+// operator's request pays for.
+func (r Revocations) forget(match func(checked) bool) {
 	if r.cache == nil {
 		return
 	}
 	r.cache.mu.Lock()
 	defer r.cache.mu.Unlock()
 	for jti, c := range r.cache.checked {
-		if c.subject == subject {
+		if match(c) {
 			delete(r.cache.checked, jti)
 		}
 	}

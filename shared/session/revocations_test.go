@@ -155,6 +155,7 @@ func TestRevocations_CacheBoundsTheDelay(t *testing.T) {
 	end := map[string]func(r Revocations, c Claims, now time.Time) error{
 		"revoked": func(r Revocations, c Claims, _ time.Time) error { return r.Revoke(ctx, c) },
 		"ended":   func(r Revocations, c Claims, now time.Time) error { return r.EndSessions(ctx, c.Subject, now) },
+		"session": func(r Revocations, c Claims, now time.Time) error { return r.RevokeSession(ctx, c.SessionID, now) },
 	}
 	for name, end := range end {
 		t.Run(name, func(t *testing.T) {
@@ -162,7 +163,7 @@ func TestRevocations_CacheBoundsTheDelay(t *testing.T) {
 			st := store.NewMemory(clk.Now)
 			here := NewRevocations(st, 10*time.Second, clk.Now)
 			there := NewRevocations(st, 10*time.Second, clk.Now) // another instance
-			c := Claims{ID: "j1", Subject: "ana", IssuedAt: t0.Unix(), Expiry: t0.Add(time.Hour).Unix()}
+			c := Claims{ID: "j1", Subject: "ana", SessionID: "s1", IssuedAt: t0.Unix(), Expiry: t0.Add(time.Hour).Unix()}
 			for _, r := range []Revocations{here, there} { // both have it cached
 				if why, err := r.Refused(ctx, c); why != "" || err != nil {
 					t.Fatalf("refused before anyone ended it: %q, %v", why, err)
@@ -194,5 +195,57 @@ func TestReopenSessions_WithoutAMarkWritesNothing(t *testing.T) {
 	}
 	if _, found, _ := f.store.Get(ctx, notBeforeKey("ana")); found {
 		t.Fatal("reopening an account that was never ended wrote a mark")
+	}
+}
+
+// RevokeSession refuses every token that carries the session id (sid),
+// whenever it was issued, and no other: a login's refresh family ends
+// with every access token it issued, not only the last one login knows.
+func TestRevokeSession_RefusesEveryTokenOfTheSessionOnly(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	issue := func(sid string) string {
+		t.Helper()
+		tok, c, err := f.issuer.IssueFor(ctx, Grant{Subject: "ana", Kind: "user", ClientID: "web", SessionID: sid})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.SessionID != sid {
+			t.Fatalf("issued claims carry sid %q, want %q", c.SessionID, sid)
+		}
+		return tok
+	}
+	first := issue("s1")
+	f.clock.Advance(10 * time.Minute)
+	second := issue("s1")
+	otherSession, noSession := issue("s2"), issue("")
+	for _, tok := range []string{first, second, otherSession, noSession} {
+		if err := verifyErr(f, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c, _ := f.verifier.Verify(ctx, second); c.SessionID != "s1" {
+		t.Errorf("verified claims carry sid %q, want s1", c.SessionID)
+	}
+	if err := f.verifier.Revocations.RevokeSession(ctx, "s1", f.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	refusedFor(t, verifyErr(f, first), ReasonRevoked)
+	refusedFor(t, verifyErr(f, second), ReasonRevoked)
+	// One a rotation racing with the revocation signs just after it.
+	f.clock.Advance(time.Second)
+	refusedFor(t, verifyErr(f, issue("s1")), ReasonRevoked)
+	for _, tok := range []string{otherSession, noSession} {
+		if err := verifyErr(f, tok); err != nil {
+			t.Errorf("revoking session s1 refused a token of another: %v", err)
+		}
+	}
+	// The mark outlives every token of the session it could refuse.
+	e, found, _ := f.store.Get(ctx, revokedSessionKey("s1"))
+	if !found || e.Expires.Before(t0.Add(10*time.Minute+MaxLifetime+MaxLeeway)) {
+		t.Errorf("session mark %+v (found %v) ends before the session's tokens", e, found)
+	}
+	if err := f.verifier.Revocations.RevokeSession(ctx, "", f.clock.Now()); err == nil {
+		t.Error("revoking the empty session id, which tokens without one have, succeeded")
 	}
 }

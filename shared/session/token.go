@@ -19,6 +19,12 @@ type Claims struct {
 	ClientID string   `json:"client_id"` // RFC 9068 §2.2: the account that asked
 	Kind     string   `json:"kind"`      // "user" or "service"
 	Roles    []string `json:"roles"`
+	// SessionID (sid) names the login through a registered client that
+	// the token belongs to: login's refresh family, renewed token after
+	// token. Revocations.RevokeSession refuses every token of that login
+	// at once. "" for a token a password or client credentials login
+	// issued on its own.
+	SessionID string `json:"sid,omitempty"`
 }
 
 // ExpiresAt returns the expiry as a time.

@@ -128,8 +128,9 @@ func (v *Verifier) recheck(ctx context.Context, seen *seenToken) (Claims, error)
 	return v.checkRevoked(ctx, seen)
 }
 
-// checkRevoked refuses a token revoked by its id, or issued before its
-// subject's sessions were ended (one store read for both).
+// checkRevoked refuses a token revoked by its id or its session (sid), or
+// issued before its subject's sessions were ended (one store read for
+// all).
 func (v *Verifier) checkRevoked(ctx context.Context, seen *seenToken) (Claims, error) {
 	why, err := v.Revocations.refused(ctx, seen.claims, seen.revocation)
 	if err != nil {
@@ -272,7 +273,7 @@ func checkHeader(header []byte) (string, error) {
 func shortText(v strictjson.Value) string { return strictjson.Shorten(string(v.Text())) }
 
 // claimNames are the claims checkClaims reads.
-var claimNames = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "kind", "roles"}
+var claimNames = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "kind", "roles", "sid"}
 
 // checkClaims reads the claims and checks them against the verifier's
 // issuer, audience and clock.
@@ -323,6 +324,8 @@ func (v *Verifier) checkClaims(payload []byte) (Claims, error) {
 			c.Kind, ok = val.String()
 		case "roles":
 			c.Roles, ok = val.Strings()
+		case "sid":
+			c.SessionID, ok = val.String()
 		default:
 			return checkClaimName(name)
 		}
