@@ -43,9 +43,10 @@ func exampleHandler(issuer, clientID, getToken string) (http.Handler, error) {
 	}
 	// fetch reaches the token and revocation endpoints at the issuer and
 	// GetToken here; the page navigates to the issuer, which CSP does not
-	// restrict.
-	csp := "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self' " + u.Scheme + "://" + u.Host +
-		"; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+	// restrict, and posts the logout form there, which comes back here.
+	issuerOrigin := u.Scheme + "://" + u.Host
+	csp := "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self' " + issuerOrigin +
+		"; form-action 'self' " + issuerOrigin + "; frame-ancestors 'none'; base-uri 'none'"
 	files := map[string]struct {
 		contentType string
 		body        []byte

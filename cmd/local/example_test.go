@@ -63,7 +63,7 @@ func TestExampleHandler(t *testing.T) {
 		}
 		for name, want := range map[string]string{
 			// No inline script, and fetch only here and at the issuer.
-			"Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self' http://127.0.0.1:9000; form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
+			"Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self' http://127.0.0.1:9000; form-action 'self' http://127.0.0.1:9000; frame-ancestors 'none'; base-uri 'none'",
 			"X-Content-Type-Options":  "nosniff",
 			"X-Frame-Options":         "DENY",
 			"Referrer-Policy":         "no-referrer",

@@ -159,6 +159,10 @@ func (s *server) authorizationRequest(ctx context.Context, p url.Values) (authzR
 		return req, invalid("state appears more than once")
 	case len(state) > maxState:
 		return req, invalid("state is longer than %d bytes", maxState)
+	case !printable(state):
+		// RFC 6749 Appendix A.5: state is VSCHARs. Anything else would not
+		// come back byte for byte through the page's hidden field.
+		return req, invalid("state must be printable ASCII (RFC 6749 Appendix A.5)")
 	}
 	req.state = state
 	for _, name := range requestParams {
@@ -217,6 +221,9 @@ func (s *server) authorizationRequest(ctx context.Context, p url.Values) (authzR
 	req.nonce = p.Get("nonce")
 	if len(req.nonce) > maxNonce {
 		return req, invalid("nonce is longer than %d bytes", maxNonce)
+	}
+	if !printable(req.nonce) {
+		return req, invalid("nonce must be printable ASCII")
 	}
 	// Every login asks for the password (there is no single sign-on
 	// session to reuse), so prompt=none can never be satisfied (OpenID
@@ -503,4 +510,15 @@ func (s *server) csrfMatches(r *http.Request, token string) bool {
 		return false
 	}
 	return subtle.ConstantTimeCompare([]byte(c.Value), []byte(token)) == 1
+}
+
+// printable reports whether s is only VSCHARs (%x20-7E, RFC 6749
+// Appendix A): what an HTML form sends back exactly as it received it.
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }

@@ -265,6 +265,10 @@ func TestAuthorize_RequestValidation(t *testing.T) {
 		{name: "state twice", params: func() url.Values { p := authzParams(); p.Add("state", "other"); return p }(), error: "invalid_request", noState: true},
 		{name: "scope twice", params: func() url.Values { p := authzParams(); p.Add("scope", "openid"); return p }(), error: "invalid_request"},
 		{name: "state too long", params: authzParams("state", strings.Repeat("s", maxState+1)), error: "invalid_request", noState: true},
+		{name: "state with a newline", params: authzParams("state", "a\nb"), error: "invalid_request", noState: true},
+		{name: "state with a NUL", params: authzParams("state", "a\x00b"), error: "invalid_request", noState: true},
+		{name: "state not ASCII", params: authzParams("state", "estado-ñ"), error: "invalid_request", noState: true},
+		{name: "nonce with a control character", params: authzParams("nonce", "n\tonce"), error: "invalid_request"},
 		{name: "nonce too long", params: authzParams("nonce", strings.Repeat("n", maxNonce+1)), error: "invalid_request"},
 	}
 	for _, tt := range tests {

@@ -239,9 +239,25 @@ func parseAbsolute(s string) (*url.URL, error) {
 // fragment, user information or wildcard. A query is allowed (RFC 6749
 // §3.1.2) and is part of the exact comparison.
 func CheckRedirectURI(s string) error {
-	_, err := parseAbsolute(s)
-	return err
+	u, err := parseAbsolute(s)
+	if err != nil {
+		return err
+	}
+	// login adds these to the redirect (RFC 6749 §4.1.2, RFC 9207, OpenID
+	// Connect RP-Initiated Logout §3): one already in the registered query
+	// would reach the client twice, and which one it reads is the
+	// client's library's choice.
+	q := u.Query()
+	for _, name := range responseParams {
+		if q.Has(name) {
+			return fmt.Errorf("%q: its query holds %q, which login's responses add", s, name)
+		}
+	}
+	return nil
 }
+
+// responseParams are the query parameters login's redirects carry.
+var responseParams = []string{"code", "state", "iss", "error", "error_description", "error_uri"}
 
 // CheckOrigin reports whether s is a browser origin as the Origin header
 // carries it (RFC 6454 §6.2): scheme://host[:port], nothing after.

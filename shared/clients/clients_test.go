@@ -33,6 +33,9 @@ func TestValidate(t *testing.T) {
 			c.AllowedOrigins = []string{"http://127.0.0.1:8080", "http://localhost:3000"}
 		}, ""},
 		{"query in a redirect URI", func(c *Client) { c.RedirectURIs = []string{"https://app.impo.com.uy/cb?from=login&x=1"} }, ""},
+		{"redirect URI whose query holds state", func(c *Client) { c.RedirectURIs = []string{"https://app.impo.com.uy/cb?state=x"} }, "login's responses add"},
+		{"redirect URI whose query holds code", func(c *Client) { c.RedirectURIs = []string{"https://app.impo.com.uy/cb?a=1&code="} }, "login's responses add"},
+		{"post-logout URI whose query holds iss", func(c *Client) { c.PostLogoutRedirectURIs = []string{"https://app.impo.com.uy/?iss=x"} }, "login's responses add"},
 		{"password only, no redirect", func(c *Client) { c.GrantTypes = []Grant{Password, RefreshToken}; c.RedirectURIs = nil }, ""},
 		{"bad id", func(c *Client) { c.ID = "IMPO Web" }, `client id "IMPO Web"`},
 		{"no kind", func(c *Client) { c.Kind = "" }, `client "impo-web": kind: must be "public"`},

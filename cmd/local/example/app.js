@@ -204,12 +204,25 @@ async function logout() {
     console.warn(`/revoke respondió ${resp.status}`);
   }
   saved.set("salida", true);
-  const params = new URLSearchParams({
+  // A form POST, not a GET: the ID token in a query would be written to
+  // every request log on the way (OpenID Connect RP-Initiated Logout §2
+  // allows both).
+  const form = document.createElement("form");
+  form.method = "post";
+  form.action = `${config.issuer}/logout`;
+  for (const [name, value] of Object.entries({
     id_token_hint: session.idToken,
     post_logout_redirect_uri: home,
     client_id: config.clientId,
-  });
-  location.assign(`${config.issuer}/logout?${params}`);
+  })) {
+    const field = document.createElement("input");
+    field.type = "hidden";
+    field.name = name;
+    field.value = value;
+    form.append(field);
+  }
+  document.body.append(form);
+  form.submit();
 }
 
 function show(session, status) {
