@@ -356,7 +356,7 @@ func (s *server) unavailablePage(w http.ResponseWriter, r *http.Request, req aut
 		s.failurePage(w, r, clientName(req.client), he)
 		return
 	}
-	logPageFailure(r, he)
+	httpapi.LogFailure(r, he)
 	if he.RetryAfter > 0 {
 		w.Header().Set("Retry-After", fmt.Sprint(httpapi.RetryAfterSeconds(he.RetryAfter)))
 	}
@@ -385,7 +385,7 @@ func (s *server) failurePage(w http.ResponseWriter, r *http.Request, client stri
 	var pe *pageError
 	if !errors.As(err, &pe) {
 		he := asHTTPError(err)
-		logPageFailure(r, he)
+		httpapi.LogFailure(r, he)
 		pe = &pageError{status: he.Status, message: "El pedido de inicio de sesión no es válido.", detail: he.Detail}
 		switch {
 		case he.Status == http.StatusServiceUnavailable:
@@ -412,23 +412,6 @@ func asHTTPError(err error) *httpapi.Error {
 		he = &httpapi.Error{Status: http.StatusInternalServerError, Detail: "internal error", Err: err}
 	}
 	return he
-}
-
-// logPageFailure logs what a 5xx page does not show, as problem responses
-// do elsewhere (httpapi): a warning for an outage, an error otherwise.
-func logPageFailure(r *http.Request, he *httpapi.Error) {
-	if he.Status < 500 {
-		return
-	}
-	attrs := []any{"status", he.Status, "method", r.Method, "path", r.URL.Path}
-	if he.Err != nil {
-		attrs = append(attrs, "error", he.Err.Error())
-	}
-	level := slog.LevelError
-	if he.Status == http.StatusServiceUnavailable {
-		level = slog.LevelWarn
-	}
-	slog.Log(r.Context(), level, he.Detail, attrs...)
 }
 
 func badRequest(detail string, err error) *httpapi.Error {

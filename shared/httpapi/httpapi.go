@@ -79,7 +79,7 @@ func WriteProblem(w http.ResponseWriter, r *http.Request, err error) {
 		he = &Error{Status: http.StatusInternalServerError, Detail: "internal error", Err: err}
 	}
 	applyHeaders(w, he)
-	logFailure(r, he)
+	LogFailure(r, he)
 	WriteJSONStatus(w, "application/problem+json", he.Status, Problem{
 		Title:  http.StatusText(he.Status),
 		Status: he.Status,
@@ -104,7 +104,10 @@ func RetryAfterSeconds(d time.Duration) int {
 	return max(s, 1)
 }
 
-func logFailure(r *http.Request, he *Error) {
+// LogFailure logs what a 5xx answer does not show its client: a warning
+// for an outage (503), an error otherwise. Handlers that answer with a
+// page of their own, not a problem, call it too.
+func LogFailure(r *http.Request, he *Error) {
 	if he.Status < 500 {
 		return
 	}
@@ -177,7 +180,7 @@ func WriteOAuthError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 	}
 	applyHeaders(w, he)
-	logFailure(r, he)
+	LogFailure(r, he)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
 	WriteJSONStatus(w, "application/json", he.Status, struct {
