@@ -11,27 +11,20 @@ if ! command -v go >/dev/null; then
   exit 1
 fi
 
-# deploy.sh is checked with shellcheck (Debian's package).
-if ! command -v shellcheck >/dev/null; then
-  echo "== instalando shellcheck"
+# need installs Debian package $1 when its command is missing (as root,
+# on a fresh machine), or says what is missing and why ($2).
+need() {
+  command -v "$1" >/dev/null && return 0
+  echo "== instalando $1"
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq && apt-get install -y -qq shellcheck >/dev/null
+    apt-get update -qq && apt-get install -y -qq "$1" >/dev/null
   else
-    echo "test.sh: falta shellcheck (apt-get install shellcheck)" >&2
+    echo "test.sh: falta $1, $2 (apt-get install $1)" >&2
     exit 1
   fi
-fi
-
-# tests/browser_test.go drives a real headless browser: Debian's chromium.
-if ! command -v chromium >/dev/null; then
-  echo "== instalando chromium"
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq && apt-get install -y -qq chromium >/dev/null
-  else
-    echo "test.sh: falta chromium para la prueba con navegador (apt-get install chromium)" >&2
-    exit 1
-  fi
-fi
+}
+need shellcheck "que revisa deploy.sh"
+need chromium "para la prueba con navegador (tests/browser_test.go)"
 
 echo "== go mod download"
 go mod download
