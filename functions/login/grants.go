@@ -84,6 +84,12 @@ func (s *server) codeGrant(w http.ResponseWriter, r *http.Request, form httpapi.
 	if err := oauth.CheckVerifier(verifier); err != nil {
 		return invalidRequest("code_verifier: " + err.Error())
 	}
+	// The registration as it stands rules: a code sent to a redirect URI
+	// that the operator has since removed (an application moved, or one
+	// of its deployments was compromised) issues nothing.
+	if !client.RedirectAllowed(redirectURI) {
+		return invalidGrant("redirect_uri is not one of the client's registered redirect URIs")
+	}
 	if err := s.grantReady(ctx); err != nil {
 		return err
 	}
@@ -166,6 +172,13 @@ func (s *server) refreshGrant(w http.ResponseWriter, r *http.Request, form httpa
 				return &httpapi.Error{Status: http.StatusBadRequest, OAuthCode: "invalid_scope",
 					Detail: "scope may only narrow what the person granted: " + strings.Join(f.Scope, " ")}
 			}
+		}
+		// A family begun through a redirect URI that the client's
+		// registration no longer has is refused while it lacks it, as a
+		// code sent there would be (not revoked: an operator who puts
+		// the URI back gets the sessions back).
+		if f.RedirectURI != "" && !client.RedirectAllowed(f.RedirectURI) {
+			return invalidGrant("the session began through a redirect URI the client is no longer registered with")
 		}
 		var err error
 		acct, err = s.loginStands(r, f.Authorization)
@@ -284,7 +297,7 @@ func (s *server) person(r *http.Request, name string) (accounts.Account, error) 
 }
 
 // sessionsOpen refuses a login (a code, a refresh family) whose person's
-// sessions were ended (cmd/admin sessions end, /revoke subject=…) after
+// sessions were ended (cmd/admin account update|disable, /revoke subject=…) after
 // the password was typed: the end covers codes and refresh tokens too, or
 // a browser would carry on past it.
 func (s *server) sessionsOpen(ctx context.Context, a oauth.Authorization) error {
