@@ -643,6 +643,10 @@ func TestAuthorize_FailuresArePages(t *testing.T) {
 		{name: "clients secret malformed", setup: func(ts *testServer) { os.WriteFile(filepath.Join(ts.dir, "clients"), []byte("{"), 0o600) },
 			do:     func(ts *testServer, f loginForm) response { return ts.submit(f, "ana", "ana-secret-pw") },
 			status: 500, alert: misconfiguredMessage, noCheck: true},
+		{name: "clients secret over 64 KiB", setup: func(ts *testServer) {
+			os.WriteFile(filepath.Join(ts.dir, "clients"), []byte("["+strings.Repeat(" ", 1<<20)+"]"), 0o600)
+		}, do: func(ts *testServer, f loginForm) response { return ts.authorizeGet(authzParams()) },
+			status: 500, alert: misconfiguredMessage, noCheck: true},
 		{name: "PUT", do: func(ts *testServer, f loginForm) response { return ts.do("PUT", "/authorize", ctForm, "") },
 			status: 405, alert: "Esta dirección se abre desde una aplicación, no de esta manera.", header: "Allow", noCheck: true},
 		{name: "JSON body", do: func(ts *testServer, f loginForm) response {
