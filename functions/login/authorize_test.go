@@ -721,3 +721,19 @@ func TestAuthorize_LogsHoldNoSecrets(t *testing.T) {
 		}
 	}
 }
+
+// A scope is the one authorization parameter with no bound of its own:
+// a client that repeated "openid" over 16 KiB got a page whose form
+// carried it back as it came, over the form's body limit, so that no
+// password could ever be submitted (413). The page now carries the
+// scope as granted.
+func TestAuthorize_ALongScopeStillLogsIn(t *testing.T) {
+	ts := newAuthzServer(t, nil)
+	long := strings.TrimSpace(strings.Repeat("openid ", 3000))
+	form := ts.openLoginPage(t, authzParams("scope", long))
+	if got := form.fields.Get("scope"); got != "openid" {
+		t.Errorf("the page carries scope %.40q…, want openid", got)
+	}
+	r := ts.submit(form, "ana", "ana-secret-pw")
+	redirectedTo(t, r, authzRedirect)
+}
