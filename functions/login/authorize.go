@@ -233,7 +233,14 @@ func (s *server) authorizationRequest(ctx context.Context, p url.Values) (authzR
 		return req, &authzError{"login_required", "the person must log in: prompt=none cannot be satisfied"}
 	}
 	for _, name := range requestParams {
-		if v := p.Get(name); v != "" {
+		v := p.Get(name)
+		if name == "scope" {
+			// As granted, not as sent: the one parameter with no bound
+			// of its own would otherwise ride back in the form, past its
+			// body limit.
+			v = strings.Join(req.scope, " ")
+		}
+		if v != "" {
 			req.hidden = append(req.hidden, field{name, v})
 		}
 	}

@@ -643,6 +643,10 @@ func TestAuthorize_FailuresArePages(t *testing.T) {
 		{name: "clients secret malformed", setup: func(ts *testServer) { os.WriteFile(filepath.Join(ts.dir, "clients"), []byte("{"), 0o600) },
 			do:     func(ts *testServer, f loginForm) response { return ts.submit(f, "ana", "ana-secret-pw") },
 			status: 500, alert: misconfiguredMessage, noCheck: true},
+		{name: "clients secret over 64 KiB", setup: func(ts *testServer) {
+			os.WriteFile(filepath.Join(ts.dir, "clients"), []byte("["+strings.Repeat(" ", 1<<20)+"]"), 0o600)
+		}, do: func(ts *testServer, f loginForm) response { return ts.authorizeGet(authzParams()) },
+			status: 500, alert: misconfiguredMessage, noCheck: true},
 		{name: "PUT", do: func(ts *testServer, f loginForm) response { return ts.do("PUT", "/authorize", ctForm, "") },
 			status: 405, alert: "Esta dirección se abre desde una aplicación, no de esta manera.", header: "Allow", noCheck: true},
 		{name: "JSON body", do: func(ts *testServer, f loginForm) response {
@@ -716,4 +720,20 @@ func TestAuthorize_LogsHoldNoSecrets(t *testing.T) {
 			t.Errorf("the log contains a secret %.12q…", secret)
 		}
 	}
+}
+
+// A scope is the one authorization parameter with no bound of its own:
+// a client that repeated "openid" over 16 KiB got a page whose form
+// carried it back as it came, over the form's body limit, so that no
+// password could ever be submitted (413). The page now carries the
+// scope as granted.
+func TestAuthorize_ALongScopeStillLogsIn(t *testing.T) {
+	ts := newAuthzServer(t, nil)
+	long := strings.TrimSpace(strings.Repeat("openid ", 3000))
+	form := ts.openLoginPage(t, authzParams("scope", long))
+	if got := form.fields.Get("scope"); got != "openid" {
+		t.Errorf("the page carries scope %.40q…, want openid", got)
+	}
+	r := ts.submit(form, "ana", "ana-secret-pw")
+	redirectedTo(t, r, authzRedirect)
 }

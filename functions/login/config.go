@@ -1,6 +1,7 @@
 package login
 
 import (
+	"fmt"
 	"runtime"
 	"time"
 
@@ -95,8 +96,16 @@ func configFromEnv() (config, error) {
 	if c.RefreshIdle, err = env.Duration("LOGIN_REFRESH_IDLE", 8*time.Hour, 5*time.Minute, 7*24*time.Hour); err != nil {
 		return c, err
 	}
-	if c.RefreshMax, err = env.Duration("LOGIN_REFRESH_MAX", 12*time.Hour, c.RefreshIdle, 30*24*time.Hour); err != nil {
+	if c.RefreshMax, err = env.Duration("LOGIN_REFRESH_MAX", 12*time.Hour, 5*time.Minute, 30*24*time.Hour); err != nil {
 		return c, err
+	}
+	// Checked apart, default or not: an idle limit past the absolute one
+	// cannot start a family, and a login that started anyway would answer
+	// every code exchange 503 and burn the person's code.
+	if c.RefreshMax < c.RefreshIdle {
+		return c, &env.Error{Var: "LOGIN_REFRESH_MAX", Want: fmt.Sprintf(
+			"it is %s, shorter than LOGIN_REFRESH_IDLE (%s): a session cannot stay idle longer than it may last at all; set LOGIN_REFRESH_MAX to at least LOGIN_REFRESH_IDLE (unset, it is 12h)",
+			c.RefreshMax, c.RefreshIdle)}
 	}
 	return c, nil
 }

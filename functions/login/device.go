@@ -12,16 +12,22 @@ import (
 // the device cookie, when it is valid and bound to the account name: that
 // device logged in as it before, so an account-wide lock-out does not
 // shut it out. Anything else is an unknown device ("").
+//
+// Every cookie of the name is tried, a few at most: a sibling subdomain
+// can set one of the same name for the parent domain with a longer path,
+// which the browser sends first, and taking only the first would let it
+// hide the real one (and the lock-out exemption with it).
 func (s *server) knownDevice(r *http.Request, name string) string {
-	c, err := r.Cookie(s.cfg.DeviceCookie)
-	if err != nil {
-		return ""
+	const most = 4
+	for i, c := range r.CookiesNamed(s.cfg.DeviceCookie) {
+		if i == most {
+			break
+		}
+		if id, err := s.auth.Issuer.VerifyDevice(r.Context(), c.Value, accounts.NormalizeName(name)); err == nil {
+			return id
+		}
 	}
-	id, err := s.auth.Issuer.VerifyDevice(r.Context(), c.Value, accounts.NormalizeName(name))
-	if err != nil {
-		return ""
-	}
-	return id
+	return ""
 }
 
 // rememberDevice gives the client that just logged in as account a device

@@ -84,13 +84,30 @@ func (s *server) codeGrant(w http.ResponseWriter, r *http.Request, form httpapi.
 	if err := oauth.CheckVerifier(verifier); err != nil {
 		return invalidRequest("code_verifier: " + err.Error())
 	}
-	if err := s.clientsReady(ctx); err != nil {
+	// The registration as it stands rules: a code sent to a redirect URI
+	// that the operator has since removed (an application moved, or one
+	// of its deployments was compromised) issues nothing.
+	if !client.RedirectAllowed(redirectURI) {
+		return invalidGrant("redirect_uri is not one of the client's registered redirect URIs")
+	}
+	if err := s.grantReady(ctx); err != nil {
 		return err
 	}
 	ttl := s.auth.Config.TTL
-	a, jti, err := s.codes.Redeem(ctx, code, client.ID, redirectURI, verifier, ttl)
+	// The person's account and ended sessions are checked before the
+	// code is used up: a check that fails in an outage leaves the code
+	// for the client's retry.
+	var acct accounts.Account
+	a, jti, err := s.codes.RedeemIf(ctx, code, client.ID, redirectURI, verifier, ttl, func(a oauth.Authorization) error {
+		var err error
+		acct, err = s.loginStands(r, a)
+		return err
+	})
 	var replay *oauth.ReplayError
+	var refused *httpapi.Error
 	switch {
+	case errors.As(err, &refused):
+		return refused
 	case errors.As(err, &replay):
 		// RFC 6749 §4.1.2 and §10.5: a code used twice was stolen, or its
 		// first redemption was; what that one issued is revoked.
@@ -103,16 +120,6 @@ func (s *server) codeGrant(w http.ResponseWriter, r *http.Request, form httpapi.
 		return invalidGrant("the authorization code is invalid, expired, used, or was issued for another client, redirect URI or code_challenge")
 	case err != nil:
 		return unavailable("cannot redeem authorization codes right now", err)
-	}
-	acct, err := s.person(r, a.Subject)
-	if err == nil {
-		// The person typed the password before their sessions were
-		// ended (a stolen password, say): the code issues nothing, as a
-		// refresh family of that login would not.
-		err = s.sessionsOpen(ctx, a)
-	}
-	if err != nil {
-		return err
 	}
 	expires := s.now().Add(ttl)
 	var refresh string
@@ -144,32 +151,51 @@ func (s *server) refreshGrant(w http.ResponseWriter, r *http.Request, form httpa
 	if token == "" {
 		return invalidRequest("refresh_token is required")
 	}
-	if err := s.clientsReady(ctx); err != nil {
+	if err := s.grantReady(ctx); err != nil {
 		return err
 	}
-	// A scope may narrow the grant (RFC 6749 §6), never widen it: it is
-	// checked before the token is used up.
+	// Everything that can refuse the renewal, or fail in an outage, is
+	// checked before the refresh token is used up (RotateIf): a token
+	// spent on an answer the client never got makes its retry reuse,
+	// and reuse ends the family.
 	var scope []string
 	if requested := form.Get("scope"); requested != "" {
-		fam, found, err := s.refresh.Lookup(ctx, token)
-		if err != nil {
-			return unavailable("cannot read refresh tokens right now", err)
-		}
-		if !found || fam.ClientID != client.ID {
-			return invalidGrant("the refresh token is invalid, expired, used or revoked")
-		}
 		scope = strings.Fields(requested)
+	}
+	var acct accounts.Account
+	var ended, endedID string // why the family must end, when it must, and its id
+	jti := session.NewTokenID()
+	fam, next, err := s.refresh.RotateIf(ctx, token, client.ID, jti, s.now().Add(s.auth.Config.TTL), func(f oauth.Family) error {
+		// A scope may narrow the grant (RFC 6749 §6), never widen it.
 		for _, sc := range scope {
-			if !slices.Contains(fam.Scope, sc) {
+			if !slices.Contains(f.Scope, sc) {
 				return &httpapi.Error{Status: http.StatusBadRequest, OAuthCode: "invalid_scope",
-					Detail: "scope may only narrow what the person granted: " + strings.Join(fam.Scope, " ")}
+					Detail: "scope may only narrow what the person granted: " + strings.Join(f.Scope, " ")}
 			}
 		}
-	}
-	jti := session.NewTokenID()
-	fam, next, err := s.refresh.Rotate(ctx, token, client.ID, jti, s.now().Add(s.auth.Config.TTL))
+		// A family begun through a redirect URI that the client's
+		// registration no longer has is refused while it lacks it, as a
+		// code sent there would be (not revoked: an operator who puts
+		// the URI back gets the sessions back).
+		if f.RedirectURI != "" && !client.RedirectAllowed(f.RedirectURI) {
+			return invalidGrant("the session began through a redirect URI the client is no longer registered with")
+		}
+		var err error
+		acct, err = s.loginStands(r, f.Authorization)
+		var he *httpapi.Error
+		if errors.As(err, &he) && he.OAuthCode == "invalid_grant" {
+			ended, endedID = he.Detail, f.ID
+		}
+		return err
+	})
 	var reuse *oauth.ReuseError
+	var refused *httpapi.Error
 	switch {
+	case errors.As(err, &refused):
+		if ended != "" {
+			s.revokeFamily(ctx, endedID, ended)
+		}
+		return refused
 	case errors.As(err, &reuse):
 		// RFC 9700 §4.14.2: an invalidated refresh token used again means
 		// two parties hold the family; Rotate ended it, and every access
@@ -186,17 +212,6 @@ func (s *server) refreshGrant(w http.ResponseWriter, r *http.Request, form httpa
 		return invalidGrant("the refresh token is invalid, expired, used or revoked, or was issued to another client")
 	case err != nil:
 		return unavailable("cannot rotate refresh tokens right now", err)
-	}
-	acct, err := s.person(r, fam.Subject)
-	if err == nil {
-		err = s.sessionsOpen(ctx, fam.Authorization)
-	}
-	if err != nil {
-		var he *httpapi.Error
-		if errors.As(err, &he) && he.OAuthCode == "invalid_grant" {
-			s.revokeFamily(ctx, fam.ID, he.Detail)
-		}
-		return err
 	}
 	a := fam.Authorization
 	if scope != nil {
@@ -236,15 +251,34 @@ func (s *server) issueGrant(w http.ResponseWriter, r *http.Request, acct account
 	return nil
 }
 
-// clientsReady makes sure the clients secret is readable before a code or
-// refresh token is used up: a grant that failed on it afterwards would
-// have spent the person's login for nothing. (publicClient read it a
-// moment ago; this is the cached value.)
-func (s *server) clientsReady(ctx context.Context) error {
+// grantReady makes sure that the secrets a code or refresh grant needs
+// after it has used up its code or token can be read: the clients (read
+// by publicClient a moment ago; this is the cached value) and the
+// signing keys. A grant that failed on one of them afterwards would have
+// spent the person's login for nothing.
+func (s *server) grantReady(ctx context.Context) error {
 	if _, err := s.clients.Get(ctx); err != nil {
 		return unavailable("cannot read the registered clients right now", err)
 	}
+	if _, err := s.auth.Keys.Get(ctx); err != nil {
+		return unavailable("cannot sign session tokens right now", err)
+	}
 	return nil
+}
+
+// loginStands returns the person account of a login (a code, a refresh
+// family) if the login still stands: the account exists and is enabled,
+// and its sessions were not ended after the password was typed (a stolen
+// password, say). Otherwise invalid_grant; a failure to tell, 500 or 503.
+func (s *server) loginStands(r *http.Request, a oauth.Authorization) (accounts.Account, error) {
+	acct, err := s.person(r, a.Subject)
+	if err != nil {
+		return accounts.Account{}, err
+	}
+	if err := s.sessionsOpen(r.Context(), a); err != nil {
+		return accounts.Account{}, err
+	}
+	return acct, nil
 }
 
 // person returns the enabled person account name, or invalid_grant: a
@@ -263,7 +297,7 @@ func (s *server) person(r *http.Request, name string) (accounts.Account, error) 
 }
 
 // sessionsOpen refuses a login (a code, a refresh family) whose person's
-// sessions were ended (cmd/admin sessions end, /revoke subject=…) after
+// sessions were ended (cmd/admin account update|disable, /revoke subject=…) after
 // the password was typed: the end covers codes and refresh tokens too, or
 // a browser would carry on past it.
 func (s *server) sessionsOpen(ctx context.Context, a oauth.Authorization) error {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -125,8 +126,9 @@ func (s *server) routes() http.Handler {
 	notFound := httpapi.Handler(func(w http.ResponseWriter, r *http.Request) error {
 		return httpapi.Errorf(http.StatusNotFound, "no such endpoint %q: see %s/.well-known/openid-configuration", r.URL.Path, s.auth.Config.Issuer)
 	})
+	prefix := issuerPath(s.auth.Config.Issuer)
 	mux := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h, ok := endpoints[strings.TrimSuffix(r.URL.Path, "/")]; ok {
+		if h, ok := endpoints[endpointPath(r.URL.Path, prefix)]; ok {
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -138,6 +140,37 @@ func (s *server) routes() http.Handler {
 		Credentials: s.auth.Config.Cookie != "",
 		Methods:     []string{http.MethodGet, http.MethodPost},
 	}.Wrap(mux)
+}
+
+// issuerPath is the issuer's path ("/login" for https://host/login), ""
+// when it has none.
+func issuerPath(issuer string) string {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSuffix(u.Path, "/")
+}
+
+// endpointPath maps a request's path to its key in endpoints. An issuer
+// with a path (LOGIN_URL=https://www.impo.com.uy/login) is reached
+// through a load balancer or Firebase Hosting that forwards the path as
+// it is, so the endpoints answer under it; and at the bare paths too,
+// for a proxy that strips it (and cmd/local, which does). RFC 8414 §3
+// puts the metadata of such an issuer at the host's root with the path
+// appended, which the proxy may route here as well.
+func endpointPath(p, prefix string) string {
+	p = strings.TrimSuffix(p, "/")
+	if prefix == "" {
+		return p
+	}
+	if rest, ok := strings.CutPrefix(p, prefix); ok && (rest == "" || rest[0] == '/') {
+		return rest
+	}
+	if p == wellKnownOAuth+prefix {
+		return wellKnownOAuth
+	}
+	return p
 }
 
 // The discovery documents' paths under the issuer (OpenID Connect

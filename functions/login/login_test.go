@@ -799,6 +799,15 @@ func TestDevice_AKnownDeviceGetsInUnderAnAccountLock(t *testing.T) {
 	if r := ts.do("POST", "/token", ctJSON, loginJSON("ana", "ana-secret-pw"), "X-Forwarded-For", "192.0.2.11", "Cookie", cookie); r.Status != 200 {
 		t.Fatalf("ana from her known device under the lock: %d %s, want 200", r.Status, r.Body)
 	}
+	// A sibling subdomain (www.impo.com.uy beside auth.impo.com.uy) can
+	// set a cookie of the same name for the parent domain, with a longer
+	// path, which the browser then sends first: it used to hide the real
+	// one, and an attacker who made ana visit such a page could then lock
+	// her out with twenty guesses. Every cookie of the name is tried.
+	tossed := "impo_device=garbage; impo_device=" + device.Value
+	if r := ts.do("POST", "/token", ctJSON, loginJSON("ana", "ana-secret-pw"), "X-Forwarded-For", "192.0.2.11", "Cookie", tossed); r.Status != 200 {
+		t.Fatalf("ana from her known device, its cookie behind a tossed one: %d %s, want 200", r.Status, r.Body)
+	}
 	// The device token is ana's: it opens nothing for another account.
 	ts.do("POST", "/token", ctJSON, loginJSON("ops", "x"), "X-Forwarded-For", "192.0.2.12")
 	if _, err := ts.auth.Issuer.VerifyDevice(context.Background(), device.Value, "ops"); err == nil {

@@ -145,6 +145,9 @@ func (s *server) endSession(w http.ResponseWriter, r *http.Request) error {
 		for k, vs := range he.Header {
 			w.Header()[k] = vs
 		}
+		if he.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(httpapi.RetryAfterSeconds(he.RetryAfter)))
+		}
 		if he.Status >= 500 {
 			slog.WarnContext(r.Context(), "logout failed", "status", he.Status, "error", err.Error())
 		}
@@ -245,8 +248,12 @@ func logoutMessage(he *httpapi.Error) string {
 	switch {
 	case he.Status == http.StatusMethodNotAllowed:
 		return "Esta dirección solo admite GET o POST."
-	case he.Status >= 500:
+	case he.Status == http.StatusServiceUnavailable:
 		return "El servicio no está disponible en este momento; vuelva a intentarlo en unos minutos."
+	case he.Status >= 500:
+		// What only an operator can fix (a secret missing or broken): a
+		// retry would not help.
+		return "No se pudo cerrar la sesión: falta configurar el servicio. Avise a quien administra el sistema."
 	case he.Detail == "id_token_hint":
 		return "La aplicación pidió cerrar una sesión que este servicio no reconoce (id_token_hint)."
 	case he.Detail == "client_id":

@@ -261,3 +261,27 @@ func forgedIDToken(t *testing.T, token string) string {
 	out, _ := sig.CompactSerialize()
 	return out
 }
+
+// A logout that fails on login's own configuration (the clients secret
+// missing or broken) used to tell the person the service was down and to
+// try again in a few minutes, which no retry fixes; and its answer was 500
+// either way. It now says, as the hosted login page does, that login is
+// not configured and whom to tell, and an outage (503) keeps the
+// "try again" message.
+func TestLogout_AMisconfigurationIsNotAnOutage(t *testing.T) {
+	ts := newTestServer(t, nil)
+	tok := ts.codeFlow(t, webClient)
+	hide(ts, "clients")
+	r := ts.do("GET", "/logout?"+url.Values{"id_token_hint": {tok.ID}, "post_logout_redirect_uri": {webLogout}}.Encode(), "", "")
+	if r.Status != 500 || !strings.Contains(r.Body, "Avise a quien administra el sistema") || strings.Contains(r.Body, "vuelva a intentarlo") {
+		t.Fatalf("logout with the clients secret missing: %d\n%s", r.Status, r.Body)
+	}
+
+	ts = newTestServer(t, nil)
+	tok = ts.codeFlow(t, webClient)
+	ts.refresh.Store = unavailableStore{ts.refresh.Store}
+	r = ts.do("GET", "/logout?"+url.Values{"id_token_hint": {tok.ID}}.Encode(), "", "")
+	if r.Status != 503 || !strings.Contains(r.Body, "vuelva a intentarlo") || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("logout with the state store down: %d Retry-After %q\n%s", r.Status, r.Header.Get("Retry-After"), r.Body)
+	}
+}

@@ -78,6 +78,16 @@ func (c Codes) Issue(ctx context.Context, a Authorization, challenge string) (st
 // for its rightful redeemer: whoever sends it without the verifier cannot
 // use it, and should not be able to spoil it.
 func (c Codes) Redeem(ctx context.Context, code, clientID, redirectURI, verifier string, tokenTTL time.Duration) (Authorization, string, error) {
+	return c.RedeemIf(ctx, code, clientID, redirectURI, verifier, tokenTTL, nil)
+}
+
+// RedeemIf is Redeem with check, which runs on the code's authorization
+// once the client, redirect URI and verifier match, before the code is
+// used up. An error from check is returned as it is and leaves the code
+// as it was: whatever the caller must still verify (the account, its
+// ended sessions), and may fail to verify in an outage, costs the client
+// nothing that its retry would need.
+func (c Codes) RedeemIf(ctx context.Context, code, clientID, redirectURI, verifier string, tokenTTL time.Duration, check func(Authorization) error) (Authorization, string, error) {
 	if tokenTTL <= 0 {
 		return Authorization{}, "", fmt.Errorf("oauth: redeem code: token lifetime %v", tokenTTL)
 	}
@@ -110,6 +120,11 @@ func (c Codes) Redeem(ctx context.Context, code, clientID, redirectURI, verifier
 		return Authorization{}, "", invalid("malformed code_verifier")
 	case subtle.ConstantTimeCompare([]byte(S256(verifier)), []byte(rec.Challenge)) != 1:
 		return Authorization{}, "", invalid("code_verifier does not match the code_challenge")
+	}
+	if check != nil {
+		if err := check(a); err != nil {
+			return Authorization{}, "", err
+		}
 	}
 
 	first := redemption{Family: a.Family, TokenID: NewTokenID(), TokenExpires: now.Add(tokenTTL)}

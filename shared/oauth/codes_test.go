@@ -231,3 +231,34 @@ func TestCodes_StoreOutageIsNotAGrantError(t *testing.T) {
 		t.Fatalf("Redeem once the store is back: %v", err)
 	}
 }
+
+// A check that fails leaves the code for the retry, within its minute;
+// a code that does not match (client, redirect URI, verifier) never
+// reaches the check.
+func TestCodes_RedeemIfChecksBeforeSpending(t *testing.T) {
+	e := newEnv(t)
+	a := grant(e)
+	code, err := e.codes.Issue(ctx, a, challenge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outage := errors.New("accounts unreadable")
+	_, _, err = e.codes.RedeemIf(ctx, code, a.ClientID, a.RedirectURI, verifier, tokenTTL,
+		func(got oauth.Authorization) error {
+			if got.Subject != a.Subject || got.Family != a.Family {
+				t.Errorf("the check saw %+v", got)
+			}
+			return outage
+		})
+	if err != outage {
+		t.Fatalf("RedeemIf with a failing check: %v, want the check's error as it is", err)
+	}
+	_, _, err = e.codes.RedeemIf(ctx, code, a.ClientID, a.RedirectURI, strings.Repeat("a", 43), tokenTTL,
+		func(oauth.Authorization) error { t.Fatal("checked a code whose verifier is wrong"); return nil })
+	if !errors.Is(err, oauth.ErrInvalidGrant) {
+		t.Fatalf("wrong verifier: %v", err)
+	}
+	if _, _, err := e.codes.Redeem(ctx, code, a.ClientID, a.RedirectURI, verifier, tokenTTL); err != nil {
+		t.Fatalf("the retry: %v", err)
+	}
+}

@@ -194,6 +194,16 @@ func (r Refresh) current(ctx context.Context, h string) (f Family, used *store.E
 // leaves it used: the client's retry is reuse and ends the family, the
 // safe side of an outage.
 func (r Refresh) Rotate(ctx context.Context, token, clientID, newTokenID string, tokenExpires time.Time) (Family, string, error) {
+	return r.RotateIf(ctx, token, clientID, newTokenID, tokenExpires, nil)
+}
+
+// RotateIf is Rotate with check, which runs on the family once the token
+// is found current and the client's, before the token is used up. An
+// error from check is returned as it is and leaves the token as it was:
+// a check that fails in an outage (the account, its ended sessions) must
+// not spend the token that the client's retry needs, or the retry would
+// be reuse and end the family.
+func (r Refresh) RotateIf(ctx context.Context, token, clientID, newTokenID string, tokenExpires time.Time, check func(Family) error) (Family, string, error) {
 	if !wellFormed(token) {
 		return Family{}, "", invalid("malformed refresh token")
 	}
@@ -208,6 +218,11 @@ func (r Refresh) Rotate(ctx context.Context, token, clientID, newTokenID string,
 		return Family{}, "", invalid(reason)
 	case clientID != f.ClientID:
 		return Family{}, "", invalid("refresh token issued to another client")
+	}
+	if check != nil {
+		if err := check(f); err != nil {
+			return Family{}, "", err
+		}
 	}
 
 	data, err := json.Marshal(tokenRecord{Family: f.ID, Generation: f.Generation})

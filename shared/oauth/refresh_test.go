@@ -360,3 +360,27 @@ func TestRefresh_ConcurrentRotations(t *testing.T) {
 		}
 	})
 }
+
+// A check that fails leaves the refresh token as it was: the caller's
+// own checks (the account, ended sessions), which an outage can fail,
+// run before the token is spent, so that the client's retry is not reuse.
+func TestRefresh_RotateIfChecksBeforeSpending(t *testing.T) {
+	e := newEnv(t)
+	a := grant(e)
+	token, _ := start(t, e, a)
+	outage := errors.New("accounts unreadable")
+	var seen oauth.Family
+	_, _, err := e.refresh.RotateIf(ctx, token, a.ClientID, oauth.NewTokenID(), e.clock.Now().Add(tokenTTL),
+		func(f oauth.Family) error { seen = f; return outage })
+	if err != outage {
+		t.Fatalf("RotateIf with a failing check: %v, want the check's error as it is", err)
+	}
+	if seen.ID != a.Family || seen.Subject != a.Subject {
+		t.Errorf("the check saw %+v", seen)
+	}
+	// Another client's token never reaches the check.
+	_, _, err = e.refresh.RotateIf(ctx, token, "other", oauth.NewTokenID(), e.clock.Now().Add(tokenTTL),
+		func(oauth.Family) error { t.Fatal("checked another client's token"); return nil })
+	wantInvalid(t, "another client", err)
+	mustRotate(t, e, a, token)
+}

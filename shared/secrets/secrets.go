@@ -30,7 +30,7 @@ var (
 	// may succeed.
 	ErrUnavailable = errors.New("secret store unavailable")
 	// ErrMalformed: the secret was read but its content is not what it
-	// should hold (Decoded's decoder refused it).
+	// should hold (Decoded's decoder refused it, or it is over MaxSize).
 	ErrMalformed = errors.New("secret is malformed")
 )
 
@@ -82,7 +82,9 @@ func (d Dir) Secret(_ context.Context, name string) ([]byte, error) {
 		return nil, fmt.Errorf("secret %q: %w", name, classifyFile(err))
 	}
 	if len(data) > MaxSize {
-		return nil, fmt.Errorf("secret %q: larger than %d bytes", name, MaxSize)
+		// What Secret Manager would not have taken: no retry reads it,
+		// so an operator must (500 "misconfigured", not 503).
+		return nil, fmt.Errorf("secret %q: %w: larger than %d bytes, Secret Manager's limit", name, ErrMalformed, MaxSize)
 	}
 	return data, nil
 }
