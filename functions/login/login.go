@@ -108,14 +108,14 @@ func (s *server) endpoints() map[string]http.Handler {
 	discovery := httpapi.Handler(s.discovery)
 	return map[string]http.Handler{
 		"":                       token, // the first slice's clients post to the function's root
-		"/token":                 token,
-		"/authorize":             httpapi.Handler(s.authorize),
-		"/jwks":                  jwks,
+		pathToken:                token,
+		pathAuthorize:            httpapi.Handler(s.authorize),
+		pathJWKS:                 jwks,
 		"/.well-known/jwks.json": jwks,
-		"/introspect":            httpapi.Handler(s.introspect),
-		"/revoke":                httpapi.OAuthHandler(s.revoke),
-		"/userinfo":              httpapi.Handler(s.userinfo),
-		"/logout":                httpapi.Handler(s.endSession),
+		pathIntrospect:           httpapi.Handler(s.introspect),
+		pathRevoke:               httpapi.OAuthHandler(s.revoke),
+		pathUserinfo:             httpapi.Handler(s.userinfo),
+		pathLogout:               httpapi.Handler(s.endSession),
 		wellKnownOIDC:            discovery,
 		wellKnownOAuth:           discovery,
 	}
