@@ -28,16 +28,7 @@ import (
 // measure runs op in parallel and reports its CPU time per call.
 func measure(b *testing.B, op func()) {
 	slog.SetDefault(logging.New(io.Discard, slog.LevelInfo, "")) // keep the audit log's cost
-	b.ReportAllocs()
-	b.SetParallelism(4)
-	b.ResetTimer()
-	start := benchcpu.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			op()
-		}
-	})
-	benchcpu.Report(b, start)
+	benchcpu.Report(b, benchcpu.Parallel(b, op))
 }
 
 func benchServer(b *testing.B, h http.Handler, body, token string) {

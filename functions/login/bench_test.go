@@ -110,24 +110,18 @@ func benchHTTP(b *testing.B, h http.Handler, unit string) {
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	b.ReportAllocs()
-	b.SetParallelism(4)
-	b.ResetTimer()
-	start := benchcpu.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			req, _ := http.NewRequest("POST", srv.URL+"/token", strings.NewReader(clientCredentialsForm))
-			req.Header.Set("Content-Type", ctForm)
-			req.Header.Set("Authorization", pipelineBasic)
-			resp, err := client.Do(req)
-			if err != nil {
-				b.Fatal(err)
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				b.Fatalf("status %d", resp.StatusCode)
-			}
+	start := benchcpu.Parallel(b, func() {
+		req, _ := http.NewRequest("POST", srv.URL+"/token", strings.NewReader(clientCredentialsForm))
+		req.Header.Set("Content-Type", ctForm)
+		req.Header.Set("Authorization", pipelineBasic)
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("status %d", resp.StatusCode)
 		}
 	})
 	benchcpu.ReportRate(b, start, unit)

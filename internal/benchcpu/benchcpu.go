@@ -30,3 +30,19 @@ func ReportRate(b *testing.B, start time.Duration, unit string) {
 		b.ReportMetric(1e9/cpu, unit+"/s/core")
 	}
 }
+
+// Parallel runs op from 4 goroutines per processor (requests in flight
+// on a server, more than its cores) for b.N calls in all, and returns the
+// CPU time at its start, for Report or ReportRate.
+func Parallel(b *testing.B, op func()) time.Duration {
+	b.ReportAllocs()
+	b.SetParallelism(4)
+	b.ResetTimer()
+	start := Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			op()
+		}
+	})
+	return start
+}
