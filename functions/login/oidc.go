@@ -1,9 +1,7 @@
 package login
 
 import (
-	"bytes"
 	"errors"
-	"html/template"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -148,10 +146,9 @@ func (s *server) endSession(w http.ResponseWriter, r *http.Request) error {
 		if he.RetryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(httpapi.RetryAfterSeconds(he.RetryAfter)))
 		}
-		if he.Status >= 500 {
-			slog.WarnContext(r.Context(), "logout failed", "status", he.Status, "error", err.Error())
-		}
-		writeLogoutPage(w, he.Status, logoutPage{Title: "No se pudo cerrar la sesión", Message: logoutMessage(he)})
+		httpapi.LogFailure(r, he)
+		securityHeaders(w.Header())
+		writePage(w, he.Status, page{Title: "No se pudo cerrar la sesión", Message: logoutMessage(he)}, "")
 		return nil
 	}
 	if target != "" {
@@ -159,8 +156,8 @@ func (s *server) endSession(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, target, http.StatusSeeOther)
 		return nil
 	}
-	writeLogoutPage(w, http.StatusOK, logoutPage{Title: "Sesión cerrada",
-		Message: "Su sesión se cerró. Puede cerrar esta ventana."})
+	securityHeaders(w.Header())
+	writePage(w, http.StatusOK, page{Title: "Sesión cerrada", Notice: "Su sesión se cerró. Puede cerrar esta ventana."}, "")
 	return nil
 }
 
@@ -262,41 +259,4 @@ func logoutMessage(he *httpapi.Error) string {
 		return "La dirección a la que la aplicación pidió volver no está registrada para ella (post_logout_redirect_uri); la sesión no se cerró."
 	}
 	return "La solicitud para cerrar la sesión no es válida."
-}
-
-type logoutPage struct{ Title, Message string }
-
-// logoutTemplate is the page endSession shows: no script, no style, no
-// asset, nothing a CSP of default-src 'none' would block.
-var logoutTemplate = template.Must(template.New("logout").Parse(`<!doctype html>
-<html lang="es">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.Title}}</title>
-</head>
-<body>
-<main>
-<h1>{{.Title}}</h1>
-<p role="status">{{.Message}}</p>
-</main>
-</body>
-</html>
-`))
-
-func writeLogoutPage(w http.ResponseWriter, status int, p logoutPage) {
-	var buf bytes.Buffer
-	if err := logoutTemplate.Execute(&buf, p); err != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write(buf.Bytes())
 }

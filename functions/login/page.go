@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"net/http"
 	"strings"
+	"sync"
 )
 
 // The hosted pages are server-rendered, in Spanish, with no script and no
@@ -21,7 +22,11 @@ var (
 	//go:embed page/style.css
 	pageCSS string
 
-	pageTemplate = template.Must(template.New("page").Parse(pageHTML))
+	// pageTemplate is parsed when a page is first shown, not at start:
+	// most instances only answer token requests.
+	pageTemplate = sync.OnceValue(func() *template.Template {
+		return template.Must(template.New("page").Parse(pageHTML))
+	})
 	// styleSource is the CSP source that admits pageCSS as the content of
 	// the page's one <style> element (CSP3 §8.4: the hash of the element's
 	// text, exactly as sent).
@@ -36,6 +41,7 @@ type page struct {
 	Title   string
 	Client  string // the application the person is logging in to, if known
 	Message string // for the person: an error, in an element with role="alert"
+	Notice  string // for the person: news that is not an error (role="status")
 	Detail  string // for the client's developer, when the request is broken
 	// Form shows the login form, posting to Action the request's Hidden
 	// parameters, the CSRF token and what the person types.
@@ -59,7 +65,7 @@ func writePage(w http.ResponseWriter, status int, p page, formAction string) {
 		page
 		CSS template.CSS
 	}{p, template.CSS(pageCSS)}
-	if err := pageTemplate.Execute(&buf, data); err != nil {
+	if err := pageTemplate().Execute(&buf, data); err != nil {
 		// Only a bug in the template gets here: the handler's recovery
 		// answers 500.
 		panic("render the login page: " + err.Error())
