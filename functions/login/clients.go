@@ -33,12 +33,7 @@ func (s *server) clientOrigin(r *http.Request, origin string) bool {
 	if err != nil {
 		return false
 	}
-	for _, o := range list.Origins() {
-		if o == origin {
-			return true
-		}
-	}
-	return false
+	return list.HasOrigin(origin)
 }
 
 // trustedOrigins are the origins whose pages may send a person's

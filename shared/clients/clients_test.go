@@ -171,6 +171,12 @@ func TestLookups_AreExact(t *testing.T) {
 	if l.Origins()[0] == "changed" {
 		t.Error("Origins hands out the list's own slice")
 	}
+	for origin, want := range map[string]bool{"https://app.impo.com.uy": true, "http://127.0.0.1:8080": true,
+		"https://app.impo.com.uy/": false, "https://other.impo.com.uy": false, "": false} {
+		if got := l.HasOrigin(origin); got != want {
+			t.Errorf("HasOrigin(%q) = %t, want %t", origin, got, want)
+		}
+	}
 	if l.Len() != 2 {
 		t.Errorf("Len = %d, want 2", l.Len())
 	}
